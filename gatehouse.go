@@ -1,0 +1,221 @@
+// Package gatehouse holds Gatehouse's domain: users, roles, login sessions,
+// revocations, the principal a request acts as, the error codes every layer
+// speaks, and the store contracts that the sqlite and postgres adapters
+// implement. It imports no adapter and no HTTP code.
+package gatehouse
+
+import (
+	"context"
+	"strings"
+	"time"
+)
+
+// Role is a user's role. Roles are ordered: admin ⊇ moderator ⊇ user.
+type Role string
+
+// The roles, lowest first.
+const (
+	RoleUser      Role = "user"
+	RoleModerator Role = "moderator"
+	RoleAdmin     Role = "admin"
+)
+
+// Rank orders roles; an unknown role ranks below every real one.
+func (r Role) Rank() int {
+	switch r {
+	case RoleUser:
+		return 1
+	case RoleModerator:
+		return 2
+	case RoleAdmin:
+		return 3
+	}
+	return 0
+}
+
+// Valid reports whether r is one of the known roles.
+func (r Role) Valid() bool { return r.Rank() > 0 }
+
+// AtLeast reports whether r grants everything min grants. The guide's exact
+// match (an admin cannot moderate) is a bug this fixes.
+func (r Role) AtLeast(min Role) bool { return r.Valid() && r.Rank() >= min.Rank() }
+
+// Permissions held by default by a role (contract §4).
+const (
+	PermReadUsers   = "read:users"
+	PermWriteUsers  = "write:users"
+	PermDeleteUsers = "delete:users"
+)
+
+// OAuth2 scopes a token may carry (contract §4).
+const (
+	ScopeReadItems  = "read:items"
+	ScopeWriteItems = "write:items"
+	ScopeAdmin      = "admin"
+)
+
+// User is an account. PasswordHash is a PHC string (argon2id) or an imported
+// bcrypt hash; it never leaves the server.
+type User struct {
+	ID           int64
+	Username     string // as registered, NFKC-normalised
+	Email        string
+	FullName     string
+	PasswordHash string
+	Role         Role
+	Permissions  []string // extra permissions beyond the role's defaults
+	Disabled     bool
+	TOTPEnabled  bool
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// Session is one login: every access and refresh token issued from one
+// password login, through all its refreshes, shares the session's ID (the
+// `sid` claim), so the whole chain can be revoked at once (RFC 9700 §4.14).
+type Session struct {
+	ID        string
+	UserID    int64
+	Scope     string // space-separated scopes granted at login
+	CreatedAt time.Time
+	RevokedAt time.Time // zero while the session is live
+}
+
+// RefreshToken is the stored form of an opaque refresh token: only a hash of
+// the token is kept. A used token keeps its successor sealed under a key
+// derived from the used token itself, so a concurrent duplicate refresh within
+// the grace window can be answered with the same successor, while a copy of
+// the database alone reveals no usable token.
+type RefreshToken struct {
+	Hash      string // hex SHA-256 of the token
+	SessionID string
+	UserID    int64
+	Scope     string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	UsedAt    time.Time // zero while unused
+	Successor []byte    // sealed successor token, set when used
+}
+
+// Rotation is what RotateRefreshToken found and did.
+type Rotation struct {
+	Old            RefreshToken // the presented token as stored (before this call's change)
+	Rotated        bool         // true: Old is now used and the successor stored
+	SessionRevoked bool         // the token's session was revoked (logout or reuse)
+}
+
+// Revocation kinds: a single access token by its jti, or a whole login
+// session by its sid.
+const (
+	RevokeToken   = "jti"
+	RevokeSession = "sid"
+)
+
+// Revocation names a revoked access token or login session. It can be
+// forgotten after ExpiresAt, when every token it covers has expired anyway.
+type Revocation struct {
+	Kind      string
+	Value     string
+	ExpiresAt time.Time
+}
+
+// Principal is who a request acts as: a user through an access token or an
+// API key.
+type Principal struct {
+	User      *User
+	Scope     string // space-separated scopes of the token or key
+	TokenID   string // jti, for tokens
+	SessionID string // sid, for tokens
+	ExpiresAt time.Time
+	APIKeyID  int64 // for API keys
+	KeyName   string
+}
+
+// HasScope reports whether the principal's token or key carries scope.
+func (p *Principal) HasScope(scope string) bool { return HasScope(p.Scope, scope) }
+
+// HasScope reports whether the space-separated list contains scope, without
+// allocating.
+func HasScope(list, scope string) bool {
+	for list != "" {
+		var s string
+		s, list, _ = strings.Cut(list, " ")
+		if s == scope {
+			return true
+		}
+	}
+	return false
+}
+
+type principalKey struct{}
+
+// NewContext returns ctx carrying p.
+func NewContext(ctx context.Context, p *Principal) context.Context {
+	return context.WithValue(ctx, principalKey{}, p)
+}
+
+// PrincipalFrom returns the principal in ctx, if any.
+func PrincipalFrom(ctx context.Context) (*Principal, bool) {
+	p, ok := ctx.Value(principalKey{}).(*Principal)
+	return p, ok && p != nil
+}
+
+// APIKey is a long-lived credential of a user for programs. The key itself
+// is Prefix + "_" + secret; only a keyed hash of the secret is stored.
+type APIKey struct {
+	ID         int64
+	UserID     int64
+	Name       string
+	LookupID   string // the public part of the key, unique: finds the row without a scan
+	SecretHash []byte // HMAC-SHA-256 of the secret part
+	Scope      string // space-separated; never more than the owner may hold
+	CreatedAt  time.Time
+	ExpiresAt  time.Time // zero: never expires
+	LastUsedAt time.Time // zero: never used
+	Active     bool
+}
+
+// Item is the guide's example resource.
+type Item struct {
+	ID          int64
+	OwnerID     int64
+	Name        string
+	Description string
+	Price       *float64
+	CreatedAt   time.Time
+}
+
+// TOTP is a user's two-factor state. Secrets are sealed (AES-256-GCM).
+type TOTP struct {
+	UserID   int64
+	Secret   string // sealed enabled secret; "" when not enabled
+	Pending  string // sealed secret awaiting its first code; "" when none
+	Enabled  bool
+	LastStep int64 // last accepted time step: a code is accepted once
+}
+
+// AuditEvent is one entry of the audit log (contract §9). It never holds a
+// secret: no password, token, key or code.
+type AuditEvent struct {
+	ID        int64
+	Time      time.Time
+	Type      string // e.g. "login", "refresh_reuse", "logout", "api_key_created"
+	Outcome   string // "success" or "failure"
+	UserID    int64  // 0 when unknown
+	Username  string // as presented, for failed logins of unknown users
+	ClientIP  string
+	UserAgent string
+	RequestID string
+	Path      string // never the query string
+	Detail    string
+}
+
+// AuditFilter selects audit events; zero fields match everything.
+type AuditFilter struct {
+	UserID int64
+	Type   string
+	Since  time.Time
+	Until  time.Time
+	Before int64 // cursor: only events with ID < Before
+	Limit  int
+}

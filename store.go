@@ -1,0 +1,181 @@
+package gatehouse
+
+import (
+	"context"
+	"time"
+)
+
+// UserStore keeps accounts. Usernames are unique by their lookup key
+// (UsernameKey).
+type UserStore interface {
+	// CreateUser stores u and sets its ID and times. ECONFLICT when the
+	// username is taken.
+	CreateUser(ctx context.Context, u *User) error
+	// UserByID returns the user or ENOTFOUND.
+	UserByID(ctx context.Context, id int64) (*User, error)
+	// UserByUsername looks a user up by name (normalised with UsernameKey by
+	// the store) or ENOTFOUND.
+	UserByUsername(ctx context.Context, name string) (*User, error)
+	// ListUsers returns up to limit users with ID > after, by ID.
+	ListUsers(ctx context.Context, after int64, limit int) ([]*User, error)
+	// UpdateUser reads the user, applies fn and writes the result, in one
+	// transaction. ENOTFOUND when absent; EFORBIDDEN when the change would
+	// leave no enabled admin; fn's error is returned as is.
+	UpdateUser(ctx context.Context, id int64, fn func(*User) error) (*User, error)
+	// DeleteUser deletes the user and everything it owns. ENOTFOUND when
+	// absent; EFORBIDDEN when it is the last enabled admin.
+	DeleteUser(ctx context.Context, id int64) error
+	// CountUsers returns how many users exist.
+	CountUsers(ctx context.Context) (int, error)
+}
+
+// SessionStore keeps login sessions and their refresh tokens.
+type SessionStore interface {
+	// CreateSession stores a new session with its first refresh token.
+	CreateSession(ctx context.Context, s *Session, first *RefreshToken) error
+	// RotateRefreshToken finds the token with hash oldHash and, if it is
+	// unused, unexpired at now and its session live, atomically marks it used
+	// at now with sealedNext as its successor and stores next, whose
+	// SessionID, UserID and Scope it fills from the old token. Of two
+	// concurrent calls with the same oldHash exactly one rotates. ENOTFOUND
+	// when no token has that hash.
+	RotateRefreshToken(ctx context.Context, oldHash string, now time.Time, next *RefreshToken, sealedNext []byte) (Rotation, error)
+	// RevokeSession marks the session revoked at now, so none of its refresh
+	// tokens rotates again, and stores revs in the same transaction.
+	// Revoking an already revoked or unknown session is not an error.
+	RevokeSession(ctx context.Context, sessionID string, now time.Time, revs ...Revocation) error
+	// PurgeSessions deletes refresh tokens expired before now, and sessions
+	// left without tokens.
+	PurgeSessions(ctx context.Context, now time.Time) (int64, error)
+}
+
+// RevocationStore is the durable record of revoked access tokens and
+// sessions, which every instance mirrors in memory.
+type RevocationStore interface {
+	// AddRevocations stores revs; adding one twice is not an error.
+	AddRevocations(ctx context.Context, revs ...Revocation) error
+	// Revocations returns every revocation unexpired at now.
+	Revocations(ctx context.Context, now time.Time) ([]Revocation, error)
+	// PurgeRevocations deletes revocations and nonces expired before now.
+	PurgeRevocations(ctx context.Context, now time.Time) (int64, error)
+}
+
+// SettingStore keeps server-wide settings such as the generated signing key.
+type SettingStore interface {
+	// Setting returns the value or ENOTFOUND.
+	Setting(ctx context.Context, key string) (string, error)
+	// SetSettingIfAbsent stores value unless key exists, and returns the
+	// value in force: of two instances starting at once, both end up with
+	// the same secret.
+	SetSettingIfAbsent(ctx context.Context, key, value string) (string, error)
+}
+
+// ChangeFeed is the ordered log of changes that every instance must apply
+// to its in-memory state: user changes (to drop cached users) and
+// revocations. Stores append to it in the same transaction as the change
+// itself, so a process that polls it — another instance, or the server
+// after an admin used the CLI — never misses one. Redis, when configured,
+// only makes the news travel faster.
+type ChangeFeed interface {
+	// LatestChange returns the sequence number of the newest change, 0 when
+	// there is none.
+	LatestChange(ctx context.Context) (int64, error)
+	// ChangesSince returns up to limit changes with Seq > after, oldest first.
+	ChangesSince(ctx context.Context, after int64, limit int) ([]Change, error)
+	// PurgeChanges deletes changes recorded before t.
+	PurgeChanges(ctx context.Context, t time.Time) (int64, error)
+}
+
+// Change is one entry of the ChangeFeed: a user changed (UserID set), an
+// API key was deactivated (APIKeyID set), or a revocation was stored
+// (Revocation set).
+type Change struct {
+	Seq        int64
+	UserID     int64
+	APIKeyID   int64
+	Revocation *Revocation
+}
+
+// APIKeyStore keeps API keys. Only a keyed hash of a key's secret is stored.
+type APIKeyStore interface {
+	// CreateAPIKey stores k and sets its ID. ECONFLICT when LookupID is taken.
+	CreateAPIKey(ctx context.Context, k *APIKey) error
+	// APIKeyByLookup returns the key with that lookup id, or ENOTFOUND.
+	APIKeyByLookup(ctx context.Context, lookupID string) (*APIKey, error)
+	// APIKeysByUser returns a user's keys, newest first.
+	APIKeysByUser(ctx context.Context, userID int64) ([]*APIKey, error)
+	// DeactivateAPIKey marks the key inactive and records the change.
+	// ENOTFOUND when there is no such key.
+	DeactivateAPIKey(ctx context.Context, id int64) error
+	// TouchAPIKeys records last-use times in one batch (the server buffers
+	// them rather than writing on every request).
+	TouchAPIKeys(ctx context.Context, used map[int64]time.Time) error
+}
+
+// ItemStore keeps the guide's example items.
+type ItemStore interface {
+	// CreateItem stores it and sets its ID and CreatedAt.
+	CreateItem(ctx context.Context, it *Item) error
+	// ItemsByOwner returns up to limit of an owner's items, oldest first.
+	ItemsByOwner(ctx context.Context, ownerID int64, limit int) ([]*Item, error)
+}
+
+// TOTPStore keeps two-factor state. Secrets arrive sealed (encrypted) and
+// are stored as given.
+type TOTPStore interface {
+	// TOTP returns the user's state, or ENOTFOUND when never set up.
+	TOTP(ctx context.Context, userID int64) (*TOTP, error)
+	// SetPendingTOTP stores a pending secret, replacing an earlier pending
+	// one; an enabled secret is kept until the pending one is verified.
+	SetPendingTOTP(ctx context.Context, userID int64, sealed string) error
+	// EnableTOTP makes the pending secret, if it is still sealedPending, the
+	// enabled one, records step as used, replaces the recovery codes with
+	// recoveryHashes and sets the user's TOTPEnabled, all atomically.
+	// ECONFLICT when the pending secret changed meanwhile.
+	EnableTOTP(ctx context.Context, userID int64, sealedPending string, step int64, recoveryHashes []string) error
+	// UseTOTPStep records step as used if it is later than the last used
+	// step, atomically, and reports whether it was: of two concurrent calls
+	// with one step, exactly one gets true (RFC 6238 §5.2).
+	UseTOTPStep(ctx context.Context, userID, step int64) (bool, error)
+	// UseRecoveryCode deletes the code with that hash and reports whether it
+	// existed; of two concurrent calls exactly one gets true.
+	UseRecoveryCode(ctx context.Context, userID int64, hash string) (bool, error)
+	// ReplaceRecoveryCodes voids every recovery code and stores hashes.
+	ReplaceRecoveryCodes(ctx context.Context, userID int64, hashes []string) error
+	// DisableTOTP removes all two-factor state and clears TOTPEnabled.
+	DisableTOTP(ctx context.Context, userID int64) error
+}
+
+// NonceStore remembers single-use values until they expire.
+type NonceStore interface {
+	// UseNonce records id and reports whether this was its first use; of
+	// two concurrent calls exactly one gets true.
+	UseNonce(ctx context.Context, id string, expires time.Time) (bool, error)
+}
+
+// AuditStore keeps the audit log.
+type AuditStore interface {
+	// AddAuditEvents stores events and sets their IDs.
+	AddAuditEvents(ctx context.Context, events ...*AuditEvent) error
+	// AuditEvents returns events matching f, newest first.
+	AuditEvents(ctx context.Context, f AuditFilter) ([]*AuditEvent, error)
+	// PurgeAudit deletes events older than t.
+	PurgeAudit(ctx context.Context, t time.Time) (int64, error)
+}
+
+// Store is everything one backend provides.
+type Store interface {
+	UserStore
+	SessionStore
+	RevocationStore
+	SettingStore
+	ChangeFeed
+	APIKeyStore
+	ItemStore
+	TOTPStore
+	NonceStore
+	AuditStore
+	// Ping reports whether the backend answers.
+	Ping(ctx context.Context) error
+	Close() error
+}
