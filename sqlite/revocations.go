@@ -1,0 +1,97 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/gatehouse/gatehouse"
+)
+
+func addRevocations(ctx context.Context, tx *sql.Tx, revs []gatehouse.Revocation) error {
+	for _, r := range revs {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO revocations (kind, value, expires_at) VALUES (?, ?, ?)
+			ON CONFLICT (kind, value) DO UPDATE SET expires_at = max(expires_at, excluded.expires_at)`,
+			r.Kind, r.Value, micros(r.ExpiresAt)); err != nil {
+			return err
+		}
+		if err := recordRevocation(ctx, tx, r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// AddRevocations implements gatehouse.RevocationStore.
+func (db *DB) AddRevocations(ctx context.Context, revs ...gatehouse.Revocation) error {
+	if err := db.tx(ctx, func(tx *sql.Tx) error { return addRevocations(ctx, tx, revs) }); err != nil {
+		return fmt.Errorf("sqlite: add revocations: %w", classify(err))
+	}
+	return nil
+}
+
+// Revocations implements gatehouse.RevocationStore.
+func (db *DB) Revocations(ctx context.Context, now time.Time) ([]gatehouse.Revocation, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT kind, value, expires_at FROM revocations WHERE expires_at > ?`, micros(now))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: revocations: %w", err)
+	}
+	defer rows.Close()
+	var out []gatehouse.Revocation
+	for rows.Next() {
+		var r gatehouse.Revocation
+		var exp int64
+		if err := rows.Scan(&r.Kind, &r.Value, &exp); err != nil {
+			return nil, fmt.Errorf("sqlite: revocations: %w", err)
+		}
+		r.ExpiresAt = fromMicros(exp)
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: revocations: %w", err)
+	}
+	return out, nil
+}
+
+// PurgeRevocations implements gatehouse.RevocationStore.
+func (db *DB) PurgeRevocations(ctx context.Context, now time.Time) (int64, error) {
+	var n int64
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM revocations WHERE expires_at <= ?`, micros(now))
+		if err != nil {
+			return err
+		}
+		n, _ = res.RowsAffected()
+		_, err = tx.ExecContext(ctx, `DELETE FROM nonces WHERE expires_at <= ?`, micros(now))
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: purge revocations: %w", classify(err))
+	}
+	return n, nil
+}
+
+// Setting implements gatehouse.SettingStore.
+func (db *DB) Setting(ctx context.Context, key string) (string, error) {
+	var v string
+	if err := db.read.QueryRowContext(ctx, `SELECT value FROM settings WHERE key = ?`, key).Scan(&v); err != nil {
+		return "", fmt.Errorf("sqlite: setting: %w", notFound(err, "Setting"))
+	}
+	return v, nil
+}
+
+// SetSettingIfAbsent implements gatehouse.SettingStore.
+func (db *DB) SetSettingIfAbsent(ctx context.Context, key, value string) (string, error) {
+	var v string
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING`, key, value); err != nil {
+			return err
+		}
+		return tx.QueryRowContext(ctx, `SELECT value FROM settings WHERE key = ?`, key).Scan(&v)
+	})
+	if err != nil {
+		return "", fmt.Errorf("sqlite: set setting: %w", classify(err))
+	}
+	return v, nil
+}

@@ -1,0 +1,103 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/gatehouse/gatehouse"
+)
+
+// CreateSession implements gatehouse.SessionStore.
+func (db *DB) CreateSession(ctx context.Context, s *gatehouse.Session, first *gatehouse.RefreshToken) error {
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO sessions (id, user_id, scope, created_at) VALUES (?, ?, ?, ?)`,
+			s.ID, s.UserID, s.Scope, micros(s.CreatedAt)); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO refresh_tokens (hash, session_id, user_id, scope, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)`,
+			first.Hash, s.ID, s.UserID, s.Scope, micros(first.CreatedAt), micros(first.ExpiresAt))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: create session: %w", classify(err))
+	}
+	return nil
+}
+
+// RotateRefreshToken implements gatehouse.SessionStore. The write
+// connection serialises transactions, and the UPDATE's used_at IS NULL
+// condition makes the mark-as-used a compare-and-set on any engine.
+func (db *DB) RotateRefreshToken(ctx context.Context, oldHash string, now time.Time, next *gatehouse.RefreshToken, sealedNext []byte) (gatehouse.Rotation, error) {
+	var rot gatehouse.Rotation
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		var (
+			old              gatehouse.RefreshToken
+			created, expires int64
+			used, revoked    sql.NullInt64
+		)
+		err := tx.QueryRowContext(ctx, `SELECT t.hash, t.session_id, t.user_id, t.scope, t.created_at, t.expires_at, t.used_at, t.successor, s.revoked_at
+			FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id WHERE t.hash = ?`, oldHash).
+			Scan(&old.Hash, &old.SessionID, &old.UserID, &old.Scope, &created, &expires, &used, &old.Successor, &revoked)
+		if err != nil {
+			return notFound(err, "Refresh token")
+		}
+		old.CreatedAt, old.ExpiresAt, old.UsedAt = fromMicros(created), fromMicros(expires), fromNullMicros(used)
+		rot.Old, rot.SessionRevoked = old, revoked.Valid
+		if revoked.Valid || used.Valid || !now.Before(old.ExpiresAt) {
+			return nil
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET used_at = ?, successor = ? WHERE hash = ? AND used_at IS NULL`,
+			micros(now), sealedNext, oldHash)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n != 1 {
+			return fmt.Errorf("refresh token changed under rotation (rows=%d): %w", n, err)
+		}
+		next.SessionID, next.UserID, next.Scope = old.SessionID, old.UserID, old.Scope
+		if _, err := tx.ExecContext(ctx, `INSERT INTO refresh_tokens (hash, session_id, user_id, scope, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)`,
+			next.Hash, next.SessionID, next.UserID, next.Scope, micros(next.CreatedAt), micros(next.ExpiresAt)); err != nil {
+			return err
+		}
+		rot.Rotated = true
+		return nil
+	})
+	if err != nil {
+		return gatehouse.Rotation{}, fmt.Errorf("sqlite: rotate refresh token: %w", classify(err))
+	}
+	return rot, nil
+}
+
+// RevokeSession implements gatehouse.SessionStore.
+func (db *DB) RevokeSession(ctx context.Context, sessionID string, now time.Time, revs ...gatehouse.Revocation) error {
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`, micros(now), sessionID); err != nil {
+			return err
+		}
+		return addRevocations(ctx, tx, revs)
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: revoke session: %w", classify(err))
+	}
+	return nil
+}
+
+// PurgeSessions implements gatehouse.SessionStore.
+func (db *DB) PurgeSessions(ctx context.Context, now time.Time) (int64, error) {
+	var n int64
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM refresh_tokens WHERE expires_at <= ?`, micros(now))
+		if err != nil {
+			return err
+		}
+		n, _ = res.RowsAffected()
+		_, err = tx.ExecContext(ctx, `DELETE FROM sessions WHERE NOT EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.session_id = sessions.id)`)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: purge sessions: %w", classify(err))
+	}
+	return n, nil
+}

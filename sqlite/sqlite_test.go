@@ -1,0 +1,50 @@
+package sqlite_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/sqlite"
+	"github.com/gatehouse/gatehouse/storetest"
+)
+
+func open(t *testing.T) gatehouse.Store {
+	t.Helper()
+	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "test.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func TestConformance(t *testing.T) { storetest.Run(t, open) }
+
+func TestReopenKeepsDataAndMigratesOnce(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "g.db")
+	db, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CreateUser(ctx, &gatehouse.User{Username: "a", PasswordHash: "h", Role: gatehouse.RoleUser}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	db, err = sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	defer db.Close()
+	if n, err := db.CountUsers(ctx); err != nil || n != 1 {
+		t.Fatalf("after reopen CountUsers = %d, %v", n, err)
+	}
+}
+
+func TestMemoryDatabaseRefused(t *testing.T) {
+	if _, err := sqlite.Open(context.Background(), ":memory:"); err == nil {
+		t.Fatal("Open(:memory:) succeeded")
+	}
+}

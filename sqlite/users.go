@@ -1,0 +1,196 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/gatehouse/gatehouse"
+)
+
+const userColumns = `id, username, email, full_name, password_hash, role, permissions, disabled, totp_enabled, created_at, updated_at`
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanUser(s scanner) (*gatehouse.User, error) {
+	var (
+		u                    gatehouse.User
+		role, perms          string
+		created, updated     int64
+		disabled, totpEnable bool
+	)
+	if err := s.Scan(&u.ID, &u.Username, &u.Email, &u.FullName, &u.PasswordHash, &role, &perms,
+		&disabled, &totpEnable, &created, &updated); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal([]byte(perms), &u.Permissions); err != nil {
+		return nil, fmt.Errorf("decode permissions of user %d: %w", u.ID, err)
+	}
+	u.Role, u.Disabled, u.TOTPEnabled = gatehouse.Role(role), disabled, totpEnable
+	u.CreatedAt, u.UpdatedAt = fromMicros(created), fromMicros(updated)
+	return &u, nil
+}
+
+func permissionsJSON(p []string) string {
+	if p == nil {
+		p = []string{}
+	}
+	b, _ := json.Marshal(p) // a []string always marshals
+	return string(b)
+}
+
+func notFound(err error, what string) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return &gatehouse.Error{Code: gatehouse.ENOTFOUND, Message: what + " not found"}
+	}
+	return err
+}
+
+// CreateUser implements gatehouse.UserStore.
+func (db *DB) CreateUser(ctx context.Context, u *gatehouse.User) error {
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	if u.CreatedAt.IsZero() {
+		u.CreatedAt = now
+	}
+	u.UpdatedAt = now
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		return tx.QueryRowContext(ctx, `INSERT INTO users (username, username_key, email, full_name, password_hash, role, permissions, disabled, totp_enabled, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			u.Username, gatehouse.UsernameKey(u.Username), u.Email, u.FullName, u.PasswordHash, string(u.Role),
+			permissionsJSON(u.Permissions), u.Disabled, u.TOTPEnabled, micros(u.CreatedAt), micros(u.UpdatedAt)).Scan(&u.ID)
+	})
+	if gatehouse.ErrorCode(err) == gatehouse.ECONFLICT {
+		return &gatehouse.Error{Code: gatehouse.ECONFLICT, Message: "Username already registered", Err: err}
+	}
+	if err != nil {
+		return fmt.Errorf("sqlite: create user: %w", classify(err))
+	}
+	return nil
+}
+
+// UserByID implements gatehouse.UserStore.
+func (db *DB) UserByID(ctx context.Context, id int64) (*gatehouse.User, error) {
+	u, err := scanUser(db.read.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: user by id: %w", notFound(err, "User"))
+	}
+	return u, nil
+}
+
+// UserByUsername implements gatehouse.UserStore.
+func (db *DB) UserByUsername(ctx context.Context, name string) (*gatehouse.User, error) {
+	u, err := scanUser(db.read.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE username_key = ?`, gatehouse.UsernameKey(name)))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: user by username: %w", notFound(err, "User"))
+	}
+	return u, nil
+}
+
+// ListUsers implements gatehouse.UserStore.
+func (db *DB) ListUsers(ctx context.Context, after int64, limit int) ([]*gatehouse.User, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT `+userColumns+` FROM users WHERE id > ? ORDER BY id LIMIT ?`, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list users: %w", err)
+	}
+	defer rows.Close()
+	var users []*gatehouse.User
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: list users: %w", err)
+		}
+		users = append(users, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: list users: %w", err)
+	}
+	return users, nil
+}
+
+// CountUsers implements gatehouse.UserStore.
+func (db *DB) CountUsers(ctx context.Context) (int, error) {
+	var n int
+	if err := db.read.QueryRowContext(ctx, `SELECT count(*) FROM users`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("sqlite: count users: %w", err)
+	}
+	return n, nil
+}
+
+var errLastAdmin = &gatehouse.Error{Code: gatehouse.EFORBIDDEN, Message: "Cannot remove the last admin"}
+
+// otherAdmins counts enabled admins other than id.
+func otherAdmins(ctx context.Context, tx *sql.Tx, id int64) (int, error) {
+	var n int
+	err := tx.QueryRowContext(ctx, `SELECT count(*) FROM users WHERE role = 'admin' AND disabled = 0 AND id <> ?`, id).Scan(&n)
+	return n, err
+}
+
+// UpdateUser implements gatehouse.UserStore.
+func (db *DB) UpdateUser(ctx context.Context, id int64, fn func(*gatehouse.User) error) (*gatehouse.User, error) {
+	var out *gatehouse.User
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		u, err := scanUser(tx.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id))
+		if err != nil {
+			return notFound(err, "User")
+		}
+		wasAdmin := u.Role == gatehouse.RoleAdmin && !u.Disabled
+		if err := fn(u); err != nil {
+			return err
+		}
+		if wasAdmin && (u.Role != gatehouse.RoleAdmin || u.Disabled) {
+			n, err := otherAdmins(ctx, tx, id)
+			if err != nil {
+				return err
+			}
+			if n == 0 {
+				return errLastAdmin
+			}
+		}
+		u.ID = id
+		u.UpdatedAt = time.Now().UTC().Truncate(time.Microsecond)
+		_, err = tx.ExecContext(ctx, `UPDATE users SET email = ?, full_name = ?, password_hash = ?, role = ?, permissions = ?,
+			disabled = ?, totp_enabled = ?, updated_at = ? WHERE id = ?`,
+			u.Email, u.FullName, u.PasswordHash, string(u.Role), permissionsJSON(u.Permissions), u.Disabled, u.TOTPEnabled,
+			micros(u.UpdatedAt), id)
+		if err != nil {
+			return err
+		}
+		out = u
+		return recordUserChange(ctx, tx, id)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: update user: %w", classify(err))
+	}
+	return out, nil
+}
+
+// DeleteUser implements gatehouse.UserStore.
+func (db *DB) DeleteUser(ctx context.Context, id int64) error {
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		var role string
+		var disabled bool
+		if err := tx.QueryRowContext(ctx, `SELECT role, disabled FROM users WHERE id = ?`, id).Scan(&role, &disabled); err != nil {
+			return notFound(err, "User")
+		}
+		if role == string(gatehouse.RoleAdmin) && !disabled {
+			n, err := otherAdmins(ctx, tx, id)
+			if err != nil {
+				return err
+			}
+			if n == 0 {
+				return errLastAdmin
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM users WHERE id = ?`, id); err != nil {
+			return err
+		}
+		return recordUserChange(ctx, tx, id)
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: delete user: %w", classify(err))
+	}
+	return nil
+}
