@@ -1,0 +1,130 @@
+// Package ratelimit limits how often a key (a client address, a username)
+// may act, with the Generic Cell Rate Algorithm (GCRA, ITU-T I.371).
+//
+// GCRA keeps one timestamp per key, the theoretical arrival time (TAT): the
+// time at which the key's bucket would be full again. It admits exactly the
+// traffic a token bucket admits, but it needs no refill step and its state
+// expires by itself once the TAT is past. That gives three properties a
+// sliding window or a counter with a reset job does not all have: memory
+// per key is one number, a shared store can do a check in one atomic script,
+// and refused requests change nothing: a refused key waits at most
+// Period/Rate for its next request however hard it was hammered, so a limit
+// that guards an account cannot be turned into a lasting lockout of its
+// owner.
+//
+// The price of smoothness: "N per Period" means a burst of N, then one more
+// every Period/N. Over any window of one Period at most 2N-1 are admitted,
+// and exactly N per Period in the long run.
+package ratelimit
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Store keeps each key's TAT. Implementations must be safe for concurrent
+// use; MemoryStore is the in-process one.
+type Store interface {
+	// Take performs one GCRA step for key at time now, atomically with
+	// respect to every other Take of the same key:
+	//
+	//	tat := the stored TAT of key; now if there is none or it is before now
+	//	if tat + interval - now > tolerance {
+	//		return tat, false, nil        // refused: nothing is stored
+	//	}
+	//	store tat + interval as the TAT of key, kept at least until that time
+	//	return tat + interval, true, nil
+	//
+	// A TAT at or before now means the same as none, so a store may forget
+	// it from then on. A bounded store may also forget a live TAT early,
+	// which makes the limit laxer for that key, never stricter. Times may
+	// be rounded to the microsecond. On error, ok is false and tat is
+	// meaningless.
+	//
+	// In Redis, Take is one EVALSHA of a script like this one (times in
+	// microseconds, below 2^53 so Lua's doubles hold them exactly):
+	//
+	//	local now, interval, tolerance = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+	//	local tat = math.max(tonumber(redis.call('GET', KEYS[1]) or 0), now)
+	//	if tat + interval - now > tolerance then return {tat, 0} end
+	//	redis.call('SET', KEYS[1], tat + interval, 'PX', math.ceil((tat + interval - now) / 1000))
+	//	return {tat + interval, 1}
+	Take(ctx context.Context, key string, now time.Time, interval, tolerance time.Duration) (tat time.Time, ok bool, err error)
+}
+
+// Result is the outcome of one check.
+type Result struct {
+	Allowed bool
+	Limit   Limit
+	// Remaining is how many more requests would be allowed right now.
+	Remaining int
+	// RetryAfter is how long to wait before the next request is allowed;
+	// zero when this one was.
+	RetryAfter time.Duration
+	// ResetAfter is how long until the full burst is available again.
+	ResetAfter time.Duration
+}
+
+// Limiter applies one Limit to any number of keys.
+type Limiter struct {
+	store     Store
+	limit     Limit
+	interval  time.Duration // GCRA's T: the cost of one request
+	tolerance time.Duration // Burst*T: how far the TAT may run ahead of now
+	now       func() time.Time
+}
+
+// New returns a Limiter of l over store, reading the time from now
+// (time.Now if nil).
+func New(store Store, l Limit, now func() time.Time) (*Limiter, error) {
+	if err := l.validate(); err != nil {
+		return nil, fmt.Errorf("ratelimit: %w", err)
+	}
+	if now == nil {
+		now = time.Now
+	}
+	t := l.interval()
+	return &Limiter{store: store, limit: l, interval: t, tolerance: time.Duration(l.Burst) * t, now: now}, nil
+}
+
+// Allow takes one request from key's allowance, if there is one left. It
+// fails closed: on a store error the Result refuses and the error is
+// returned. To fail over to a local store instead, use a FallbackStore.
+func (l *Limiter) Allow(ctx context.Context, key string) (Result, error) {
+	now := l.now()
+	tat, ok, err := l.store.Take(ctx, key, now, l.interval, l.tolerance)
+	if err != nil {
+		return Result{Limit: l.limit}, fmt.Errorf("ratelimit: %w", err)
+	}
+	ahead := max(tat.Sub(now), 0)
+	res := Result{Allowed: ok, Limit: l.limit, ResetAfter: ahead}
+	if ok {
+		res.Remaining = max(int((l.tolerance-ahead)/l.interval), 0)
+	} else {
+		// The next Take succeeds once tat + interval - now <= tolerance.
+		res.RetryAfter = max(ahead+l.interval-l.tolerance, time.Microsecond)
+	}
+	return res, nil
+}
+
+// FallbackStore uses Primary (a shared store) and, whenever it fails, Local
+// (a MemoryStore). An outage of the shared store then degrades limits to
+// per-instance ones, rather than refusing everyone or admitting everyone.
+type FallbackStore struct {
+	Primary, Local Store
+	// OnError, if set, is told of every Primary failure, e.g. to log it.
+	OnError func(error)
+}
+
+// Take implements Store.
+func (f *FallbackStore) Take(ctx context.Context, key string, now time.Time, interval, tolerance time.Duration) (time.Time, bool, error) {
+	tat, ok, err := f.Primary.Take(ctx, key, now, interval, tolerance)
+	if err == nil {
+		return tat, ok, nil
+	}
+	if f.OnError != nil {
+		f.OnError(err)
+	}
+	return f.Local.Take(ctx, key, now, interval, tolerance)
+}
