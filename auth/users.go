@@ -1,0 +1,198 @@
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net/mail"
+	"slices"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/password"
+	"github.com/gatehouse/gatehouse/rbac"
+)
+
+// NewUser is what it takes to create an account.
+type NewUser struct {
+	Username    string
+	Password    string
+	Email       string
+	FullName    string
+	Role        gatehouse.Role // default user
+	Permissions []string
+	Disabled    bool
+}
+
+// CheckPassword applies the password policy to a password about to be set.
+func (s *Service) CheckPassword(username, pw string) error {
+	if err := s.cfg.Policy.Check(username, pw); err != nil {
+		var pe *password.PolicyError
+		if errors.As(err, &pe) {
+			return gatehouse.Invalid([]string{"body", "password"}, pe.Msg, "value_error.password."+pe.Reason)
+		}
+		return gatehouse.Invalid([]string{"body", "password"}, "Password not acceptable", "value_error.password")
+	}
+	return nil
+}
+
+// ValidateEmail accepts "" (no email) or one plain address.
+func ValidateEmail(email string) error {
+	if email == "" {
+		return nil
+	}
+	a, err := mail.ParseAddress(email)
+	if err != nil || a.Address != email || a.Name != "" || len(email) > 254 {
+		return gatehouse.Invalid([]string{"body", "email"}, "Invalid email address", "value_error.email")
+	}
+	return nil
+}
+
+// ValidatePermissions refuses permissions that do not exist.
+func ValidatePermissions(perms []string) error {
+	for _, p := range perms {
+		if !slices.Contains(rbac.KnownPermissions, p) {
+			return gatehouse.Invalid([]string{"body", "permissions"}, fmt.Sprintf("Unknown permission %q", p), "value_error.permission")
+		}
+	}
+	return nil
+}
+
+// ValidateRole refuses roles that do not exist.
+func ValidateRole(r gatehouse.Role) error {
+	if !r.Valid() {
+		return gatehouse.Invalid([]string{"body", "role"}, "Role must be one of user, moderator, admin", "value_error.role")
+	}
+	return nil
+}
+
+// CreateUser validates n, hashes its password on the pool and stores the
+// account. ECONFLICT when the name is taken (after normalisation).
+func (s *Service) CreateUser(ctx context.Context, n NewUser) (*gatehouse.User, error) {
+	name, err := gatehouse.ValidateUsername(n.Username)
+	if err != nil {
+		return nil, err
+	}
+	if n.Role == "" {
+		n.Role = gatehouse.RoleUser
+	}
+	if err := errors.Join(ValidateRole(n.Role), ValidateEmail(n.Email), ValidatePermissions(n.Permissions)); err != nil {
+		return nil, firstError(err)
+	}
+	if err := s.CheckPassword(name, n.Password); err != nil {
+		return nil, err
+	}
+	h, err := s.hashPassword(ctx, n.Password)
+	if err != nil {
+		return nil, err
+	}
+	u := &gatehouse.User{Username: name, Email: n.Email, FullName: n.FullName, PasswordHash: h,
+		Role: n.Role, Permissions: n.Permissions, Disabled: n.Disabled}
+	if err := s.cfg.Store.CreateUser(ctx, u); err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+// firstError unwraps a joined error to its first part, so one 422 names
+// one field.
+func firstError(err error) error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok && len(j.Unwrap()) > 0 {
+		return j.Unwrap()[0]
+	}
+	return err
+}
+
+func (s *Service) hashPassword(ctx context.Context, pw string) (string, error) {
+	var h string
+	var herr error
+	if err := s.hash(ctx, func() { h, herr = s.cfg.Hasher.Hash(pw) }); err != nil {
+		return "", err
+	}
+	if herr != nil {
+		return "", fmt.Errorf("auth: hash password: %w", herr)
+	}
+	return h, nil
+}
+
+// UpdateUser applies fn to the stored user in one transaction and makes the
+// change effective at once: the user's cache entry is dropped here and, with
+// a Broadcaster, on every instance.
+func (s *Service) UpdateUser(ctx context.Context, id int64, fn func(*gatehouse.User) error) (*gatehouse.User, error) {
+	u, err := s.cfg.Store.UpdateUser(ctx, id, fn)
+	if err != nil {
+		return nil, err
+	}
+	s.userChanged(ctx, id)
+	return u, nil
+}
+
+// SetPassword checks the policy, hashes pw and stores it.
+func (s *Service) SetPassword(ctx context.Context, id int64, pw string) error {
+	u, err := s.cfg.Store.UserByID(ctx, id)
+	if err != nil {
+		return err
+	}
+	if err := s.CheckPassword(u.Username, pw); err != nil {
+		return err
+	}
+	h, err := s.hashPassword(ctx, pw)
+	if err != nil {
+		return err
+	}
+	_, err = s.UpdateUser(ctx, id, func(u *gatehouse.User) error { u.PasswordHash = h; return nil })
+	return err
+}
+
+// DeleteUser deletes the account; its tokens stop working at once.
+func (s *Service) DeleteUser(ctx context.Context, id int64) error {
+	if err := s.cfg.Store.DeleteUser(ctx, id); err != nil {
+		return err
+	}
+	s.userChanged(ctx, id)
+	return nil
+}
+
+// EnsureAdmin creates the first admin when the store has no user at all
+// (contract §1). With no password given it generates one and returns it,
+// to be shown once.
+func (s *Service) EnsureAdmin(ctx context.Context, username, pw string) (created *gatehouse.User, generated string, err error) {
+	n, err := s.cfg.Store.CountUsers(ctx)
+	if err != nil || n > 0 {
+		return nil, "", err
+	}
+	if pw == "" {
+		generated = GeneratePassword()
+		pw = generated
+	}
+	u, err := s.CreateUser(ctx, NewUser{Username: username, Password: pw, Role: gatehouse.RoleAdmin})
+	if gatehouse.ErrorCode(err) == gatehouse.ECONFLICT { // another instance won the race
+		return nil, "", nil
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("auth: create first admin: %w", err)
+	}
+	return u, generated, nil
+}
+
+// GeneratePassword returns a random 24-character password (≈143 bits).
+func GeneratePassword() string {
+	const alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789"
+	b := make([]byte, 24)
+	for i := range b {
+		var r [1]byte
+		for {
+			rand.Read(r[:])
+			if int(r[0]) < 256-256%len(alphabet) { // reject to avoid modulo bias
+				break
+			}
+		}
+		b[i] = alphabet[int(r[0])%len(alphabet)]
+	}
+	return string(b)
+}
+
+// User returns a user by id (from the store, not the cache).
+func (s *Service) User(ctx context.Context, id int64) (*gatehouse.User, error) {
+	return s.cfg.Store.UserByID(ctx, id)
+}

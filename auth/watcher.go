@@ -1,0 +1,86 @@
+package auth
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// changeRetention is how long the change feed is kept; an instance that
+// could not poll for longer than staleAfter resyncs fully instead of
+// trusting the feed to still hold everything it missed.
+const (
+	changeRetention = time.Hour
+	staleAfter      = 10 * time.Minute
+)
+
+// Resync reloads every revocation from the store and empties the user
+// cache: what an instance does at start and whenever it may have missed
+// changes. The feed position is read first, so a change made during the
+// reload is applied again by the next poll rather than missed.
+func (s *Service) Resync(ctx context.Context) error {
+	s.feedMu.Lock()
+	defer s.feedMu.Unlock()
+	return s.resyncLocked(ctx)
+}
+
+func (s *Service) resyncLocked(ctx context.Context) error {
+	seq, err := s.cfg.Store.LatestChange(ctx)
+	if err != nil {
+		return fmt.Errorf("auth: resync: %w", err)
+	}
+	revs, err := s.cfg.Store.Revocations(ctx, s.now())
+	if err != nil {
+		return fmt.Errorf("auth: resync: %w", err)
+	}
+	s.mirror.Add(revs...)
+	s.users.invalidateAll()
+	s.feedSeq, s.feedOK = seq, s.now()
+	return nil
+}
+
+// Poll applies the changes recorded in the store since the last poll: it
+// drops changed users from the cache and mirrors revocations made by other
+// processes (other instances, the CLI).
+func (s *Service) Poll(ctx context.Context) error {
+	s.feedMu.Lock()
+	defer s.feedMu.Unlock()
+	if s.now().Sub(s.feedOK) > staleAfter {
+		return s.resyncLocked(ctx)
+	}
+	for {
+		changes, err := s.cfg.Store.ChangesSince(ctx, s.feedSeq, 1000)
+		if err != nil {
+			return fmt.Errorf("auth: poll changes: %w", err)
+		}
+		for _, c := range changes {
+			if c.Revocation != nil {
+				s.mirror.Add(*c.Revocation)
+			}
+			if c.UserID != 0 {
+				s.users.invalidate(c.UserID)
+			}
+			s.feedSeq = c.Seq
+		}
+		if len(changes) < 1000 {
+			s.feedOK = s.now()
+			return nil
+		}
+	}
+}
+
+// RunWatcher polls the change feed every interval until ctx ends.
+func (s *Service) RunWatcher(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := s.Poll(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("change feed poll failed", "err", err)
+			}
+		}
+	}
+}

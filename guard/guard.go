@@ -1,0 +1,130 @@
+// Package guard is net/http middleware that authenticates a request — a
+// Bearer access token (RFC 6750) or an X-API-Key header — and authorises it
+// against required scopes, a minimum role or permissions. The principal it
+// establishes is in the request's context (gatehouse.PrincipalFrom).
+//
+// Gatehouse's own server protects every route with it, and any Go service
+// can too: it needs only something that turns a token into a principal.
+package guard
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/httperror"
+	"github.com/gatehouse/gatehouse/rbac"
+)
+
+// TokenAuthenticator verifies a Bearer access token.
+type TokenAuthenticator interface {
+	Authenticate(ctx context.Context, bearer string) (*gatehouse.Principal, error)
+}
+
+// KeyAuthenticator verifies an API key.
+type KeyAuthenticator interface {
+	AuthenticateKey(ctx context.Context, key string) (*gatehouse.Principal, error)
+}
+
+// Guard authenticates and authorises requests.
+type Guard struct {
+	tokens TokenAuthenticator
+	keys   KeyAuthenticator // nil: API keys are not accepted
+	log    *slog.Logger
+	// OnError answers a refused request; it defaults to httperror.Write.
+	OnError func(w http.ResponseWriter, r *http.Request, err error)
+}
+
+// New returns a Guard that accepts Bearer tokens, and API keys when keys is
+// not nil.
+func New(tokens TokenAuthenticator, keys KeyAuthenticator, log *slog.Logger) *Guard {
+	g := &Guard{tokens: tokens, keys: keys, log: log}
+	g.OnError = func(w http.ResponseWriter, r *http.Request, err error) { httperror.Write(w, r, g.log, err) }
+	return g
+}
+
+// A Requirement is one condition a principal must meet.
+type Requirement func(*gatehouse.Principal) error
+
+// Scopes requires every named OAuth2 scope on the token or key; a missing
+// one is 403 insufficient_scope naming them all (RFC 6750 §3.1).
+func Scopes(scopes ...string) Requirement {
+	want := strings.Join(scopes, " ")
+	return func(p *gatehouse.Principal) error {
+		for _, s := range scopes {
+			if !p.HasScope(s) {
+				return &gatehouse.Error{Code: gatehouse.EFORBIDDEN, OAuth: "insufficient_scope", Scope: want, Message: "Not enough permissions"}
+			}
+		}
+		return nil
+	}
+}
+
+// MinRole requires the user's role to be at least role.
+func MinRole(role gatehouse.Role) Requirement {
+	return func(p *gatehouse.Principal) error {
+		if !p.User.Role.AtLeast(role) {
+			return gatehouse.Errorf(gatehouse.EFORBIDDEN, "Access denied. Required role: %s", role)
+		}
+		return nil
+	}
+}
+
+// Permission requires the user to hold perm.
+func Permission(perm string) Requirement {
+	return func(p *gatehouse.Principal) error {
+		if !rbac.HasPermission(p.User, perm) {
+			return gatehouse.Errorf(gatehouse.EFORBIDDEN, "Insufficient permissions")
+		}
+		return nil
+	}
+}
+
+var errNoCredentials = &gatehouse.Error{Code: gatehouse.EUNAUTHENTICATED, Message: "Not authenticated"}
+
+// BearerToken returns the token of an "Authorization: Bearer" header (the
+// scheme is case-insensitive, RFC 9110 §11.1), or "".
+func BearerToken(r *http.Request) string {
+	h := r.Header.Get("Authorization")
+	if len(h) > 7 && strings.EqualFold(h[:7], "Bearer ") {
+		return strings.TrimLeft(h[7:], " ")
+	}
+	return ""
+}
+
+// Principal authenticates r: a Bearer token when one is presented,
+// otherwise an API key when the guard accepts them.
+func (g *Guard) Principal(r *http.Request) (*gatehouse.Principal, error) {
+	if tok := BearerToken(r); tok != "" {
+		return g.tokens.Authenticate(r.Context(), tok)
+	}
+	if g.keys != nil {
+		if key := r.Header.Get("X-API-Key"); key != "" {
+			return g.keys.AuthenticateKey(r.Context(), key)
+		}
+	}
+	return nil, errNoCredentials
+}
+
+// Require returns middleware that lets a request through only when it
+// authenticates and meets every requirement.
+func (g *Guard) Require(reqs ...Requirement) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			p, err := g.Principal(r)
+			if err != nil {
+				g.OnError(w, r, err)
+				return
+			}
+			for _, req := range reqs {
+				if err := req(p); err != nil {
+					g.OnError(w, r, err)
+					return
+				}
+			}
+			next.ServeHTTP(w, r.WithContext(gatehouse.NewContext(r.Context(), p)))
+		})
+	}
+}
