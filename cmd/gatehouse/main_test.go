@@ -1,0 +1,146 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestBadConfigurationExitsWithStatus2NamingTheSetting(t *testing.T) {
+	db := "sqlite:" + filepath.Join(t.TempDir(), "g.db")
+	tests := []struct {
+		env, value string
+	}{
+		{"GATEHOUSE_ACCESS_TOKEN_TTL", "banana"},
+		{"GATEHOUSE_REFRESH_TOKEN_TTL", "-1h"},
+		{"GATEHOUSE_SECRET_KEY", "too-short"},
+		{"GATEHOUSE_ADDR", "nonsense"},
+		{"GATEHOUSE_DATABASE_URL", "mysql://x"},
+		{"GATEHOUSE_DATABASE_URL", "sqlite:/nonexistent-dir/x/g.db"},
+		{"GATEHOUSE_HTTPS_REDIRECT", "maybe"},
+		{"GATEHOUSE_TRUSTED_PROXIES", "10.0.0.0/33"},
+		{"GATEHOUSE_CORS_ORIGINS", "*"},
+		{"GATEHOUSE_CORS_ORIGINS", "null"},
+		{"GATEHOUSE_LOGIN_RATE_LIMIT", "ten per minute"},
+		{"GATEHOUSE_PASSWORD_MIN_LENGTH", "0"},
+		{"GATEHOUSE_TLS_CERT", "/nonexistent.pem"},
+		{"GATEHOUSE_LOG_LEVEL", "loud"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.env+"="+tt.value, func(t *testing.T) {
+			t.Setenv("GATEHOUSE_DATABASE_URL", db)
+			t.Setenv(tt.env, tt.value)
+			if tt.env == "GATEHOUSE_TLS_CERT" {
+				t.Setenv("GATEHOUSE_TLS_KEY", "/nonexistent.key")
+			}
+			var stdout, stderr bytes.Buffer
+			err := run(context.Background(), []string{"serve"}, strings.NewReader(""), &stdout, &stderr)
+			if code := exitCode(err); code != 2 {
+				t.Fatalf("exit code = %d (err %v), want 2", code, err)
+			}
+			if !strings.Contains(err.Error(), tt.env) {
+				t.Fatalf("error %q does not name %s", err, tt.env)
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Fatalf("error is not one line: %q", err)
+			}
+			if tt.env == "GATEHOUSE_SECRET_KEY" && strings.Contains(err.Error(), tt.value) {
+				t.Fatalf("error repeats the secret: %q", err)
+			}
+		})
+	}
+}
+
+func TestFlagsOverrideEnvironment(t *testing.T) {
+	t.Setenv("GATEHOUSE_ACCESS_TOKEN_TTL", "banana")
+	t.Setenv("GATEHOUSE_DATABASE_URL", "sqlite:"+filepath.Join(t.TempDir(), "g.db"))
+	c, err := parseServe([]string{"--access-token-ttl", "5m"}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.store.accessTTL.Minutes() != 5 {
+		t.Fatalf("access TTL = %v", c.store.accessTTL)
+	}
+}
+
+func TestHelpNamesEnvironmentVariables(t *testing.T) {
+	for _, args := range [][]string{{"serve", "--help"}, {"migrate", "--help"}, {"user", "list", "--help"}} {
+		var stdout, stderr bytes.Buffer
+		err := run(context.Background(), args, strings.NewReader(""), &stdout, &stderr)
+		if exitCode(err) != 0 {
+			t.Fatalf("%v: exit %d: %v", args, exitCode(err), err)
+		}
+		for _, env := range []string{"GATEHOUSE_DATABASE_URL", "GATEHOUSE_SECRET_KEY"} {
+			if !strings.Contains(stderr.String(), env) {
+				t.Errorf("%v --help does not name %s:\n%s", args, env, stderr.String())
+			}
+		}
+	}
+}
+
+func TestUserCommands(t *testing.T) {
+	t.Setenv("GATEHOUSE_DATABASE_URL", "sqlite:"+filepath.Join(t.TempDir(), "g.db"))
+	ctx := context.Background()
+	cli := func(stdin string, args ...string) (string, error) {
+		var stdout, stderr bytes.Buffer
+		err := run(ctx, args, strings.NewReader(stdin), &stdout, &stderr)
+		return stdout.String() + stderr.String(), err
+	}
+	if out, err := cli("a long enough password\n", "user", "create", "Alice", "--role", "admin", "--password-stdin"); err != nil {
+		t.Fatalf("create: %v %s", err, out)
+	}
+	if out, err := cli("another fine password\n", "user", "create", "alice", "--password-stdin"); err == nil {
+		t.Fatalf("duplicate create succeeded: %s", out)
+	}
+	if out, err := cli("short\n", "user", "create", "bob", "--password-stdin"); err == nil || !strings.Contains(err.Error(), "password") {
+		t.Fatalf("weak password accepted: %v %s", err, out)
+	}
+	if out, err := cli("", "user", "create", "bob"); exitCode(err) != 2 {
+		t.Fatalf("create without a terminal or --password-stdin: %v %s", err, out)
+	}
+	if out, err := cli("bob's password ok\n", "user", "create", "bob", "--password-stdin"); err != nil {
+		t.Fatalf("create bob: %v %s", err, out)
+	}
+	out, err := cli("", "user", "list")
+	if err != nil || !strings.Contains(out, "Alice") || !strings.Contains(out, "bob") {
+		t.Fatalf("list: %v %s", err, out)
+	}
+	if out, err := cli("", "user", "set-role", "bob", "moderator"); err != nil || !strings.Contains(out, "moderator") {
+		t.Fatalf("set-role: %v %s", err, out)
+	}
+	if _, err := cli("", "user", "set-role", "bob", "emperor"); err == nil {
+		t.Fatal("set-role to an unknown role succeeded")
+	}
+	if out, err := cli("", "user", "disable", "alice"); err == nil {
+		t.Fatalf("disabling the last admin succeeded: %s", out)
+	}
+	if out, err := cli("", "user", "disable", "bob"); err != nil || !strings.Contains(out, "disabled true") {
+		t.Fatalf("disable: %v %s", err, out)
+	}
+	if _, err := cli("", "user", "enable", "bob"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli("a new password for bob\n", "user", "set-password", "bob", "--password-stdin"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli("", "user", "delete", "bob"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli("", "user", "delete", "bob"); err == nil {
+		t.Fatal("deleting a deleted user succeeded")
+	}
+	if out, err := cli("", "migrate"); err != nil || !strings.Contains(out, "migrations applied") {
+		t.Fatalf("migrate: %v %s", err, out)
+	}
+	if out, err := cli("", "version"); err != nil || !strings.Contains(out, "gatehouse") {
+		t.Fatalf("version: %v %s", err, out)
+	}
+}
+
+func TestExitCodes(t *testing.T) {
+	if exitCode(nil) != 0 || exitCode(&configError{env: "X"}) != 2 || exitCode(context.Canceled) != 1 {
+		t.Fatal("exit codes: success 0, configuration 2, other failures 1")
+	}
+}

@@ -1,0 +1,221 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/gatehouse/gatehouse/httpapi"
+)
+
+// serveConfig is the validated configuration of `gatehouse serve`.
+type serveConfig struct {
+	store                storeConfig
+	addr                 string
+	redisURL             string
+	adminUser, adminPass string
+	corsOrigins          []string
+	trustedHosts         []string
+	trustedProxies       []netip.Prefix
+	httpsRedirect        bool
+	loginRateLimit       string
+	tlsCert, tlsKey      string
+	logLevel             string
+	shutdownTimeout      time.Duration
+}
+
+func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
+	s := newSettings("serve", "Run the Gatehouse server.")
+	s.fs.SetOutput(stderr)
+	sf := addStoreFlags(s)
+	addr := s.add("addr", "GATEHOUSE_ADDR", "127.0.0.1:8000", "listen address")
+	redisURL := s.add("redis-url", "GATEHOUSE_REDIS_URL", "", "redis://… to share revocations, rate limits and invalidations between instances")
+	adminUser := s.add("admin-username", "GATEHOUSE_ADMIN_USERNAME", "admin", "first admin, created when the database has no user")
+	adminPass := s.add("admin-password", "GATEHOUSE_ADMIN_PASSWORD", "", "first admin's password; empty: generated and printed once")
+	cors := s.add("cors-origins", "GATEHOUSE_CORS_ORIGINS", "", "comma-separated allowed CORS origins; empty: no CORS headers")
+	hosts := s.add("trusted-hosts", "GATEHOUSE_TRUSTED_HOSTS", "*", "comma-separated allowed Host names (*.example.com allowed)")
+	proxies := s.add("trusted-proxies", "GATEHOUSE_TRUSTED_PROXIES", "", "comma-separated CIDRs whose X-Forwarded-For/-Proto are believed")
+	redirect := s.add("https-redirect", "GATEHOUSE_HTTPS_REDIRECT", "false", "redirect plain-HTTP GET/HEAD to https, refuse other methods")
+	loginLimit := s.add("login-rate-limit", "GATEHOUSE_LOGIN_RATE_LIMIT", "10/minute", "login attempts per client IP and per username")
+	cert := s.add("tls-cert", "GATEHOUSE_TLS_CERT", "", "PEM certificate file: serve HTTPS directly")
+	key := s.add("tls-key", "GATEHOUSE_TLS_KEY", "", "PEM private key file for --tls-cert")
+	level := s.add("log-level", "GATEHOUSE_LOG_LEVEL", "info", "debug, info, warn or error")
+	if err := s.fs.Parse(args); err != nil {
+		return serveConfig{}, err
+	}
+	if s.fs.NArg() > 0 {
+		return serveConfig{}, bad("arguments", "serve takes no arguments (got %q)", s.fs.Args())
+	}
+	var c serveConfig
+	var err error
+	if c.store, err = sf.parse(); err != nil {
+		return c, err
+	}
+	c.addr, c.redisURL, c.adminUser, c.adminPass = *addr, *redisURL, *adminUser, *adminPass
+	if err := validateAddr("GATEHOUSE_ADDR", c.addr); err != nil {
+		return c, err
+	}
+	if c.redisURL != "" && !strings.HasPrefix(c.redisURL, "redis://") && !strings.HasPrefix(c.redisURL, "rediss://") {
+		return c, bad("GATEHOUSE_REDIS_URL", "must start with redis:// or rediss://")
+	}
+	c.corsOrigins = splitList(*cors)
+	for _, o := range c.corsOrigins {
+		if o == "*" || o == "null" || !(strings.HasPrefix(o, "https://") || strings.HasPrefix(o, "http://")) {
+			return c, bad("GATEHOUSE_CORS_ORIGINS", "%q is not an origin (scheme://host[:port]; * and null are refused)", o)
+		}
+	}
+	c.trustedHosts = splitList(*hosts)
+	if len(c.trustedHosts) == 0 {
+		return c, bad("GATEHOUSE_TRUSTED_HOSTS", "must not be empty (use * to allow every host)")
+	}
+	for _, p := range splitList(*proxies) {
+		pfx, err := netip.ParsePrefix(p)
+		if err != nil {
+			a, aerr := netip.ParseAddr(p)
+			if aerr != nil {
+				return c, bad("GATEHOUSE_TRUSTED_PROXIES", "%q is not a CIDR or an IP address", p)
+			}
+			pfx = netip.PrefixFrom(a, a.BitLen())
+		}
+		c.trustedProxies = append(c.trustedProxies, pfx.Masked())
+	}
+	if c.httpsRedirect, err = parseBool("GATEHOUSE_HTTPS_REDIRECT", *redirect); err != nil {
+		return c, err
+	}
+	c.loginRateLimit = *loginLimit
+	if err := validateRate("GATEHOUSE_LOGIN_RATE_LIMIT", c.loginRateLimit); err != nil {
+		return c, err
+	}
+	c.tlsCert, c.tlsKey = *cert, *key
+	if (c.tlsCert == "") != (c.tlsKey == "") {
+		return c, bad("GATEHOUSE_TLS_CERT", "GATEHOUSE_TLS_CERT and GATEHOUSE_TLS_KEY go together")
+	}
+	if c.tlsCert != "" {
+		if _, err := tls.LoadX509KeyPair(c.tlsCert, c.tlsKey); err != nil {
+			return c, bad("GATEHOUSE_TLS_CERT", "cannot load the certificate and key: %v", err)
+		}
+	}
+	c.logLevel = *level
+	if _, err := parseLevel(c.logLevel); err != nil {
+		return c, err
+	}
+	c.shutdownTimeout = 30 * time.Second
+	return c, nil
+}
+
+func parseLevel(v string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(v)); err != nil {
+		return 0, bad("GATEHOUSE_LOG_LEVEL", "%q is not debug, info, warn or error", v)
+	}
+	return l, nil
+}
+
+func newLogger(w io.Writer, level string) *slog.Logger {
+	l, _ := parseLevel(level)
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+// validateRate checks "N/unit" (second, minute, hour, day).
+func validateRate(env, v string) error {
+	n, unit, ok := strings.Cut(v, "/")
+	if !ok {
+		return bad(env, "%q is not N/unit (e.g. 10/minute)", v)
+	}
+	var count int
+	if _, err := fmt.Sscanf(n, "%d", &count); err != nil || count < 1 || fmt.Sprint(count) != n {
+		return bad(env, "%q is not N/unit (e.g. 10/minute)", v)
+	}
+	switch unit {
+	case "second", "minute", "hour", "day", "s", "m", "h", "d":
+		return nil
+	}
+	return bad(env, "%q: unit must be second, minute, hour or day", v)
+}
+
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c, err := parseServe(args, stderr)
+	if err != nil {
+		return err
+	}
+	log := newLogger(stderr, c.logLevel)
+	a, err := openApp(ctx, c.store, log)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+
+	admin, generated, err := a.auth.EnsureAdmin(ctx, c.adminUser, c.adminPass)
+	if err != nil {
+		return bad("GATEHOUSE_ADMIN_PASSWORD", "%v", err)
+	}
+	if admin != nil {
+		log.Info("created the first admin", "username", admin.Username)
+		if generated != "" {
+			// Printed once, to the terminal and not through the structured
+			// log, so log shipping never carries it.
+			fmt.Fprintf(stderr, "\n  First admin %q created with the generated password:\n\n    %s\n\n  It is shown only this once.\n\n", admin.Username, generated)
+		}
+	}
+	if err := a.auth.Resync(ctx); err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", c.addr)
+	if err != nil {
+		return bad("GATEHOUSE_ADDR", "%v", err)
+	}
+	api := httpapi.New(httpapi.Config{Auth: a.auth, Store: a.store, Logger: log})
+	srv := &http.Server{
+		Handler:           api,
+		ReadHeaderTimeout: 10 * time.Second, // slowloris: headers must arrive quickly
+		ReadTimeout:       30 * time.Second, // the whole request, body included (contract §2)
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBG()
+	go a.auth.RunPurger(bg, time.Minute)
+	go a.auth.RunWatcher(bg, 500*time.Millisecond)
+
+	errc := make(chan error, 1)
+	go func() {
+		scheme := "http"
+		if c.tlsCert != "" {
+			scheme = "https"
+			errc <- srv.ServeTLS(ln, c.tlsCert, c.tlsKey)
+			return
+		}
+		log.Info("listening", "addr", ln.Addr().String(), "scheme", scheme, "version", version)
+		errc <- srv.Serve(ln)
+	}()
+	fmt.Fprintf(stdout, "gatehouse %s listening on %s\n", version, ln.Addr())
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: finishing in-flight requests")
+	sctx, cancel := context.WithTimeout(context.Background(), c.shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}

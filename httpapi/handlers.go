@@ -1,0 +1,157 @@
+package httpapi
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/auth"
+	"github.com/gatehouse/gatehouse/httperror"
+	"github.com/gatehouse/gatehouse/rbac"
+)
+
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) error {
+	httperror.JSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	return nil
+}
+
+// tokenResponse is RFC 6749 §5.1's successful answer.
+type tokenResponse struct {
+	AccessToken  string `json:"access_token"`
+	RefreshToken string `json:"refresh_token"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int    `json:"expires_in"`
+	Scope        string `json:"scope"`
+}
+
+func writeTokens(w http.ResponseWriter, p *auth.TokenPair) {
+	noStore(w)
+	httperror.JSON(w, http.StatusOK, tokenResponse{AccessToken: p.AccessToken, RefreshToken: p.RefreshToken,
+		TokenType: "bearer", ExpiresIn: p.ExpiresIn, Scope: p.Scope})
+}
+
+// noStore forbids caching of a response that carries secrets or personal
+// data (RFC 6749 §5.1, contract §8).
+func noStore(w http.ResponseWriter) {
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Pragma", "no-cache")
+}
+
+// handleToken is the OAuth2 token endpoint: the password grant (the default
+// when grant_type is absent, as in the guide) and the refresh_token grant.
+func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) error {
+	noStore(w)
+	form, err := readForm(r)
+	if err != nil {
+		return err
+	}
+	switch form.Get("grant_type") {
+	case "", "password":
+		username, pw := form.Get("username"), form.Get("password")
+		if _, ok := form["username"]; !ok || username == "" {
+			return missing("username")
+		}
+		if _, ok := form["password"]; !ok {
+			return missing("password")
+		}
+		pair, err := s.auth.Login(r.Context(), username, pw, form.Get("scope"))
+		if err != nil {
+			return err
+		}
+		writeTokens(w, pair)
+		return nil
+	case "refresh_token":
+		rt := form.Get("refresh_token")
+		if rt == "" {
+			return missing("refresh_token")
+		}
+		return s.refresh(w, r, rt)
+	}
+	return &gatehouse.Error{Code: gatehouse.EBADREQUEST, OAuth: "unsupported_grant_type", Message: "Unsupported grant type"}
+}
+
+// handleRefresh takes a refresh token as JSON {"refresh_token": …} or as a
+// form field.
+func (s *Server) handleRefresh(w http.ResponseWriter, r *http.Request) error {
+	noStore(w)
+	var rt string
+	if isForm(r) {
+		form, err := readForm(r)
+		if err != nil {
+			return err
+		}
+		rt = form.Get("refresh_token")
+	} else {
+		var body struct {
+			RefreshToken *string `json:"refresh_token"`
+		}
+		if err := readJSON(r, &body); err != nil {
+			return err
+		}
+		if body.RefreshToken != nil {
+			rt = *body.RefreshToken
+		}
+	}
+	if rt == "" {
+		return missing("refresh_token")
+	}
+	return s.refresh(w, r, rt)
+}
+
+func (s *Server) refresh(w http.ResponseWriter, r *http.Request, rt string) error {
+	pair, err := s.auth.Refresh(r.Context(), rt)
+	if err != nil {
+		return err
+	}
+	writeTokens(w, pair)
+	return nil
+}
+
+// userJSON is the contract's user object (§4).
+type userJSON struct {
+	ID          int64     `json:"id"`
+	Username    string    `json:"username"`
+	Email       *string   `json:"email"`
+	FullName    *string   `json:"full_name"`
+	Disabled    bool      `json:"disabled"`
+	Role        string    `json:"role"`
+	Permissions []string  `json:"permissions"`
+	TOTPEnabled bool      `json:"totp_enabled"`
+	CreatedAt   time.Time `json:"created_at"`
+}
+
+func nullable(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func toUserJSON(u *gatehouse.User) userJSON {
+	perms := rbac.EffectivePermissions(u)
+	if perms == nil {
+		perms = []string{}
+	}
+	return userJSON{ID: u.ID, Username: u.Username, Email: nullable(u.Email), FullName: nullable(u.FullName),
+		Disabled: u.Disabled, Role: string(u.Role), Permissions: perms, TOTPEnabled: u.TOTPEnabled,
+		CreatedAt: u.CreatedAt.UTC().Truncate(time.Second)}
+}
+
+func principal(r *http.Request) *gatehouse.Principal {
+	p, _ := gatehouse.PrincipalFrom(r.Context())
+	return p
+}
+
+func (s *Server) handleMe(w http.ResponseWriter, r *http.Request) error {
+	noStore(w)
+	httperror.JSON(w, http.StatusOK, toUserJSON(principal(r).User))
+	return nil
+}
+
+func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) error {
+	if err := s.auth.Logout(r.Context(), principal(r)); err != nil {
+		return err
+	}
+	httperror.JSON(w, http.StatusOK, map[string]string{"message": "Successfully logged out"})
+	return nil
+}

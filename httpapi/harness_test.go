@@ -1,0 +1,229 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/auth"
+	"github.com/gatehouse/gatehouse/httpapi"
+	"github.com/gatehouse/gatehouse/password"
+	"github.com/gatehouse/gatehouse/sqlite"
+	"github.com/gatehouse/gatehouse/token"
+)
+
+// clock is a fake clock the tests move by hand.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// syncBuffer collects log output from concurrent handlers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// env is a running server on a real SQLite file, with a fake clock.
+type env struct {
+	t      *testing.T
+	srv    *httptest.Server
+	svc    *auth.Service
+	store  *sqlite.DB
+	clock  *clock
+	logs   *syncBuffer
+	path   string
+	secret []byte
+}
+
+// testParams keep argon2id cheap in tests; the production parameters are
+// checked in the password package.
+var testParams = password.Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	e := &env{t: t, clock: &clock{now: time.Now().UTC().Truncate(time.Second)}, logs: &syncBuffer{},
+		path: filepath.Join(t.TempDir(), "gatehouse.db"), secret: []byte("0123456789abcdef0123456789abcdef-test")}
+	e.start()
+	return e
+}
+
+// start (re)opens the store and starts a server on it, as a restart would.
+func (e *env) start() {
+	t := e.t
+	t.Helper()
+	ctx := context.Background()
+	store, err := sqlite.Open(ctx, e.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens, err := token.NewManager(token.Config{Keys: []token.Key{{ID: "k1", Secret: e.secret}},
+		Issuer: "gatehouse", Audience: "gatehouse", Leeway: time.Minute, Now: e.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := password.NewPool(2, 16)
+	log := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	svc, err := auth.New(auth.Config{Store: store, Tokens: tokens, Hasher: password.NewHasher(testParams), Pool: pool,
+		Policy: password.DefaultPolicy(), Now: e.clock.Now, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Resync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.svc, e.store = svc, store
+	e.srv = httptest.NewServer(httpapi.New(httpapi.Config{Auth: svc, Store: store, Logger: log}))
+	t.Cleanup(func() { e.srv.Close(); pool.Close(); store.Close() })
+}
+
+// restart stops the server and starts a new one on the same database.
+func (e *env) restart() {
+	e.srv.Close()
+	e.store.Close()
+	e.start()
+}
+
+func (e *env) createUser(name, pw string, role gatehouse.Role) *gatehouse.User {
+	e.t.Helper()
+	u, err := e.svc.CreateUser(context.Background(), auth.NewUser{Username: name, Password: pw, Role: role, Email: name + "@example.com"})
+	if err != nil {
+		e.t.Fatalf("create %s: %v", name, err)
+	}
+	return u
+}
+
+// response is a decoded answer.
+type response struct {
+	status int
+	header http.Header
+	raw    string
+	body   map[string]any
+}
+
+func (r response) str(key string) string { s, _ := r.body[key].(string); return s }
+
+func (e *env) do(method, path string, body io.Reader, header map[string]string) response {
+	e.t.Helper()
+	req, err := http.NewRequest(method, e.srv.URL+path, body)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	res, err := e.srv.Client().Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	r := response{status: res.StatusCode, header: res.Header, raw: string(raw)}
+	json.Unmarshal(raw, &r.body)
+	return r
+}
+
+func (e *env) form(path string, v url.Values, header ...string) response {
+	h := map[string]string{"Content-Type": "application/x-www-form-urlencoded"}
+	for i := 0; i+1 < len(header); i += 2 {
+		h[header[i]] = header[i+1]
+	}
+	return e.do("POST", path, strings.NewReader(v.Encode()), h)
+}
+
+func (e *env) login(user, pw string, scope ...string) response {
+	v := url.Values{"username": {user}, "password": {pw}}
+	if len(scope) > 0 {
+		v.Set("scope", scope[0])
+	}
+	return e.form("/token", v)
+}
+
+// mustLogin logs in and returns the access and refresh tokens.
+func (e *env) mustLogin(user, pw string) (string, string) {
+	e.t.Helper()
+	r := e.login(user, pw)
+	if r.status != 200 {
+		e.t.Fatalf("login %s: %d %s", user, r.status, r.raw)
+	}
+	return r.str("access_token"), r.str("refresh_token")
+}
+
+func (e *env) get(path, bearer string) response {
+	h := map[string]string{}
+	if bearer != "" {
+		h["Authorization"] = "Bearer " + bearer
+	}
+	return e.do("GET", path, nil, h)
+}
+
+func (e *env) post(path, bearer string) response {
+	h := map[string]string{}
+	if bearer != "" {
+		h["Authorization"] = "Bearer " + bearer
+	}
+	return e.do("POST", path, nil, h)
+}
+
+func (e *env) refreshJSON(rt string) response {
+	b, _ := json.Marshal(map[string]string{"refresh_token": rt})
+	return e.do("POST", "/token/refresh", bytes.NewReader(b), map[string]string{"Content-Type": "application/json"})
+}
+
+func wantStatus(t *testing.T, r response, status int) {
+	t.Helper()
+	if r.status != status {
+		t.Fatalf("status = %d, want %d; body %s", r.status, status, r.raw)
+	}
+}
+
+func wantDetail(t *testing.T, r response, status int, detail string) {
+	t.Helper()
+	wantStatus(t, r, status)
+	if got := r.str("detail"); got != detail {
+		t.Fatalf("detail = %q, want %q (body %s)", got, detail, r.raw)
+	}
+}
+
+// wantValidation checks the contract's 422 list shape and the field named.
+func wantValidation(t *testing.T, r response, field string) {
+	t.Helper()
+	wantStatus(t, r, 422)
+	list, ok := r.body["detail"].([]any)
+	if !ok || len(list) == 0 {
+		t.Fatalf("422 detail is not a list: %s", r.raw)
+	}
+	item, _ := list[0].(map[string]any)
+	loc, _ := item["loc"].([]any)
+	if _, ok := item["msg"].(string); !ok || item["type"] == nil || len(loc) == 0 {
+		t.Fatalf("422 item lacks loc/msg/type: %s", r.raw)
+	}
+	if field != "" && loc[len(loc)-1] != field {
+		t.Fatalf("422 loc = %v, want it to end in %q", loc, field)
+	}
+}

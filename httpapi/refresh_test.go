@@ -1,0 +1,144 @@
+package httpapi_test
+
+import (
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/gatehouse/gatehouse"
+)
+
+func TestRefreshRotates(t *testing.T) {
+	e := newEnv(t)
+	e.createUser("alice", "correct horse battery", gatehouse.RoleUser)
+	_, rt := e.mustLogin("alice", "correct horse battery")
+	for _, via := range []string{"json", "form", "token endpoint"} {
+		var r response
+		switch via {
+		case "json":
+			r = e.refreshJSON(rt)
+		case "form":
+			r = e.form("/token/refresh", url.Values{"refresh_token": {rt}})
+		default:
+			r = e.form("/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}})
+		}
+		wantStatus(t, r, 200)
+		if r.str("refresh_token") == rt || r.str("refresh_token") == "" || r.str("access_token") == "" {
+			t.Fatalf("%s: not rotated: %s", via, r.raw)
+		}
+		if r.header.Get("Cache-Control") != "no-store" {
+			t.Errorf("%s: Cache-Control = %q", via, r.header.Get("Cache-Control"))
+		}
+		wantStatus(t, e.get("/users/me", r.str("access_token")), 200)
+		rt = r.str("refresh_token")
+		e.clock.Advance(3 * time.Second)
+	}
+}
+
+func TestRefreshWithinGraceGivesTheSameSuccessor(t *testing.T) {
+	e := newEnv(t)
+	e.createUser("alice", "correct horse battery", gatehouse.RoleUser)
+	_, rt := e.mustLogin("alice", "correct horse battery")
+	first := e.refreshJSON(rt)
+	wantStatus(t, first, 200)
+	e.clock.Advance(2 * time.Second) // the edge of the window: still inside
+	second := e.refreshJSON(rt)
+	wantStatus(t, second, 200)
+	if second.str("refresh_token") != first.str("refresh_token") {
+		t.Fatal("second tab got a different refresh token")
+	}
+	if second.str("access_token") == first.str("access_token") {
+		t.Fatal("second tab got the same access token (same jti)")
+	}
+	wantStatus(t, e.get("/users/me", second.str("access_token")), 200)
+	wantStatus(t, e.get("/users/me", first.str("access_token")), 200)
+	// The session lives on: the successor rotates normally.
+	wantStatus(t, e.refreshJSON(first.str("refresh_token")), 200)
+}
+
+func TestRefreshReuseAfterGraceRevokesTheSession(t *testing.T) {
+	e := newEnv(t)
+	e.createUser("alice", "correct horse battery", gatehouse.RoleUser)
+	at0, rt := e.mustLogin("alice", "correct horse battery")
+	first := e.refreshJSON(rt)
+	wantStatus(t, first, 200)
+	e.clock.Advance(2*time.Second + time.Millisecond) // just outside the window
+	r := e.refreshJSON(rt)
+	wantStatus(t, r, 401)
+	if r.str("error") != "invalid_grant" {
+		t.Errorf("error = %q", r.str("error"))
+	}
+	// Every token of the session is dead: the successor, and access tokens old and new.
+	wantStatus(t, e.refreshJSON(first.str("refresh_token")), 401)
+	wantDetail(t, e.get("/users/me", first.str("access_token")), 401, "Token has been revoked")
+	wantDetail(t, e.get("/users/me", at0), 401, "Token has been revoked")
+	// Another login session of the same user is untouched.
+	at2, _ := e.mustLogin("alice", "correct horse battery")
+	wantStatus(t, e.get("/users/me", at2), 200)
+}
+
+func TestRefreshRefusals(t *testing.T) {
+	e := newEnv(t)
+	u := e.createUser("alice", "correct horse battery", gatehouse.RoleUser)
+	at, rt := e.mustLogin("alice", "correct horse battery")
+	wantDetail(t, e.refreshJSON(at), 401, "Invalid refresh token") // an access token is not a refresh token
+	wantDetail(t, e.refreshJSON("ghr_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"), 401, "Invalid refresh token")
+	wantDetail(t, e.refreshJSON("garbage"), 401, "Invalid refresh token")
+	wantValidation(t, e.refreshJSON(""), "refresh_token")
+	wantValidation(t, e.do("POST", "/token/refresh", nil, map[string]string{"Content-Type": "application/json"}), "body")
+	wantValidation(t, e.do("POST", "/token/refresh", nil, nil), "body")
+	// Expired.
+	e.clock.Advance(168*time.Hour + time.Second)
+	wantDetail(t, e.refreshJSON(rt), 401, "Invalid refresh token")
+	_ = u
+}
+
+func TestRefreshOfDisabledUserIsRefused(t *testing.T) {
+	e := newEnv(t)
+	u := e.createUser("alice", "correct horse battery", gatehouse.RoleUser)
+	_, rt := e.mustLogin("alice", "correct horse battery")
+	e.svc.UpdateUser(t.Context(), u.ID, func(u *gatehouse.User) error { u.Disabled = true; return nil })
+	wantDetail(t, e.refreshJSON(rt), 400, "Inactive user")
+}
+
+func TestLogoutRevokesTokenAndSessionDurably(t *testing.T) {
+	e := newEnv(t)
+	e.createUser("alice", "correct horse battery", gatehouse.RoleUser)
+	at, rt := e.mustLogin("alice", "correct horse battery")
+	other, _ := e.mustLogin("alice", "correct horse battery")
+	r := e.post("/logout/", at)
+	wantStatus(t, r, 200)
+	if r.str("message") != "Successfully logged out" {
+		t.Fatalf("logout: %s", r.raw)
+	}
+	wantDetail(t, e.get("/users/me", at), 401, "Token has been revoked")
+	wantStatus(t, e.refreshJSON(rt), 401)
+	wantStatus(t, e.get("/users/me", other), 200) // another session is untouched
+
+	e.restart()
+	wantDetail(t, e.get("/users/me", at), 401, "Token has been revoked")
+	wantStatus(t, e.get("/users/me", other), 200)
+	wantStatus(t, e.post("/logout", ""), 401)
+}
+
+func TestRevocationsArePurgedAfterExpiry(t *testing.T) {
+	e := newEnv(t)
+	e.createUser("alice", "correct horse battery", gatehouse.RoleUser)
+	at, _ := e.mustLogin("alice", "correct horse battery")
+	wantStatus(t, e.post("/logout", at), 200)
+	if n := e.svc.Mirror().Len(); n != 2 {
+		t.Fatalf("mirror holds %d revocations, want 2 (jti and sid)", n)
+	}
+	e.clock.Advance(15*time.Minute + 2*time.Minute)
+	if err := e.svc.Purge(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.svc.Mirror().Len(); n != 0 {
+		t.Fatalf("mirror holds %d revocations after expiry", n)
+	}
+	revs, _ := e.store.Revocations(t.Context(), time.Time{})
+	if len(revs) != 0 {
+		t.Fatalf("store holds %d revocations after purge", len(revs))
+	}
+	wantStatus(t, e.get("/users/me", at), 401) // expired anyway
+}

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# smoke.sh BINARY — start the built binary on a fresh database, log in,
+# read /users/me, refresh, log out, check the token is refused, stop it with
+# SIGTERM and check it exits cleanly. Exit status 0 only if every step passed.
+set -euo pipefail
+BIN=${1:?usage: smoke.sh BINARY}
+dir=$(mktemp -d)
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+base="http://127.0.0.1:$port"
+pass=0 fail=0
+check() { # check NAME EXPECTED ACTUAL
+  if [ "$2" = "$3" ]; then pass=$((pass+1)); echo "PASS $1"; else fail=$((fail+1)); echo "FAIL $1: want $2, got $3"; fi
+}
+json() { python3 -c "import sys,json; print(json.load(sys.stdin).get('$1',''))"; }
+
+GATEHOUSE_ADDR=127.0.0.1:$port GATEHOUSE_DATABASE_URL="sqlite:$dir/smoke.db" \
+GATEHOUSE_ADMIN_USERNAME=admin GATEHOUSE_ADMIN_PASSWORD='smoke-test-password-1' \
+  "$BIN" serve >"$dir/out.log" 2>"$dir/err.log" &
+pid=$!
+trap 'kill $pid 2>/dev/null || true; rm -rf "$dir"' EXIT
+for _ in $(seq 1 100); do curl -sf "$base/health" >/dev/null 2>&1 && break; sleep 0.1; done
+check "health" 200 "$(curl -s -o /dev/null -w '%{http_code}' "$base/health")"
+
+tok=$(curl -s -X POST "$base/token" -d username=admin -d 'password=smoke-test-password-1')
+at=$(echo "$tok" | json access_token); rt=$(echo "$tok" | json refresh_token)
+check "login" "bearer" "$(echo "$tok" | json token_type)"
+check "wrong password" 401 "$(curl -s -o /dev/null -w '%{http_code}' -X POST "$base/token" -d username=admin -d password=nope-nope-nope)"
+check "users/me" admin "$(curl -s "$base/users/me" -H "Authorization: Bearer $at" | json username)"
+new=$(curl -s -X POST "$base/token/refresh" -H 'Content-Type: application/json' -d "{\"refresh_token\":\"$rt\"}")
+at2=$(echo "$new" | json access_token)
+check "refresh" admin "$(curl -s "$base/users/me" -H "Authorization: Bearer $at2" | json username)"
+check "logout" "Successfully logged out" "$(curl -s -X POST "$base/logout" -H "Authorization: Bearer $at2" | json message)"
+check "revoked after logout" 401 "$(curl -s -o /dev/null -w '%{http_code}' "$base/users/me" -H "Authorization: Bearer $at2")"
+check "bad config exits 2" 2 "$(GATEHOUSE_ACCESS_TOKEN_TTL=banana "$BIN" serve >/dev/null 2>&1; echo $?)"
+
+kill -TERM $pid
+status=0; wait $pid || status=$?
+[ "$status" = 0 ] || tail -5 "$dir/err.log"
+check "clean shutdown" 0 "$status"
+if grep -q 'smoke-test-password-1' "$dir/err.log" "$dir/out.log"; then check "password not logged" clean leaked; else check "password not logged" clean clean; fi
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
