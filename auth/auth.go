@@ -16,9 +16,11 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/metrics"
 	"github.com/gatehouse/gatehouse/password"
 	"github.com/gatehouse/gatehouse/rbac"
 	"github.com/gatehouse/gatehouse/token"
+	"github.com/gatehouse/gatehouse/totp"
 )
 
 // ReuseGrace is how long after a refresh token's first use a second
@@ -52,12 +54,22 @@ type Config struct {
 	Hasher      Hasher
 	Pool        *password.Pool
 	Policy      password.Policy
-	AccessTTL   time.Duration // default 15m
-	RefreshTTL  time.Duration // default 168h
-	Broadcaster Broadcaster   // optional
+	AccessTTL   time.Duration     // default 15m
+	RefreshTTL  time.Duration     // default 168h
+	Broadcaster Broadcaster       // optional
+	Auditor     gatehouse.Auditor // optional
+	Metrics     *metrics.Metrics  // optional
 	Now         func() time.Time
 	Logger      *slog.Logger
 	CacheSize   int // users kept in memory; default 100,000
+	// KeyPepper keys the HMAC under which API key secrets are stored
+	// (≥ 32 bytes, kept apart from the signing key so that rotating one
+	// does not void the other).
+	KeyPepper []byte
+	// Sealer encrypts TOTP secrets at rest; TOTPIssuer names the service in
+	// authenticator apps (default "Gatehouse").
+	Sealer     *totp.Sealer
+	TOTPIssuer string
 }
 
 // Service runs the token path. It is safe for concurrent use.
@@ -66,6 +78,8 @@ type Service struct {
 	mirror *Mirror
 	users  *userCache
 	bcast  Broadcaster
+	audit  gatehouse.Auditor
+	met    *metrics.Metrics
 	now    func() time.Time
 	log    *slog.Logger
 
@@ -91,6 +105,12 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Auditor == nil {
+		cfg.Auditor = nopAuditor{}
+	}
+	if cfg.TOTPIssuer == "" {
+		cfg.TOTPIssuer = "Gatehouse"
+	}
 	if cfg.CacheSize <= 0 {
 		cfg.CacheSize = 100_000
 	}
@@ -99,6 +119,8 @@ func New(cfg Config) (*Service, error) {
 		mirror: NewMirror(),
 		users:  newUserCache(cfg.Store, cfg.CacheSize),
 		bcast:  cfg.Broadcaster,
+		audit:  cfg.Auditor,
+		met:    cfg.Metrics,
 		now:    cfg.Now,
 		log:    cfg.Logger,
 	}, nil
@@ -180,38 +202,59 @@ func (s *Service) hash(ctx context.Context, fn func()) error {
 // the same answer, so neither body nor timing tells whether the account
 // exists. A disabled account is told so only after its password matched.
 func (s *Service) Login(ctx context.Context, username, pw, scope string) (*TokenPair, error) {
+	pair, u, err := s.login(ctx, username, pw, scope)
+	ev := gatehouse.AuditEvent{Type: gatehouse.EventLogin, Outcome: gatehouse.OutcomeSuccess, Username: username}
+	if u != nil {
+		ev.UserID = u.ID
+	}
+	if err != nil {
+		if gatehouse.ErrorCode(err) == gatehouse.EINVALID || gatehouse.ErrorCode(err) == gatehouse.EUNAVAILABLE {
+			return nil, err
+		}
+		ev.Outcome, ev.Detail = gatehouse.OutcomeFailure, gatehouse.ErrorMessage(err)
+		s.met.Login("failure")
+	} else {
+		s.met.Login("success")
+		s.met.TokenIssued("password")
+	}
+	s.audit.Record(ctx, ev)
+	return pair, err
+}
+
+func (s *Service) login(ctx context.Context, username, pw, scope string) (*TokenPair, *gatehouse.User, error) {
 	if password.TooLong(pw) {
-		return nil, gatehouse.Invalid([]string{"body", "password"}, "Password must be at most 1024 bytes", "value_error")
+		return nil, nil, gatehouse.Invalid([]string{"body", "password"}, "Password must be at most 1024 bytes", "value_error")
 	}
 	u, err := s.cfg.Store.UserByUsername(ctx, username)
 	if err != nil {
 		if gatehouse.ErrorCode(err) != gatehouse.ENOTFOUND {
-			return nil, err
+			return nil, nil, err
 		}
 		if err := s.hash(ctx, func() { s.cfg.Hasher.VerifyDummy(pw) }); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		return nil, errBadCredentials
+		return nil, nil, errBadCredentials
 	}
 	var ok, rehash bool
 	var verr error
 	if err := s.hash(ctx, func() { ok, rehash, verr = s.cfg.Hasher.Verify(pw, u.PasswordHash) }); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if verr != nil {
 		s.log.ErrorContext(ctx, "stored password hash unusable", "user_id", u.ID, "err", verr)
-		return nil, errBadCredentials
+		return nil, u, errBadCredentials
 	}
 	if !ok {
-		return nil, errBadCredentials
+		return nil, u, errBadCredentials
 	}
 	if u.Disabled {
-		return nil, errInactive
+		return nil, u, errInactive
 	}
 	if rehash {
 		s.rehash(ctx, u, pw)
 	}
-	return s.openSession(ctx, u, rbac.Grant(u.Role, scope))
+	pair, err := s.openSession(ctx, u, rbac.Grant(u.Role, scope))
+	return pair, u, err
 }
 
 // rehash upgrades a bcrypt or outdated argon2id hash after a successful
@@ -306,6 +349,10 @@ func (s *Service) Refresh(ctx context.Context, rt string) (*TokenPair, error) {
 		if err := s.revokeSession(ctx, old.SessionID, now); err != nil {
 			return nil, err
 		}
+		s.met.RefreshReuse()
+		s.met.Revocation("reuse")
+		s.audit.Record(ctx, gatehouse.AuditEvent{Type: gatehouse.EventRefreshReuse, Outcome: gatehouse.OutcomeFailure,
+			UserID: old.UserID, Detail: "session revoked"})
 		return nil, errRefreshReuse
 	}
 	u, err := s.users.get(ctx, old.UserID)
@@ -318,7 +365,12 @@ func (s *Service) Refresh(ctx context.Context, rt string) (*TokenPair, error) {
 	if u.Disabled {
 		return nil, errInactive
 	}
-	return s.pair(u, old.SessionID, rbac.Restrict(u.Role, old.Scope), next, now)
+	pair, err := s.pair(u, old.SessionID, rbac.Restrict(u.Role, old.Scope), next, now)
+	if err == nil {
+		s.met.TokenIssued("refresh")
+		s.audit.Record(ctx, gatehouse.AuditEvent{Type: gatehouse.EventRefresh, Outcome: gatehouse.OutcomeSuccess, UserID: u.ID})
+	}
+	return pair, err
 }
 
 // revokeSession stores the session's revocation, then mirrors and
@@ -347,9 +399,18 @@ func (s *Service) Logout(ctx context.Context, p *gatehouse.Principal) error {
 		return gatehouse.Errorf(gatehouse.EBADREQUEST, "Only a token login can be logged out")
 	}
 	now := s.now()
-	return s.revokeSession(ctx, p.SessionID, now, gatehouse.Revocation{
+	err := s.revokeSession(ctx, p.SessionID, now, gatehouse.Revocation{
 		Kind: gatehouse.RevokeToken, Value: p.TokenID, ExpiresAt: p.ExpiresAt.Add(Leeway)})
+	if err == nil {
+		s.met.Revocation("logout")
+		s.audit.Record(ctx, gatehouse.AuditEvent{Type: gatehouse.EventLogout, Outcome: gatehouse.OutcomeSuccess, UserID: p.User.ID})
+	}
+	return err
 }
+
+type nopAuditor struct{}
+
+func (nopAuditor) Record(context.Context, gatehouse.AuditEvent) {}
 
 // Authenticate verifies an access token and returns who it acts for. The
 // signature, claims, revocation and user checks all run from memory.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/mail"
 	"slices"
+	"strings"
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/password"
@@ -91,7 +92,17 @@ func (s *Service) CreateUser(ctx context.Context, n NewUser) (*gatehouse.User, e
 	if err := s.cfg.Store.CreateUser(ctx, u); err != nil {
 		return nil, err
 	}
+	s.auditUser(ctx, gatehouse.EventUserCreated, u.ID, "role "+string(u.Role))
 	return u, nil
+}
+
+// auditUser records a change to a user, naming who made it when a
+// principal is in ctx (the CLI has none).
+func (s *Service) auditUser(ctx context.Context, typ string, id int64, detail string) {
+	if p, ok := gatehouse.PrincipalFrom(ctx); ok {
+		detail = strings.TrimSpace(detail + fmt.Sprintf(" by user %d", p.User.ID))
+	}
+	s.audit.Record(ctx, gatehouse.AuditEvent{Type: typ, Outcome: gatehouse.OutcomeSuccess, UserID: id, Detail: detail})
 }
 
 // firstError unwraps a joined error to its first part, so one 422 names
@@ -124,6 +135,7 @@ func (s *Service) UpdateUser(ctx context.Context, id int64, fn func(*gatehouse.U
 		return nil, err
 	}
 	s.userChanged(ctx, id)
+	s.auditUser(ctx, gatehouse.EventUserChanged, id, fmt.Sprintf("role %s, disabled %v", u.Role, u.Disabled))
 	return u, nil
 }
 
@@ -150,6 +162,7 @@ func (s *Service) DeleteUser(ctx context.Context, id int64) error {
 		return err
 	}
 	s.userChanged(ctx, id)
+	s.auditUser(ctx, gatehouse.EventUserDeleted, id, "")
 	return nil
 }
 

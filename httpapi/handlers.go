@@ -54,6 +54,9 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) error {
 		if _, ok := form["password"]; !ok {
 			return missing("password")
 		}
+		if err := s.checkLogin(w, r, username); err != nil {
+			return err
+		}
 		pair, err := s.auth.Login(r.Context(), username, pw, form.Get("scope"))
 		if err != nil {
 			return err

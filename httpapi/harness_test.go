@@ -19,6 +19,7 @@ import (
 	"github.com/gatehouse/gatehouse/auth"
 	"github.com/gatehouse/gatehouse/httpapi"
 	"github.com/gatehouse/gatehouse/password"
+	"github.com/gatehouse/gatehouse/ratelimit"
 	"github.com/gatehouse/gatehouse/sqlite"
 	"github.com/gatehouse/gatehouse/token"
 )
@@ -98,7 +99,12 @@ func (e *env) start() {
 		t.Fatal(err)
 	}
 	e.svc, e.store = svc, store
-	e.srv = httptest.NewServer(httpapi.New(httpapi.Config{Auth: svc, Store: store, Logger: log}))
+	api, err := httpapi.New(httpapi.Config{Auth: svc, Store: store, Logger: log, Now: e.clock.Now,
+		LoginLimit: ratelimit.Limit{Rate: 1000, Period: time.Minute, Burst: 1000}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.srv = httptest.NewServer(api)
 	t.Cleanup(func() { e.srv.Close(); pool.Close(); store.Close() })
 }
 

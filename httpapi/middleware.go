@@ -1,7 +1,11 @@
 package httpapi
 
 import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
+	"log/slog"
 	"net/http"
 	"runtime/debug"
 
@@ -50,3 +54,95 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 }
 
 var errTooLarge = gatehouse.Errorf(gatehouse.ETOOLARGE, "Request body too large")
+
+// observe gives each request its RequestInfo (request id, client IP, user
+// agent, path without query) and, once answered, records its metrics and
+// a debug-level access line.
+func (s *Server) observe(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := s.now()
+		id := r.Header.Get("X-Request-ID")
+		if !validRequestID(id) {
+			id = newRequestID()
+		}
+		w.Header().Set("X-Request-ID", id)
+		ri := &gatehouse.RequestInfo{RequestID: id, UserAgent: r.UserAgent(), Path: r.URL.Path}
+		if ip := s.cfg.Proxies.ClientIP(r); ip.IsValid() {
+			ri.ClientIP = ip.String()
+		}
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		ctx := gatehouse.WithRequestInfo(r.Context(), ri)
+		next.ServeHTTP(sw, r.WithContext(ctx))
+		d := s.now().Sub(start)
+		route := ri.Route
+		if route == "" {
+			route = "unmatched"
+		}
+		s.met.Request(route, r.Method, sw.status, d)
+		s.log.LogAttrs(ctx, slog.LevelDebug, "request", slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.Int("status", sw.status), slog.Duration("duration", d), slog.String("client_ip", ri.ClientIP))
+	})
+}
+
+// validRequestID accepts a caller's X-Request-ID only if it is short and
+// plain, so it cannot inject anything into logs.
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+func newRequestID() string {
+	var b [12]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// statusWriter remembers the status a handler wrote.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wrote {
+		w.status, w.wrote = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	w.wrote = true
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// LogHandler adds the request id of the context to every log record, so
+// every line a request causes can be found by it.
+type LogHandler struct{ slog.Handler }
+
+// Handle implements slog.Handler.
+func (h LogHandler) Handle(ctx context.Context, rec slog.Record) error {
+	if ri := gatehouse.RequestInfoFrom(ctx); ri.RequestID != "" {
+		rec.AddAttrs(slog.String("request_id", ri.RequestID))
+	}
+	return h.Handler.Handle(ctx, rec)
+}
+
+// WithAttrs implements slog.Handler.
+func (h LogHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return LogHandler{h.Handler.WithAttrs(attrs)}
+}
+
+// WithGroup implements slog.Handler.
+func (h LogHandler) WithGroup(name string) slog.Handler { return LogHandler{h.Handler.WithGroup(name)} }

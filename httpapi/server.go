@@ -4,47 +4,105 @@
 package httpapi
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/auth"
 	"github.com/gatehouse/gatehouse/guard"
 	"github.com/gatehouse/gatehouse/httperror"
+	"github.com/gatehouse/gatehouse/httpsec"
+	"github.com/gatehouse/gatehouse/metrics"
+	"github.com/gatehouse/gatehouse/ratelimit"
 )
 
 // MaxBodyBytes is the largest request body accepted (contract §2).
 const MaxBodyBytes = 1 << 20
 
-// Config configures a Server. Auth and Store are required.
+// Config configures a Server. Auth and Store are required; the rest have
+// safe defaults.
 type Config struct {
-	Auth   *auth.Service
-	Store  gatehouse.Store
-	Logger *slog.Logger
+	Auth     *auth.Service
+	Store    gatehouse.Store
+	Logger   *slog.Logger
+	Security *httpsec.Layer   // default: security headers only
+	Proxies  *httpsec.Proxies // whose X-Forwarded-* are believed; default none
+	Metrics  *metrics.Metrics
+	Auditor  gatehouse.Auditor
+	// RateStore keeps rate-limit state; default an in-memory store.
+	RateStore ratelimit.Store
+	// LoginLimit applies per client IP and per username; default 10/minute.
+	LoginLimit ratelimit.Limit
+	// Ready reports on dependencies beyond the store (Redis); may be nil.
+	Ready func(ctx context.Context) error
+	Now   func() time.Time
 }
 
 // Server serves the Gatehouse HTTP API.
 type Server struct {
-	auth    *auth.Service
-	store   gatehouse.Store
-	log     *slog.Logger
-	guard   *guard.Guard
-	mux     *http.ServeMux
-	handler http.Handler
+	cfg      Config
+	auth     *auth.Service
+	store    gatehouse.Store
+	log      *slog.Logger
+	guard    *guard.Guard
+	met      *metrics.Metrics
+	audit    gatehouse.Auditor
+	now      func() time.Time
+	limited  *ratelimit.Limiter // GET /limited: 5 a minute per client IP
+	loginIP  *ratelimit.Limiter
+	loginUN  *ratelimit.Limiter
+	mux      *http.ServeMux
+	handler  http.Handler
+	patterns []string // every registered pattern, for the OpenAPI check
 }
 
+// Routes returns every registered route pattern ("METHOD /path").
+func (s *Server) Routes() []string { return s.patterns }
+
 // New returns a Server with every route registered.
-func New(cfg Config) *Server {
-	log := cfg.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+func New(cfg Config) (*Server, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{auth: cfg.Auth, store: cfg.Store, log: log, mux: http.NewServeMux()}
-	s.guard = guard.New(cfg.Auth, nil, log)
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Auditor == nil {
+		cfg.Auditor = nopAuditor{}
+	}
+	if cfg.Security == nil {
+		l, err := httpsec.New(httpsec.Config{Proxies: cfg.Proxies})
+		if err != nil {
+			return nil, err
+		}
+		cfg.Security = l
+	}
+	if cfg.RateStore == nil {
+		cfg.RateStore = ratelimit.NewMemoryStore(100_000)
+	}
+	if cfg.LoginLimit.Rate == 0 {
+		cfg.LoginLimit = ratelimit.Limit{Rate: 10, Period: time.Minute, Burst: 10}
+	}
+	s := &Server{cfg: cfg, auth: cfg.Auth, store: cfg.Store, log: cfg.Logger, met: cfg.Metrics,
+		audit: cfg.Auditor, now: cfg.Now, mux: http.NewServeMux()}
+	var err error
+	if s.limited, err = ratelimit.New(cfg.RateStore, ratelimit.Limit{Rate: 5, Period: time.Minute, Burst: 5}, cfg.Now); err != nil {
+		return nil, err
+	}
+	if s.loginIP, err = ratelimit.New(cfg.RateStore, cfg.LoginLimit, cfg.Now); err != nil {
+		return nil, err
+	}
+	if s.loginUN, err = ratelimit.New(cfg.RateStore, cfg.LoginLimit, cfg.Now); err != nil {
+		return nil, err
+	}
+	s.guard = guard.New(cfg.Auth, s.keyAuthenticator(), s.log)
+	s.guard.OnError = s.refuse
 	s.routes()
-	s.handler = s.recoverer(s.limitBody(s.mux))
-	return s
+	s.handler = s.recoverer(s.observe(cfg.Security.Wrap(s.limitBody(s.mux))))
+	return s, nil
 }
 
 // ServeHTTP implements http.Handler.
@@ -65,12 +123,33 @@ func (s *Server) error(w http.ResponseWriter, r *http.Request, err error) {
 	httperror.Write(w, r, s.log, err)
 }
 
+// refuse answers a request the guard refused, auditing refusals of an
+// authenticated principal (a missing scope, role or permission) and of API
+// keys.
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request, err error) {
+	switch code := gatehouse.ErrorCode(err); {
+	case code == gatehouse.EFORBIDDEN && r.Header.Get("X-API-Key") != "" && guard.BearerToken(r) == "" &&
+		gatehouse.ErrorMessage(err) == "Invalid API key":
+		s.audit.Record(r.Context(), gatehouse.AuditEvent{Type: gatehouse.EventAPIKeyRefused, Outcome: gatehouse.OutcomeFailure})
+	case code == gatehouse.EFORBIDDEN:
+		s.audit.Record(r.Context(), gatehouse.AuditEvent{Type: gatehouse.EventPermissionRefused, Outcome: gatehouse.OutcomeFailure,
+			Detail: gatehouse.ErrorMessage(err)})
+	}
+	s.error(w, r, err)
+}
+
 // handle registers h for pattern ("METHOD /path") and for the same path with
-// a trailing slash (contract §2).
+// a trailing slash (contract §2), recording the pattern for metrics.
 func (s *Server) handle(pattern string, h http.Handler) {
-	s.mux.Handle(pattern, h)
+	route := pattern
+	s.patterns = append(s.patterns, pattern)
+	labelled := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		gatehouse.RequestInfoFrom(r.Context()).Route = route
+		h.ServeHTTP(w, r)
+	})
+	s.mux.Handle(pattern, labelled)
 	if !strings.HasSuffix(pattern, "/") {
-		s.mux.Handle(pattern+"/{$}", h)
+		s.mux.Handle(pattern+"/{$}", labelled)
 	}
 }
 
@@ -83,6 +162,13 @@ func (s *Server) routes() {
 	s.handle("POST /token/refresh", s.wrap(s.handleRefresh))
 	s.handle("GET /users/me", authed(s.wrap(s.handleMe)))
 	s.handle("POST /logout", authed(s.wrap(s.handleLogout)))
+	s.handle("GET /limited", s.wrap(s.handleLimited))
+
+	s.routesOps()       // ops.go: /ready, /metrics, /openapi.json, /docs, /audit
+	s.routesAdmin()     // admin.go: /users, /users/{id}
+	s.routesAPIKeys()   // apikeys.go: /api-keys, /protected
+	s.routesExamples()  // examples.go: /items, /comments, /moderate
+	s.routesTwoFactor() // twofactor.go: /2fa/*
 
 	s.mux.Handle("/", s.wrap(s.handleNoRoute))
 }
@@ -106,3 +192,7 @@ func (s *Server) handleNoRoute(w http.ResponseWriter, r *http.Request) error {
 	}
 	return gatehouse.Errorf(gatehouse.ENOTFOUND, "Not Found")
 }
+
+type nopAuditor struct{}
+
+func (nopAuditor) Record(context.Context, gatehouse.AuditEvent) {}

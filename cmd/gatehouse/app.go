@@ -9,18 +9,23 @@ import (
 	"log/slog"
 	"runtime"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/audit"
 	"github.com/gatehouse/gatehouse/auth"
+	"github.com/gatehouse/gatehouse/metrics"
 	"github.com/gatehouse/gatehouse/password"
 	"github.com/gatehouse/gatehouse/sqlite"
 	"github.com/gatehouse/gatehouse/token"
+	"github.com/gatehouse/gatehouse/totp"
 )
 
 // storeFlags are the settings every command that opens the database takes.
 type storeFlags struct {
 	databaseURL, secretKey, minLength, accessTTL, refreshTTL *string
+	encryptionKey, previousKeys, totpIssuer                  *string
 }
 
 func addStoreFlags(s *settings) *storeFlags {
@@ -30,17 +35,26 @@ func addStoreFlags(s *settings) *storeFlags {
 		minLength:   s.add("password-min-length", "GATEHOUSE_PASSWORD_MIN_LENGTH", "8", "shortest password accepted (characters)"),
 		accessTTL:   s.add("access-token-ttl", "GATEHOUSE_ACCESS_TOKEN_TTL", "15m", "access token lifetime"),
 		refreshTTL:  s.add("refresh-token-ttl", "GATEHOUSE_REFRESH_TOKEN_TTL", "168h", "refresh token lifetime"),
+		encryptionKey: s.add("encryption-key", "GATEHOUSE_ENCRYPTION_KEY", "",
+			"key (≥ 32 bytes) that encrypts TOTP secrets at rest; empty: derived from the signing key"),
+		previousKeys: s.add("previous-encryption-keys", "GATEHOUSE_PREVIOUS_ENCRYPTION_KEYS", "",
+			"comma-separated earlier encryption keys, still accepted for decryption while rotating"),
+		totpIssuer: s.add("totp-issuer", "GATEHOUSE_TOTP_ISSUER", "Gatehouse", "issuer shown in authenticator apps"),
 	}
 }
 
 // app is what the commands share: the open store and the auth service.
 type app struct {
-	store gatehouse.Store
-	auth  *auth.Service
-	pool  *password.Pool
+	store   gatehouse.Store
+	auth    *auth.Service
+	pool    *password.Pool
+	audit   *audit.Recorder
+	metrics *metrics.Metrics
 }
 
+// Close flushes the audit log, then stops the pool and closes the store.
 func (a *app) Close() {
+	a.audit.Close()
 	a.pool.Close()
 	a.store.Close()
 }
@@ -51,6 +65,9 @@ type storeConfig struct {
 	secret                []byte
 	minLength             int
 	accessTTL, refreshTTL time.Duration
+	encryptionKey         []byte
+	previousKeys          [][]byte
+	totpIssuer            string
 }
 
 func (f *storeFlags) parse() (storeConfig, error) {
@@ -73,6 +90,22 @@ func (f *storeFlags) parse() (storeConfig, error) {
 	}
 	if c.refreshTTL, err = parseDuration("GATEHOUSE_REFRESH_TOKEN_TTL", *f.refreshTTL); err != nil {
 		return c, err
+	}
+	if *f.encryptionKey != "" {
+		if len(*f.encryptionKey) < 32 {
+			return c, bad("GATEHOUSE_ENCRYPTION_KEY", "must be at least 32 bytes (got %d)", len(*f.encryptionKey))
+		}
+		c.encryptionKey = []byte(*f.encryptionKey)
+	}
+	for _, k := range splitList(*f.previousKeys) {
+		if len(k) < 32 {
+			return c, bad("GATEHOUSE_PREVIOUS_ENCRYPTION_KEYS", "every key must be at least 32 bytes")
+		}
+		c.previousKeys = append(c.previousKeys, []byte(k))
+	}
+	c.totpIssuer = *f.totpIssuer
+	if c.totpIssuer == "" || strings.ContainsAny(c.totpIssuer, ":") {
+		return c, bad("GATEHOUSE_TOTP_ISSUER", "must be non-empty and contain no colon")
 	}
 	return c, nil
 }
@@ -107,22 +140,40 @@ func openApp(ctx context.Context, c storeConfig, log *slog.Logger) (*app, error)
 		store.Close()
 		return nil, fmt.Errorf("token manager: %w", err)
 	}
+	pepper, err := storedSecret(ctx, store, pepperSetting)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	sealer, err := newSealer(secret, c.encryptionKey, c.previousKeys)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
 	policy := password.DefaultPolicy()
 	policy.MinLength = c.minLength
 	pool := password.NewPool(runtime.GOMAXPROCS(0), 64)
+	met := metrics.New(pool.QueueDepth)
+	pool.OnWait = met.HashWait
+	rec := audit.New(store, log, nil)
 	svc, err := auth.New(auth.Config{
 		Store: store, Tokens: tokens, Hasher: password.NewHasher(password.DefaultParams()), Pool: pool,
 		Policy: policy, AccessTTL: c.accessTTL, RefreshTTL: c.refreshTTL, Logger: log,
+		Auditor: rec, Metrics: met, KeyPepper: pepper, Sealer: sealer, TOTPIssuer: c.totpIssuer,
 	})
 	if err != nil {
+		rec.Close()
 		pool.Close()
 		store.Close()
 		return nil, err
 	}
-	return &app{store: store, auth: svc, pool: pool}, nil
+	return &app{store: store, auth: svc, pool: pool, audit: rec, metrics: met}, nil
 }
 
-const secretSetting = "jwt_signing_key"
+const (
+	secretSetting = "jwt_signing_key"
+	pepperSetting = "api_key_pepper"
+)
 
 // signingSecret returns the configured secret, or the one kept in the
 // database, generating it (from crypto/rand, 48 bytes) on first use. There
@@ -131,15 +182,54 @@ func signingSecret(ctx context.Context, store gatehouse.SettingStore, configured
 	if configured != nil {
 		return configured, nil
 	}
+	return storedSecret(ctx, store, secretSetting)
+}
+
+// newSealer builds the TOTP-secret sealer: under GATEHOUSE_ENCRYPTION_KEY
+// when set, else under a key derived from the signing key (HKDF, its own
+// info string, so the two keys are independent).
+func newSealer(signing, configured []byte, previous [][]byte) (*totp.Sealer, error) {
+	master := configured
+	if master == nil {
+		master = signing
+	}
+	key, err := totp.DeriveKey(master, "gatehouse totp secrets v1")
+	if err != nil {
+		return nil, bad("GATEHOUSE_ENCRYPTION_KEY", "%v", err)
+	}
+	var old [][]byte
+	for _, p := range previous {
+		k, err := totp.DeriveKey(p, "gatehouse totp secrets v1")
+		if err != nil {
+			return nil, bad("GATEHOUSE_PREVIOUS_ENCRYPTION_KEYS", "%v", err)
+		}
+		old = append(old, k)
+	}
+	if configured != nil { // rotating to a configured key: the derived one still opens old rows
+		if k, err := totp.DeriveKey(signing, "gatehouse totp secrets v1"); err == nil {
+			old = append(old, k)
+		}
+	}
+	s, err := totp.NewSealer(key, old...)
+	if err != nil {
+		return nil, bad("GATEHOUSE_ENCRYPTION_KEY", "%v", err)
+	}
+	return s, nil
+}
+
+// storedSecret returns the random secret kept under name, generating it
+// (48 bytes from crypto/rand) on first use; of two instances starting at
+// once, both get the same one.
+func storedSecret(ctx context.Context, store gatehouse.SettingStore, name string) ([]byte, error) {
 	b := make([]byte, 48)
 	rand.Read(b)
-	v, err := store.SetSettingIfAbsent(ctx, secretSetting, base64.RawStdEncoding.EncodeToString(b))
+	v, err := store.SetSettingIfAbsent(ctx, name, base64.RawStdEncoding.EncodeToString(b))
 	if err != nil {
-		return nil, fmt.Errorf("signing key: %w", err)
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	secret, err := base64.RawStdEncoding.DecodeString(v)
 	if err != nil || len(secret) < 32 {
-		return nil, fmt.Errorf("signing key: stored value is corrupt")
+		return nil, fmt.Errorf("%s: stored value is corrupt", name)
 	}
 	return secret, nil
 }

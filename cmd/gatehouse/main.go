@@ -25,6 +25,11 @@ usage:
   gatehouse user set-role NAME ROLE
   gatehouse user disable|enable|delete NAME
   gatehouse user set-password NAME [--password-stdin]
+  gatehouse user reset-2fa NAME
+  gatehouse apikey create --user NAME --name NAME [--scopes S] [--expires-at T]
+  gatehouse apikey list [--user NAME]
+  gatehouse apikey revoke ID
+  gatehouse audit [--user NAME] [--type T] [--since T] [--until T] [--limit N]
   gatehouse migrate               apply database migrations and exit
   gatehouse version
 
@@ -54,6 +59,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return serve(ctx, args[1:], stdout, stderr)
 	case "user":
 		return userCommand(ctx, args[1:], stdin, stdout, stderr)
+	case "apikey":
+		return apikeyCommand(ctx, args[1:], stdin, stdout, stderr)
+	case "audit":
+		return auditCommand(ctx, args[1:], stdout, stderr)
 	case "migrate":
 		return migrate(ctx, args[1:], stdout, stderr)
 	case "version", "--version":

@@ -9,11 +9,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/netip"
 	"strings"
 	"time"
 
 	"github.com/gatehouse/gatehouse/httpapi"
+	"github.com/gatehouse/gatehouse/httpsec"
+	"github.com/gatehouse/gatehouse/ratelimit"
 )
 
 // serveConfig is the validated configuration of `gatehouse serve`.
@@ -24,9 +25,9 @@ type serveConfig struct {
 	adminUser, adminPass string
 	corsOrigins          []string
 	trustedHosts         []string
-	trustedProxies       []netip.Prefix
+	proxies              *httpsec.Proxies
 	httpsRedirect        bool
-	loginRateLimit       string
+	loginRateLimit       ratelimit.Limit
 	tlsCert, tlsKey      string
 	logLevel             string
 	shutdownTimeout      time.Duration
@@ -76,23 +77,20 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	if len(c.trustedHosts) == 0 {
 		return c, bad("GATEHOUSE_TRUSTED_HOSTS", "must not be empty (use * to allow every host)")
 	}
-	for _, p := range splitList(*proxies) {
-		pfx, err := netip.ParsePrefix(p)
-		if err != nil {
-			a, aerr := netip.ParseAddr(p)
-			if aerr != nil {
-				return c, bad("GATEHOUSE_TRUSTED_PROXIES", "%q is not a CIDR or an IP address", p)
-			}
-			pfx = netip.PrefixFrom(a, a.BitLen())
-		}
-		c.trustedProxies = append(c.trustedProxies, pfx.Masked())
+	if c.proxies, err = httpsec.ParseProxies(splitList(*proxies)); err != nil {
+		return c, bad("GATEHOUSE_TRUSTED_PROXIES", "%v", err)
+	}
+	if _, err := httpsec.New(httpsec.Config{TrustedHosts: c.trustedHosts}); err != nil {
+		return c, bad("GATEHOUSE_TRUSTED_HOSTS", "%v", err)
+	}
+	if _, err := httpsec.New(httpsec.Config{CORSOrigins: c.corsOrigins}); err != nil {
+		return c, bad("GATEHOUSE_CORS_ORIGINS", "%v", err)
 	}
 	if c.httpsRedirect, err = parseBool("GATEHOUSE_HTTPS_REDIRECT", *redirect); err != nil {
 		return c, err
 	}
-	c.loginRateLimit = *loginLimit
-	if err := validateRate("GATEHOUSE_LOGIN_RATE_LIMIT", c.loginRateLimit); err != nil {
-		return c, err
+	if c.loginRateLimit, err = ratelimit.ParseLimit(*loginLimit); err != nil {
+		return c, bad("GATEHOUSE_LOGIN_RATE_LIMIT", "%q is not N/period (e.g. 10/minute)", *loginLimit)
 	}
 	c.tlsCert, c.tlsKey = *cert, *key
 	if (c.tlsCert == "") != (c.tlsKey == "") {
@@ -124,29 +122,12 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
 }
 
-// validateRate checks "N/unit" (second, minute, hour, day).
-func validateRate(env, v string) error {
-	n, unit, ok := strings.Cut(v, "/")
-	if !ok {
-		return bad(env, "%q is not N/unit (e.g. 10/minute)", v)
-	}
-	var count int
-	if _, err := fmt.Sscanf(n, "%d", &count); err != nil || count < 1 || fmt.Sprint(count) != n {
-		return bad(env, "%q is not N/unit (e.g. 10/minute)", v)
-	}
-	switch unit {
-	case "second", "minute", "hour", "day", "s", "m", "h", "d":
-		return nil
-	}
-	return bad(env, "%q: unit must be second, minute, hour or day", v)
-}
-
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c, err := parseServe(args, stderr)
 	if err != nil {
 		return err
 	}
-	log := newLogger(stderr, c.logLevel)
+	log := slog.New(httpapi.LogHandler{Handler: newLogger(stderr, c.logLevel).Handler()})
 	a, err := openApp(ctx, c.store, log)
 	if err != nil {
 		return err
@@ -173,7 +154,16 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return bad("GATEHOUSE_ADDR", "%v", err)
 	}
-	api := httpapi.New(httpapi.Config{Auth: a.auth, Store: a.store, Logger: log})
+	layer, err := httpsec.New(httpsec.Config{Proxies: c.proxies, TrustedHosts: c.trustedHosts,
+		HTTPSRedirect: c.httpsRedirect, CORSOrigins: c.corsOrigins})
+	if err != nil {
+		return bad("GATEHOUSE_CORS_ORIGINS", "%v", err)
+	}
+	api, err := httpapi.New(httpapi.Config{Auth: a.auth, Store: a.store, Logger: log, Security: layer,
+		Proxies: c.proxies, Metrics: a.metrics, Auditor: a.audit, LoginLimit: c.loginRateLimit})
+	if err != nil {
+		return err
+	}
 	srv := &http.Server{
 		Handler:           api,
 		ReadHeaderTimeout: 10 * time.Second, // slowloris: headers must arrive quickly

