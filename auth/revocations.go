@@ -70,3 +70,11 @@ func (m *Mirror) Len() int {
 	defer m.mu.RUnlock()
 	return len(m.tokens) + len(m.sessions)
 }
+
+// ApplyRevocations mirrors revocations another instance made and
+// broadcast; they are already in the database.
+func (s *Service) ApplyRevocations(revs []gatehouse.Revocation) { s.mirror.Add(revs...) }
+
+// SetBroadcaster sets where revocations and user changes are announced to
+// other instances. Call it before the service is used.
+func (s *Service) SetBroadcaster(b Broadcaster) { s.bcast = b }

@@ -20,6 +20,7 @@ package ratelimit
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"time"
 )
 
@@ -115,16 +116,25 @@ type FallbackStore struct {
 	Primary, Local Store
 	// OnError, if set, is told of every Primary failure, e.g. to log it.
 	OnError func(error)
+	// Cooldown is how long Local is used alone after a Primary failure,
+	// so that an unreachable Primary costs one timeout per Cooldown rather
+	// than one per request. Zero tries Primary every time.
+	Cooldown time.Duration
+
+	downUntil atomic.Int64 // unix nanoseconds (wall clock)
 }
 
 // Take implements Store.
 func (f *FallbackStore) Take(ctx context.Context, key string, now time.Time, interval, tolerance time.Duration) (time.Time, bool, error) {
-	tat, ok, err := f.Primary.Take(ctx, key, now, interval, tolerance)
-	if err == nil {
-		return tat, ok, nil
-	}
-	if f.OnError != nil {
-		f.OnError(err)
+	if time.Now().UnixNano() >= f.downUntil.Load() {
+		tat, ok, err := f.Primary.Take(ctx, key, now, interval, tolerance)
+		if err == nil {
+			return tat, ok, nil
+		}
+		f.downUntil.Store(time.Now().Add(f.Cooldown).UnixNano())
+		if f.OnError != nil {
+			f.OnError(err)
+		}
 	}
 	return f.Local.Take(ctx, key, now, interval, tolerance)
 }

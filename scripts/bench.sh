@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# bench.sh — the load comparison behind the README's performance section, in
+# one run on one machine: Gatehouse's GET /users/me against its own
+# GET /health, against the naive Go port of the guide and against the
+# guide's FastAPI code (2 workers). Needs wrk (apt-get install wrk); the
+# FastAPI peer needs ../shared/peers/fastapi-seed/install.sh once.
+#
+#   scripts/bench.sh [DURATION]      # default 10s per run
+set -euo pipefail
+cd "$(dirname "$0")/.."
+D=${1:-10s}
+WRK="wrk -t2 -c32 -d$D --latency"
+PEERS=${PEERS:-../shared/peers}
+tmp=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$tmp"; }
+trap cleanup EXIT
+json() { python3 -c "import sys,json; print(json.load(sys.stdin)['$1'])"; }
+wait_up() { for _ in $(seq 1 200); do curl -sf "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "no answer from $1" >&2; return 1; }
+rps() { awk '/Requests\/sec/ {print $2}'; }
+run() { # run NAME URL [HEADER]
+  local out
+  if [ -n "${3:-}" ]; then out=$($WRK -H "$3" "$2"); else out=$($WRK "$2"); fi
+  local r p50 p99
+  r=$(echo "$out" | rps); p50=$(echo "$out" | awk '$1=="50%" {print $2}'); p99=$(echo "$out" | awk '$1=="99%" {print $2}')
+  printf '%-44s %10s req/s   p50 %-9s p99 %s\n' "$1" "$r" "$p50" "$p99"
+  printf "%s" "$r" > "$tmp/$(printf "%s" "$1" | tr -c "a-zA-Z0-9" _)"
+}
+ratio() { python3 -c "print(f'{float(open(\"$tmp/$1\").read())/float(open(\"$tmp/$2\").read()):.1f}x')"; }
+
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(go version | cut -d' ' -f3)"
+echo "load: $WRK (wrk, the servers and any Redis share the machine)"
+echo
+
+# Gatehouse
+CGO_ENABLED=0 go build -o "$tmp/gatehouse" ./cmd/gatehouse
+GATEHOUSE_ADDR=127.0.0.1:8100 GATEHOUSE_DATABASE_URL="sqlite:$tmp/g.db" GATEHOUSE_ADMIN_USERNAME=alice \
+  GATEHOUSE_ADMIN_PASSWORD='alice-bench-password' GATEHOUSE_LOGIN_RATE_LIMIT=100000/minute \
+  "$tmp/gatehouse" serve >/dev/null 2>"$tmp/g.log" & pids+=($!)
+wait_up http://127.0.0.1:8100/health
+GTOK=$(curl -s -X POST http://127.0.0.1:8100/token -d username=alice -d password=alice-bench-password | json access_token)
+
+# naive Go port (Redis EXISTS + JWT + SQLite SELECT per request)
+"$PEERS/naive-go/run.sh" 8300 >/dev/null 2>"$tmp/n.log" & pids+=($!)
+wait_up http://127.0.0.1:8300/health
+NTOK=$(curl -s -X POST http://127.0.0.1:8300/token -d username=alice -d password=alicepass | json access_token)
+
+# FastAPI peer, 2 workers
+FAST=0
+if /usr/bin/python3 -c 'import fastapi, uvicorn, jose, passlib' 2>/dev/null; then
+  "$PEERS/fastapi-seed/run.sh" 8400 2 >/dev/null 2>"$tmp/f.log" & pids+=($!)
+  wait_up http://127.0.0.1:8400/docs && FAST=1
+  FTOK=$(curl -s -X POST http://127.0.0.1:8400/token -d username=alice -d password=alicepass | json access_token)
+fi
+
+run "gatehouse GET /health" http://127.0.0.1:8100/health
+run "gatehouse GET /users/me" http://127.0.0.1:8100/users/me "Authorization: Bearer $GTOK"
+run "naive-go GET /users/me" http://127.0.0.1:8300/users/me "Authorization: Bearer $NTOK"
+[ "$FAST" = 1 ] && run "fastapi (2 workers) GET /users/me" http://127.0.0.1:8400/users/me/ "Authorization: Bearer $FTOK"
+echo
+echo "gatehouse /users/me vs its own /health: $(ratio gatehouse_GET__users_me gatehouse_GET__health)"
+echo "gatehouse /users/me vs naive-go:        $(ratio gatehouse_GET__users_me naive_go_GET__users_me)"
+[ "$FAST" = 1 ] && echo "gatehouse /users/me vs fastapi:         $(ratio gatehouse_GET__users_me fastapi__2_workers__GET__users_me)"
+true
