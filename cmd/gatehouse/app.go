@@ -17,6 +17,7 @@ import (
 	"github.com/gatehouse/gatehouse/auth"
 	"github.com/gatehouse/gatehouse/metrics"
 	"github.com/gatehouse/gatehouse/password"
+	"github.com/gatehouse/gatehouse/postgres"
 	"github.com/gatehouse/gatehouse/sqlite"
 	"github.com/gatehouse/gatehouse/token"
 	"github.com/gatehouse/gatehouse/totp"
@@ -122,8 +123,12 @@ func openApp(ctx context.Context, c storeConfig, log *slog.Logger) (*app, error)
 			return nil, bad("GATEHOUSE_DATABASE_URL", "%v", err)
 		}
 		store = db
-	default:
-		return nil, bad("GATEHOUSE_DATABASE_URL", "postgres is not available in this build yet")
+	case "postgres":
+		db, err := postgres.Open(ctx, c.db.dsn)
+		if err != nil {
+			return nil, bad("GATEHOUSE_DATABASE_URL", "%v", err)
+		}
+		store = db
 	}
 	secret, err := signingSecret(ctx, store, c.secret)
 	if err != nil {

@@ -1,0 +1,151 @@
+package postgres_test
+
+import (
+	"context"
+	"crypto/rand"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/postgres"
+	"github.com/gatehouse/gatehouse/storetest"
+	"github.com/jackc/pgx/v5"
+)
+
+const urlEnv = "GATEHOUSE_TEST_POSTGRES_URL"
+
+// testURL returns the test database's URL, or skips the test when none is
+// configured.
+func testURL(t testing.TB) string {
+	t.Helper()
+	u := os.Getenv(urlEnv)
+	if u == "" {
+		t.Skip("PostgreSQL tests need a database: " + urlEnv + "=postgres://postgres@127.0.0.1:5432/test?sslmode=disable go test ./postgres/")
+	}
+	return u
+}
+
+// freshSchema creates an empty schema, dropped when the test ends, and
+// returns the test database's URL with search_path set to it, so that
+// tests never see each other's tables.
+func freshSchema(t testing.TB) string {
+	t.Helper()
+	base := testURL(t)
+	u, err := url.Parse(base)
+	if err != nil || u.Scheme == "" {
+		t.Fatalf("%s must be a postgres:// URL", urlEnv)
+	}
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, base)
+	if err != nil {
+		t.Fatalf("connect to %s: %v", urlEnv, err)
+	}
+	t.Cleanup(func() { admin.Close(context.Background()) })
+	schema := "gh_test_" + rand.Text()[:12]
+	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if _, err := admin.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+func openDB(t testing.TB) *postgres.DB {
+	t.Helper()
+	db, err := postgres.Open(context.Background(), freshSchema(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func open(t *testing.T) gatehouse.Store { return openDB(t) }
+
+func TestConformance(t *testing.T) {
+	testURL(t)
+	storetest.Run(t, open)
+}
+
+func TestConcurrentOpenMigratesOnce(t *testing.T) {
+	url := freshSchema(t)
+	const n = 4
+	dbs := make([]*postgres.DB, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { dbs[i], errs[i] = postgres.Open(context.Background(), url) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			// Two instances both creating the tables would fail here with
+			// "relation already exists".
+			t.Fatalf("Open #%d: %v", i, err)
+		}
+		t.Cleanup(func() { dbs[i].Close() })
+	}
+	files, err := os.ReadDir("migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var applied int
+	if err := conn.QueryRow(context.Background(), `SELECT count(*) FROM schema_migrations`).Scan(&applied); err != nil {
+		t.Fatal(err)
+	}
+	if applied != len(files) {
+		t.Fatalf("schema_migrations has %d rows, want %d", applied, len(files))
+	}
+}
+
+func TestUniqueViolationIsConflict(t *testing.T) {
+	ctx := context.Background()
+	s := open(t)
+	u := &gatehouse.User{Username: "kim", PasswordHash: "h", Role: gatehouse.RoleUser}
+	if err := s.CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateSession(ctx, &gatehouse.Session{ID: "s", UserID: u.ID},
+		&gatehouse.RefreshToken{Hash: "h"}); err != nil {
+		t.Fatal(err)
+	}
+	err := s.CreateSession(ctx, &gatehouse.Session{ID: "s", UserID: u.ID}, &gatehouse.RefreshToken{Hash: "h2"})
+	if got := gatehouse.ErrorCode(err); got != gatehouse.ECONFLICT {
+		t.Fatalf("duplicate session id: code %q (%v), want %q", got, err, gatehouse.ECONFLICT)
+	}
+}
+
+func TestOpenErrorsHideThePassword(t *testing.T) {
+	tests := []struct {
+		name, url, code string
+	}{
+		// Port 1 on loopback: nothing listens, the dial is refused at once.
+		{"a refused connection is unavailable", "postgres://gatehouse:s3cret-pw@127.0.0.1:1/x?connect_timeout=2", gatehouse.EUNAVAILABLE},
+		{"a URL that does not parse", "postgres://gatehouse:s3cret-pw@127.0.0.1:port/x", gatehouse.EINTERNAL},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := postgres.Open(context.Background(), tt.url)
+			if got := gatehouse.ErrorCode(err); got != tt.code {
+				t.Fatalf("code %q (%v), want %q", got, err, tt.code)
+			}
+			if strings.Contains(err.Error(), "s3cret-pw") {
+				t.Fatalf("error shows the password: %v", err)
+			}
+		})
+	}
+}

@@ -1,0 +1,94 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/jackc/pgx/v5"
+)
+
+// addRevocations stores revs and records them in the change feed; storing
+// one twice keeps the later expiry.
+func addRevocations(ctx context.Context, tx pgx.Tx, revs []gatehouse.Revocation) error {
+	if len(revs) == 0 {
+		return nil
+	}
+	changes := make([]gatehouse.Change, len(revs))
+	for i, r := range revs {
+		if _, err := tx.Exec(ctx, `INSERT INTO revocations (kind, value, expires_at) VALUES ($1, $2, $3)
+			ON CONFLICT (kind, value) DO UPDATE SET expires_at = greatest(revocations.expires_at, excluded.expires_at)`,
+			r.Kind, r.Value, r.ExpiresAt); err != nil {
+			return err
+		}
+		changes[i].Revocation = &revs[i]
+	}
+	return recordChanges(ctx, tx, changes...)
+}
+
+// AddRevocations implements gatehouse.RevocationStore.
+func (db *DB) AddRevocations(ctx context.Context, revs ...gatehouse.Revocation) error {
+	if err := db.tx(ctx, func(tx pgx.Tx) error { return addRevocations(ctx, tx, revs) }); err != nil {
+		return fmt.Errorf("postgres: add revocations: %w", classify(err))
+	}
+	return nil
+}
+
+// Revocations implements gatehouse.RevocationStore.
+func (db *DB) Revocations(ctx context.Context, now time.Time) ([]gatehouse.Revocation, error) {
+	rows, _ := db.pool.Query(ctx, `SELECT kind, value, expires_at FROM revocations WHERE expires_at > $1`, now)
+	revs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (gatehouse.Revocation, error) {
+		var r gatehouse.Revocation
+		err := row.Scan(&r.Kind, &r.Value, &r.ExpiresAt)
+		return r, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: revocations: %w", classify(err))
+	}
+	return revs, nil
+}
+
+// PurgeRevocations implements gatehouse.RevocationStore.
+func (db *DB) PurgeRevocations(ctx context.Context, now time.Time) (int64, error) {
+	var n int64
+	err := db.tx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM revocations WHERE expires_at <= $1`, now)
+		if err != nil {
+			return err
+		}
+		n = tag.RowsAffected()
+		_, err = tx.Exec(ctx, `DELETE FROM nonces WHERE expires_at <= $1`, now)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("postgres: purge revocations: %w", classify(err))
+	}
+	return n, nil
+}
+
+// Setting implements gatehouse.SettingStore.
+func (db *DB) Setting(ctx context.Context, key string) (string, error) {
+	var v string
+	if err := db.pool.QueryRow(ctx, `SELECT value FROM settings WHERE key = $1`, key).Scan(&v); err != nil {
+		return "", fmt.Errorf("postgres: setting: %w", notFound(classify(err), "Setting"))
+	}
+	return v, nil
+}
+
+// SetSettingIfAbsent implements gatehouse.SettingStore. The SELECT is a
+// separate statement so that, under READ COMMITTED, it sees the row that a
+// concurrent instance committed when the INSERT found it there.
+func (db *DB) SetSettingIfAbsent(ctx context.Context, key, value string) (string, error) {
+	var v string
+	err := db.tx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING`, key, value); err != nil {
+			return err
+		}
+		return tx.QueryRow(ctx, `SELECT value FROM settings WHERE key = $1`, key).Scan(&v)
+	})
+	if err != nil {
+		return "", fmt.Errorf("postgres: set setting: %w", classify(err))
+	}
+	return v, nil
+}

@@ -1,0 +1,104 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/jackc/pgx/v5"
+)
+
+// CreateSession implements gatehouse.SessionStore.
+func (db *DB) CreateSession(ctx context.Context, s *gatehouse.Session, first *gatehouse.RefreshToken) error {
+	err := db.tx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO sessions (id, user_id, scope, created_at) VALUES ($1, $2, $3, $4)`,
+			s.ID, s.UserID, s.Scope, s.CreatedAt); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO refresh_tokens (hash, session_id, user_id, scope, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+			first.Hash, s.ID, s.UserID, s.Scope, first.CreatedAt, first.ExpiresAt)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("postgres: create session: %w", classify(err))
+	}
+	return nil
+}
+
+// RotateRefreshToken implements gatehouse.SessionStore. The token's row is
+// locked as it is read, so concurrent rotations of one token queue: the
+// first rotates, and the others then read it as used, with the successor
+// that the grace window hands out again. The UPDATE's used_at IS NULL
+// condition keeps the mark-as-used a compare-and-set regardless.
+func (db *DB) RotateRefreshToken(ctx context.Context, oldHash string, now time.Time, next *gatehouse.RefreshToken, sealedNext []byte) (gatehouse.Rotation, error) {
+	var rot gatehouse.Rotation
+	err := db.tx(ctx, func(tx pgx.Tx) error {
+		var (
+			old           gatehouse.RefreshToken
+			used, revoked *time.Time
+		)
+		err := tx.QueryRow(ctx, `SELECT t.hash, t.session_id, t.user_id, t.scope, t.created_at, t.expires_at, t.used_at, t.successor, s.revoked_at
+			FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id WHERE t.hash = $1 FOR UPDATE OF t`, oldHash).
+			Scan(&old.Hash, &old.SessionID, &old.UserID, &old.Scope, &old.CreatedAt, &old.ExpiresAt, &used, &old.Successor, &revoked)
+		if err != nil {
+			return notFound(err, "Refresh token")
+		}
+		old.UsedAt = timeOrZero(used)
+		rot.Old, rot.SessionRevoked = old, revoked != nil
+		if revoked != nil || used != nil || !now.Before(old.ExpiresAt) {
+			return nil
+		}
+		tag, err := tx.Exec(ctx, `UPDATE refresh_tokens SET used_at = $1, successor = $2 WHERE hash = $3 AND used_at IS NULL`,
+			now, sealedNext, oldHash)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() != 1 {
+			return fmt.Errorf("refresh token changed under rotation (rows=%d)", tag.RowsAffected())
+		}
+		next.SessionID, next.UserID, next.Scope = old.SessionID, old.UserID, old.Scope
+		if _, err := tx.Exec(ctx, `INSERT INTO refresh_tokens (hash, session_id, user_id, scope, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+			next.Hash, next.SessionID, next.UserID, next.Scope, next.CreatedAt, next.ExpiresAt); err != nil {
+			return err
+		}
+		rot.Rotated = true
+		return nil
+	})
+	if err != nil {
+		return gatehouse.Rotation{}, fmt.Errorf("postgres: rotate refresh token: %w", classify(err))
+	}
+	return rot, nil
+}
+
+// RevokeSession implements gatehouse.SessionStore.
+func (db *DB) RevokeSession(ctx context.Context, sessionID string, now time.Time, revs ...gatehouse.Revocation) error {
+	err := db.tx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL`, now, sessionID); err != nil {
+			return err
+		}
+		return addRevocations(ctx, tx, revs)
+	})
+	if err != nil {
+		return fmt.Errorf("postgres: revoke session: %w", classify(err))
+	}
+	return nil
+}
+
+// PurgeSessions implements gatehouse.SessionStore.
+func (db *DB) PurgeSessions(ctx context.Context, now time.Time) (int64, error) {
+	var n int64
+	err := db.tx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM refresh_tokens WHERE expires_at <= $1`, now)
+		if err != nil {
+			return err
+		}
+		n = tag.RowsAffected()
+		_, err = tx.Exec(ctx, `DELETE FROM sessions s WHERE NOT EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.session_id = s.id)`)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("postgres: purge sessions: %w", classify(err))
+	}
+	return n, nil
+}
