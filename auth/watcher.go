@@ -35,6 +35,7 @@ func (s *Service) resyncLocked(ctx context.Context) error {
 	}
 	s.mirror.Add(revs...)
 	s.users.invalidateAll()
+	s.apiKeysChangedAll()
 	s.feedSeq, s.feedOK = seq, s.now()
 	return nil
 }
@@ -60,6 +61,7 @@ func (s *Service) Poll(ctx context.Context) error {
 			if c.UserID != 0 {
 				s.users.invalidate(c.UserID)
 			}
+			s.APIKeyChanged(c.APIKeyID)
 			s.feedSeq = c.Seq
 		}
 		if len(changes) < 1000 {

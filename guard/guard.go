@@ -82,7 +82,10 @@ func Permission(perm string) Requirement {
 	}
 }
 
-var errNoCredentials = &gatehouse.Error{Code: gatehouse.EUNAUTHENTICATED, Message: "Not authenticated"}
+var (
+	errNoCredentials = &gatehouse.Error{Code: gatehouse.EUNAUTHENTICATED, Message: "Not authenticated"}
+	errNoKey         = &gatehouse.Error{Code: gatehouse.EFORBIDDEN, Message: "API key required"}
+)
 
 // BearerToken returns the token of an "Authorization: Bearer" header (the
 // scheme is case-insensitive, RFC 9110 §11.1), or "".
@@ -111,9 +114,28 @@ func (g *Guard) Principal(r *http.Request) (*gatehouse.Principal, error) {
 // Require returns middleware that lets a request through only when it
 // authenticates and meets every requirement.
 func (g *Guard) Require(reqs ...Requirement) func(http.Handler) http.Handler {
+	return g.require(g.Principal, reqs)
+}
+
+// RequireKey is Require for routes that take only an API key (the guide's
+// /protected): the X-API-Key header is the credential whatever else is
+// sent, and a request without one is 403 "API key required".
+func (g *Guard) RequireKey(reqs ...Requirement) func(http.Handler) http.Handler {
+	return g.require(g.keyPrincipal, reqs)
+}
+
+func (g *Guard) keyPrincipal(r *http.Request) (*gatehouse.Principal, error) {
+	key := r.Header.Get("X-API-Key")
+	if key == "" || g.keys == nil {
+		return nil, errNoKey
+	}
+	return g.keys.AuthenticateKey(r.Context(), key)
+}
+
+func (g *Guard) require(authenticate func(*http.Request) (*gatehouse.Principal, error), reqs []Requirement) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			p, err := g.Principal(r)
+			p, err := authenticate(r)
 			if err != nil {
 				g.OnError(w, r, err)
 				return

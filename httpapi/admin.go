@@ -1,4 +1,258 @@
 package httpapi
 
-// routesAdmin registers the user admin API (contract §4).
-func (s *Server) routesAdmin() {}
+import (
+	"net/http"
+	"slices"
+	"strconv"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/auth"
+	"github.com/gatehouse/gatehouse/guard"
+	"github.com/gatehouse/gatehouse/httperror"
+)
+
+// User list page sizes (GET /users).
+const (
+	usersDefaultLimit = 100
+	usersMaxLimit     = 500
+)
+
+// routesAdmin registers the user admin API (contract §4). Each route needs
+// its permission and, on the token or key used, the admin scope.
+func (s *Server) routesAdmin() {
+	admin := func(perm string) func(http.Handler) http.Handler {
+		return s.guard.Require(guard.Permission(perm), guard.Scopes(gatehouse.ScopeAdmin))
+	}
+	s.handle("GET /users", admin(gatehouse.PermReadUsers)(s.wrap(s.handleListUsers)))
+	s.handle("POST /users", admin(gatehouse.PermWriteUsers)(s.wrap(s.handleCreateUser)))
+	s.handle("GET /users/{id}", admin(gatehouse.PermReadUsers)(s.wrap(s.handleGetUser)))
+	s.handle("PATCH /users/{id}", admin(gatehouse.PermWriteUsers)(s.wrap(s.handleUpdateUser)))
+	s.handle("DELETE /users/{id}", admin(gatehouse.PermDeleteUsers)(s.wrap(s.handleDeleteUser)))
+}
+
+var errUserNotFound = gatehouse.Errorf(gatehouse.ENOTFOUND, "User not found")
+
+// handleListUsers pages through users by id; the cursor is the last id of
+// the previous page, as for GET /audit.
+func (s *Server) handleListUsers(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	limit := usersDefaultLimit
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > usersMaxLimit {
+			return gatehouse.Invalid([]string{"query", "limit"}, "Must be an integer from 1 to 500", "value_error")
+		}
+		limit = n
+	}
+	var after int64
+	if v := q.Get("cursor"); v != "" {
+		var err error
+		if after, err = decodeCursor(v); err != nil {
+			return gatehouse.Invalid([]string{"query", "cursor"}, "Invalid cursor", "value_error")
+		}
+	}
+	users, err := s.store.ListUsers(r.Context(), after, limit+1) // one more tells whether another page exists
+	if err != nil {
+		return err
+	}
+	var next *string
+	if len(users) > limit {
+		users = users[:limit]
+		c := encodeCursor(users[len(users)-1].ID)
+		next = &c
+	}
+	out := make([]userJSON, len(users))
+	for i, u := range users {
+		out[i] = toUserJSON(u)
+	}
+	noStore(w)
+	httperror.JSON(w, http.StatusOK, struct {
+		Users      []userJSON `json:"users"`
+		NextCursor *string    `json:"next_cursor"`
+	}{out, next})
+	return nil
+}
+
+func (s *Server) handleCreateUser(w http.ResponseWriter, r *http.Request) error {
+	var body struct {
+		Username    *string  `json:"username"`
+		Password    *string  `json:"password"`
+		Email       string   `json:"email"`
+		FullName    string   `json:"full_name"`
+		Role        string   `json:"role"`
+		Permissions []string `json:"permissions"`
+		Disabled    bool     `json:"disabled"`
+	}
+	if err := readJSON(r, &body); err != nil {
+		return err
+	}
+	switch {
+	case body.Username == nil:
+		return missing("username")
+	case body.Password == nil:
+		return missing("password")
+	}
+	u, err := s.auth.CreateUser(r.Context(), auth.NewUser{Username: *body.Username, Password: *body.Password,
+		Email: body.Email, FullName: body.FullName, Role: gatehouse.Role(body.Role),
+		Permissions: compactPermissions(body.Permissions), Disabled: body.Disabled})
+	if gatehouse.ErrorCode(err) == gatehouse.ECONFLICT {
+		return &gatehouse.Error{Code: gatehouse.ECONFLICT, Message: "Username already registered", Err: err}
+	}
+	if err != nil {
+		return err
+	}
+	noStore(w)
+	httperror.JSON(w, http.StatusCreated, toUserJSON(u))
+	return nil
+}
+
+// compactPermissions sorts perms and drops repeats, so a user's stored
+// list reads the same however it was sent.
+func compactPermissions(perms []string) []string {
+	if perms == nil {
+		return nil
+	}
+	return slices.Compact(slices.Sorted(slices.Values(perms)))
+}
+
+// userFromPath returns the user the path's {id} names, or 404 for an id
+// that names nothing, whatever its form (contract §2).
+func (s *Server) userFromPath(r *http.Request) (*gatehouse.User, error) {
+	id, ok := pathID(r)
+	if !ok {
+		return nil, errUserNotFound
+	}
+	u, err := s.auth.User(r.Context(), id)
+	return u, notFoundAsUser(err)
+}
+
+func (s *Server) handleGetUser(w http.ResponseWriter, r *http.Request) error {
+	u, err := s.userFromPath(r)
+	if err != nil {
+		return err
+	}
+	noStore(w)
+	httperror.JSON(w, http.StatusOK, toUserJSON(u))
+	return nil
+}
+
+// userPatch is PATCH /users/{id}'s body: every field optional.
+type userPatch struct {
+	Role        *string   `json:"role"`
+	Permissions *[]string `json:"permissions"`
+	Disabled    *bool     `json:"disabled"`
+	Email       *string   `json:"email"`
+	FullName    *string   `json:"full_name"`
+	Password    *string   `json:"password"`
+	TOTPEnabled *bool     `json:"totp_enabled"`
+}
+
+// validate checks every field before anything is written, so a refused
+// PATCH changes nothing.
+func (p *userPatch) validate(s *Server, u *gatehouse.User) error {
+	if p.Role != nil {
+		if err := auth.ValidateRole(gatehouse.Role(*p.Role)); err != nil {
+			return err
+		}
+	}
+	if p.Permissions != nil {
+		if err := auth.ValidatePermissions(*p.Permissions); err != nil {
+			return err
+		}
+	}
+	if p.Email != nil {
+		if err := auth.ValidateEmail(*p.Email); err != nil {
+			return err
+		}
+	}
+	if p.TOTPEnabled != nil && *p.TOTPEnabled {
+		return gatehouse.Invalid([]string{"body", "totp_enabled"},
+			"Only false is accepted (an admin's reset); users enable 2FA themselves", "value_error")
+	}
+	if p.Password != nil {
+		return s.auth.CheckPassword(u.Username, *p.Password)
+	}
+	return nil
+}
+
+// handleUpdateUser applies a PATCH. The fields of the user row change in
+// one transaction, where the store also refuses to leave no enabled admin;
+// the password and the 2FA reset follow only once that has succeeded.
+// Every change reaches the user's existing tokens and keys at once (the
+// auth service drops the cached user).
+func (s *Server) handleUpdateUser(w http.ResponseWriter, r *http.Request) error {
+	u, err := s.userFromPath(r)
+	if err != nil {
+		return err
+	}
+	var p userPatch
+	if err := readJSON(r, &p); err != nil {
+		return err
+	}
+	if err := p.validate(s, u); err != nil {
+		return err
+	}
+	ctx := r.Context()
+	if p.Role != nil || p.Permissions != nil || p.Disabled != nil || p.Email != nil || p.FullName != nil {
+		u, err = s.auth.UpdateUser(ctx, u.ID, func(u *gatehouse.User) error {
+			if p.Role != nil {
+				u.Role = gatehouse.Role(*p.Role)
+			}
+			if p.Permissions != nil {
+				u.Permissions = compactPermissions(*p.Permissions)
+			}
+			if p.Disabled != nil {
+				u.Disabled = *p.Disabled
+			}
+			if p.Email != nil {
+				u.Email = *p.Email
+			}
+			if p.FullName != nil {
+				u.FullName = *p.FullName
+			}
+			return nil
+		})
+		if err != nil {
+			return notFoundAsUser(err)
+		}
+	}
+	if p.Password != nil {
+		if err := s.auth.SetPassword(ctx, u.ID, *p.Password); err != nil {
+			return notFoundAsUser(err)
+		}
+	}
+	if p.TOTPEnabled != nil && u.TOTPEnabled {
+		if err := s.auth.ResetTwoFactor(ctx, u.ID); err != nil {
+			return notFoundAsUser(err)
+		}
+	}
+	if p.Password != nil || p.TOTPEnabled != nil {
+		if u, err = s.auth.User(ctx, u.ID); err != nil {
+			return notFoundAsUser(err)
+		}
+	}
+	noStore(w)
+	httperror.JSON(w, http.StatusOK, toUserJSON(u))
+	return nil
+}
+
+// notFoundAsUser answers ENOTFOUND, whatever the store called it, as the
+// user not found: the user vanished mid-request.
+func notFoundAsUser(err error) error {
+	if gatehouse.ErrorCode(err) == gatehouse.ENOTFOUND {
+		return errUserNotFound
+	}
+	return err
+}
+
+func (s *Server) handleDeleteUser(w http.ResponseWriter, r *http.Request) error {
+	id, ok := pathID(r)
+	if !ok {
+		return errUserNotFound
+	}
+	if err := s.auth.DeleteUser(r.Context(), id); err != nil {
+		return notFoundAsUser(err)
+	}
+	httperror.JSON(w, http.StatusOK, map[string]string{"message": "User deleted"})
+	return nil
+}

@@ -1,0 +1,434 @@
+package auth_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/auth"
+	"github.com/gatehouse/gatehouse/password"
+	"github.com/gatehouse/gatehouse/rbac"
+	"github.com/gatehouse/gatehouse/sqlite"
+	"github.com/gatehouse/gatehouse/token"
+)
+
+// fakeClock is moved by hand.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// countingStore counts the reads that the hot path must not make.
+type countingStore struct {
+	gatehouse.Store
+	keyReads, userReads atomic.Int64
+}
+
+func (s *countingStore) APIKeyByLookup(ctx context.Context, l string) (*gatehouse.APIKey, error) {
+	s.keyReads.Add(1)
+	return s.Store.APIKeyByLookup(ctx, l)
+}
+
+func (s *countingStore) UserByID(ctx context.Context, id int64) (*gatehouse.User, error) {
+	s.userReads.Add(1)
+	return s.Store.UserByID(ctx, id)
+}
+
+type fixture struct {
+	svc   *auth.Service
+	store *countingStore
+	db    *sqlite.DB
+	clock *fakeClock
+}
+
+func newFixture(tb testing.TB) *fixture {
+	tb.Helper()
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(tb.TempDir(), "g.db"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	clock := &fakeClock{now: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)}
+	tokens, err := token.NewManager(token.Config{Keys: []token.Key{{ID: "k1", Secret: []byte("0123456789abcdef0123456789abcdef")}},
+		Issuer: "gatehouse", Audience: "gatehouse", Leeway: time.Minute, Now: clock.Now})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	pool := password.NewPool(1, 4)
+	store := &countingStore{Store: db}
+	svc, err := auth.New(auth.Config{Store: store, Tokens: tokens, Pool: pool, Policy: password.DefaultPolicy(), Now: clock.Now,
+		Hasher:    password.NewHasher(password.Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}),
+		KeyPepper: []byte("pepper-pepper-pepper-pepper-pepper!")})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { pool.Close(); db.Close() })
+	return &fixture{svc: svc, store: store, db: db, clock: clock}
+}
+
+func (f *fixture) user(tb testing.TB, name string, role gatehouse.Role) *gatehouse.User {
+	tb.Helper()
+	u, err := f.svc.CreateUser(context.Background(), auth.NewUser{Username: name, Password: "correct horse battery", Role: role})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return u
+}
+
+// principal is what a full-scope token login of u would be.
+func principal(u *gatehouse.User) *gatehouse.Principal {
+	return &gatehouse.Principal{User: u, Scope: rbac.Grant(u.Role, "")}
+}
+
+func (f *fixture) key(tb testing.TB, p *gatehouse.Principal, scopes string) (string, *gatehouse.APIKey) {
+	tb.Helper()
+	key, k, err := f.svc.CreateAPIKey(context.Background(), p, "ci", scopes, time.Time{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return key, k
+}
+
+func wantInvalidKey(t *testing.T, p *gatehouse.Principal, err error) {
+	t.Helper()
+	if p != nil || gatehouse.ErrorCode(err) != gatehouse.EFORBIDDEN || gatehouse.ErrorMessage(err) != "Invalid API key" {
+		t.Fatalf("got %v, %v; want 403 Invalid API key", p, err)
+	}
+}
+
+func TestCreatedKeyAuthenticatesAsItsOwnerWithItsScopes(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	u := f.user(t, "alice", gatehouse.RoleUser)
+	tests := []struct {
+		name, held, requested, want string
+	}{
+		{"none requested: all the token holds", "read:items write:items", "", "read:items write:items"},
+		{"a narrowed token gives a narrowed key", "read:items", "", "read:items"},
+		{"requested subset, canonical order", "read:items write:items", "write:items read:items read:items", "read:items write:items"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			key, k, err := f.svc.CreateAPIKey(ctx, &gatehouse.Principal{User: u, Scope: tt.held}, "ci", tt.requested, time.Time{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if k.Scope != tt.want || !k.Active || k.UserID != u.ID || strings.Contains(string(k.SecretHash), key) {
+				t.Fatalf("stored key %+v", k)
+			}
+			p, err := f.svc.AuthenticateKey(ctx, key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.User.ID != u.ID || p.Scope != tt.want || p.APIKeyID != k.ID || p.KeyName != "ci" {
+				t.Fatalf("principal %+v", p)
+			}
+		})
+	}
+}
+
+func TestCreateAPIKeyRefusesBadRequestsAndStoresNothing(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	u := f.user(t, "alice", gatehouse.RoleUser)
+	full := principal(u)
+	tests := []struct {
+		name      string
+		p         *gatehouse.Principal
+		keyName   string
+		scopes    string
+		expires   time.Time
+		code, loc string
+	}{
+		{"scope beyond the role (admin)", full, "ci", "admin", time.Time{}, gatehouse.EFORBIDDEN, ""},
+		{"scope beyond the token", &gatehouse.Principal{User: u, Scope: "read:items"}, "ci", "write:items", time.Time{}, gatehouse.EFORBIDDEN, ""},
+		{"unknown scope", full, "ci", "read:everything", time.Time{}, gatehouse.EINVALID, "scopes"},
+		{"empty name", full, "", "", time.Time{}, gatehouse.EINVALID, "name"},
+		{"blank name", full, "  \t", "", time.Time{}, gatehouse.EINVALID, "name"},
+		{"name of 101 characters", full, strings.Repeat("é", 101), "", time.Time{}, gatehouse.EINVALID, "name"},
+		{"name with a control character", full, "ci\x1b[31m", "", time.Time{}, gatehouse.EINVALID, "name"},
+		{"expiry now", full, "ci", "", f.clock.Now(), gatehouse.EINVALID, "expires_at"},
+		{"expiry in the past", full, "ci", "", f.clock.Now().Add(-time.Hour), gatehouse.EINVALID, "expires_at"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			key, k, err := f.svc.CreateAPIKey(ctx, tt.p, tt.keyName, tt.scopes, tt.expires)
+			if gatehouse.ErrorCode(err) != tt.code || key != "" || k != nil {
+				t.Fatalf("got %q, %v, %v; want code %s", key, k, err, tt.code)
+			}
+			var e *gatehouse.Error
+			if tt.loc != "" && (!errors.As(err, &e) || len(e.Fields) == 0 || e.Fields[0].Loc[1] != tt.loc) {
+				t.Fatalf("error %v does not name %s", err, tt.loc)
+			}
+		})
+	}
+	if keys, _ := f.svc.ListAPIKeys(ctx, u.ID); len(keys) != 0 {
+		t.Fatalf("refused creations stored %d keys", len(keys))
+	}
+	if _, _, err := f.svc.CreateAPIKey(ctx, full, strings.Repeat("é", 100), "", time.Time{}); err != nil {
+		t.Fatalf("a 100-character name was refused: %v", err)
+	}
+}
+
+func TestAuthenticateKeyRefusesEveryBadKeyAlike(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	u := f.user(t, "alice", gatehouse.RoleUser)
+	key, _ := f.key(t, principal(u), "")
+	otherKey, _, _ := f.svc.CreateAPIKey(ctx, principal(u), "other", "", time.Time{})
+	swapCase := func(s string) string {
+		b := []byte(s)
+		for i := len(b) - 2; i > 4; i-- { // a letter of the secret or lookup id
+			if c := b[i]; c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' {
+				b[i] ^= 0x20
+				return string(b)
+			}
+		}
+		t.Fatal("no letter in key")
+		return ""
+	}
+	tests := []struct{ name, key string }{
+		{"garbage", "not-a-key"},
+		{"unknown lookup id", "ghk_AAAAAAAAAAAAAAAA" + key[20:]},
+		{"right lookup id, other key's secret", key[:21] + otherKey[21:]},
+		{"one letter's case changed", swapCase(key)},
+		{"upper-cased prefix", "GHK_" + key[4:]},
+		{"with a trailing space", key + " "},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := f.svc.AuthenticateKey(ctx, tt.key)
+			wantInvalidKey(t, p, err)
+		})
+	}
+}
+
+func TestKeyExpiresOnTheClock(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	u := f.user(t, "alice", gatehouse.RoleUser)
+	key, _, err := f.svc.CreateAPIKey(ctx, principal(u), "short", "", f.clock.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(time.Hour - time.Second)
+	if _, err := f.svc.AuthenticateKey(ctx, key); err != nil {
+		t.Fatalf("a second before expiry: %v", err)
+	}
+	f.clock.Advance(time.Second)
+	p, err := f.svc.AuthenticateKey(ctx, key)
+	wantInvalidKey(t, p, err)
+}
+
+func TestOwnerChangesTakeEffectOnKeysAtOnce(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name      string
+		change    func(f *fixture, u *gatehouse.User) error
+		wantScope string // "" means the key must be refused
+	}{
+		{"demotion drops the admin scope", func(f *fixture, u *gatehouse.User) error {
+			_, err := f.svc.UpdateUser(ctx, u.ID, func(u *gatehouse.User) error { u.Role = gatehouse.RoleUser; return nil })
+			return err
+		}, "read:items write:items"},
+		{"disabling refuses the key", func(f *fixture, u *gatehouse.User) error {
+			_, err := f.svc.UpdateUser(ctx, u.ID, func(u *gatehouse.User) error { u.Disabled = true; return nil })
+			return err
+		}, ""},
+		{"deletion refuses the key", func(f *fixture, u *gatehouse.User) error { return f.svc.DeleteUser(ctx, u.ID) }, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.user(t, "root", gatehouse.RoleAdmin) // so that bob is not the last admin
+			bob := f.user(t, "bob", gatehouse.RoleAdmin)
+			key, _ := f.key(t, principal(bob), "")
+			if p, err := f.svc.AuthenticateKey(ctx, key); err != nil || p.Scope != "read:items write:items admin" {
+				t.Fatalf("before: %v, %v", p, err)
+			}
+			if err := tt.change(f, bob); err != nil {
+				t.Fatal(err)
+			}
+			p, err := f.svc.AuthenticateKey(ctx, key)
+			if tt.wantScope == "" {
+				wantInvalidKey(t, p, err)
+				return
+			}
+			if err != nil || p.Scope != tt.wantScope {
+				t.Fatalf("after: %v, %v; want scope %q", p, err, tt.wantScope)
+			}
+		})
+	}
+}
+
+func TestRevokeAPIKey(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	root := f.user(t, "root", gatehouse.RoleAdmin)
+	alice := f.user(t, "alice", gatehouse.RoleUser)
+	mallory := f.user(t, "mallory", gatehouse.RoleUser)
+	key, k := f.key(t, principal(alice), "")
+	if _, err := f.svc.AuthenticateKey(ctx, key); err != nil { // now cached
+		t.Fatal(err)
+	}
+
+	t.Run("another user's key looks absent and stays active", func(t *testing.T) {
+		if err := f.svc.RevokeAPIKey(ctx, principal(mallory), k.ID); gatehouse.ErrorCode(err) != gatehouse.ENOTFOUND {
+			t.Fatalf("got %v, want ENOTFOUND", err)
+		}
+		if _, err := f.svc.AuthenticateKey(ctx, key); err != nil {
+			t.Fatalf("refused revocation changed the key: %v", err)
+		}
+	})
+	t.Run("an admin token without the admin scope cannot revoke others' keys", func(t *testing.T) {
+		p := &gatehouse.Principal{User: root, Scope: "read:items"}
+		if err := f.svc.RevokeAPIKey(ctx, p, k.ID); gatehouse.ErrorCode(err) != gatehouse.ENOTFOUND {
+			t.Fatalf("got %v, want ENOTFOUND", err)
+		}
+	})
+	t.Run("a key that does not exist", func(t *testing.T) {
+		if err := f.svc.RevokeAPIKey(ctx, principal(root), 999); gatehouse.ErrorCode(err) != gatehouse.ENOTFOUND {
+			t.Fatalf("got %v, want ENOTFOUND", err)
+		}
+	})
+	t.Run("the owner revokes it and it stops at once", func(t *testing.T) {
+		if err := f.svc.RevokeAPIKey(ctx, principal(alice), k.ID); err != nil {
+			t.Fatal(err)
+		}
+		p, err := f.svc.AuthenticateKey(ctx, key)
+		wantInvalidKey(t, p, err)
+	})
+	t.Run("an admin revokes anyone's", func(t *testing.T) {
+		key2, k2 := f.key(t, principal(mallory), "")
+		if err := f.svc.RevokeAPIKey(ctx, principal(root), k2.ID); err != nil {
+			t.Fatal(err)
+		}
+		p, err := f.svc.AuthenticateKey(ctx, key2)
+		wantInvalidKey(t, p, err)
+	})
+}
+
+func TestKeyDeactivatedByAnotherProcessStopsAtTheNextPoll(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	if err := f.svc.Resync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	u := f.user(t, "alice", gatehouse.RoleUser)
+	key, k := f.key(t, principal(u), "")
+	if _, err := f.svc.AuthenticateKey(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.db.DeactivateAPIKey(ctx, k.ID); err != nil { // as the CLI would, behind the service's back
+		t.Fatal(err)
+	}
+	if _, err := f.svc.AuthenticateKey(ctx, key); err != nil {
+		t.Fatalf("cached key refused before the poll: %v", err)
+	}
+	if err := f.svc.Poll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p, err := f.svc.AuthenticateKey(ctx, key)
+	wantInvalidKey(t, p, err)
+}
+
+func TestAuthenticatedKeyReadsNothingFromTheStore(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	u := f.user(t, "alice", gatehouse.RoleUser)
+	key, _ := f.key(t, principal(u), "")
+	if _, err := f.svc.AuthenticateKey(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	keys, users := f.store.keyReads.Load(), f.store.userReads.Load()
+	for range 100 {
+		if _, err := f.svc.AuthenticateKey(ctx, key); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if dk, du := f.store.keyReads.Load()-keys, f.store.userReads.Load()-users; dk != 0 || du != 0 {
+		t.Fatalf("100 authentications read %d keys and %d users from the store", dk, du)
+	}
+}
+
+func TestLastUseIsBufferedThenFlushedInOneBatch(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	u := f.user(t, "alice", gatehouse.RoleUser)
+	key, k := f.key(t, principal(u), "")
+	stored := func() time.Time {
+		keys, err := f.db.APIKeysByUser(ctx, u.ID)
+		if err != nil || len(keys) != 1 {
+			t.Fatal(keys, err)
+		}
+		return keys[0].LastUsedAt
+	}
+	f.clock.Advance(time.Minute)
+	if _, err := f.svc.AuthenticateKey(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	used := f.clock.Now()
+	if !stored().IsZero() {
+		t.Fatal("a use was written at once")
+	}
+	listed, err := f.svc.ListAPIKeys(ctx, u.ID)
+	if err != nil || len(listed) != 1 || !listed[0].LastUsedAt.Equal(used) {
+		t.Fatalf("listed before the flush: %v %v; want last use %v", listed, err, used)
+	}
+	if err := f.svc.FlushKeyUses(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := stored(); !got.Equal(used) {
+		t.Fatalf("stored last use = %v, want %v (key %d)", got, used, k.ID)
+	}
+}
+
+// The two benchmarks below compare the per-request cost of the two
+// credentials, both warm (cache filled), both ending in a scope check.
+
+func BenchmarkAuthenticateToken(b *testing.B) {
+	f := newFixture(b)
+	ctx := context.Background()
+	f.user(b, "alice", gatehouse.RoleUser)
+	pair, err := f.svc.Login(ctx, "alice", "correct horse battery", "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		p, err := f.svc.Authenticate(ctx, pair.AccessToken)
+		if err != nil || !p.HasScope(gatehouse.ScopeReadItems) {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkAuthenticateKey(b *testing.B) {
+	f := newFixture(b)
+	ctx := context.Background()
+	u := f.user(b, "alice", gatehouse.RoleUser)
+	key, _ := f.key(b, principal(u), "")
+	b.ReportAllocs()
+	for b.Loop() {
+		p, err := f.svc.AuthenticateKey(ctx, key)
+		if err != nil || !p.HasScope(gatehouse.ScopeReadItems) {
+			b.Fatal(err)
+		}
+	}
+	if n := f.store.keyReads.Load(); n != 1 {
+		b.Fatalf("%d key reads from the store, want 1 (the first)", n)
+	}
+}
