@@ -38,6 +38,7 @@ const Leeway = 60 * time.Second
 type Broadcaster interface {
 	PublishRevocations(ctx context.Context, revs []gatehouse.Revocation) error
 	PublishUserChanged(ctx context.Context, userID int64) error
+	PublishAPIKeyChanged(ctx context.Context, keyID int64) error
 }
 
 // Hasher hashes and verifies passwords; *password.Hasher is the real one.
@@ -64,12 +65,16 @@ type Config struct {
 	CacheSize   int // users kept in memory; default 100,000
 	// KeyPepper keys the HMAC under which API key secrets are stored
 	// (≥ 32 bytes, kept apart from the signing key so that rotating one
-	// does not void the other).
+	// does not void the other). Empty: a random one, so keys last only as
+	// long as the Service.
 	KeyPepper []byte
 	// Sealer encrypts TOTP secrets at rest; TOTPIssuer names the service in
 	// authenticator apps (default "Gatehouse").
 	Sealer     *totp.Sealer
 	TOTPIssuer string
+	// CodeLimiter counts wrong second-factor codes per user; default in
+	// memory, MaxCodeFailures per CodeFailureWindow (contract §6).
+	CodeLimiter CodeLimiter
 }
 
 // Service runs the token path. It is safe for concurrent use.
@@ -86,6 +91,8 @@ type Service struct {
 	feedMu  sync.Mutex
 	feedSeq int64     // last change-feed entry applied
 	feedOK  time.Time // last successful poll
+
+	keys keyState // API keys: apikeys.go
 }
 
 // New returns a Service. Call Load before serving.
@@ -111,9 +118,17 @@ func New(cfg Config) (*Service, error) {
 	if cfg.TOTPIssuer == "" {
 		cfg.TOTPIssuer = "Gatehouse"
 	}
+	if cfg.CodeLimiter == nil {
+		cfg.CodeLimiter = NewMemoryCodeLimiter(MaxCodeFailures, CodeFailureWindow, cfg.Now)
+	}
 	if cfg.CacheSize <= 0 {
 		cfg.CacheSize = 100_000
 	}
+	pepper, err := keyPepper(cfg.KeyPepper)
+	if err != nil {
+		return nil, err
+	}
+	cfg.KeyPepper = pepper
 	return &Service{
 		cfg:    cfg,
 		mirror: NewMirror(),
@@ -201,27 +216,44 @@ func (s *Service) hash(ctx context.Context, fn func()) error {
 // An unknown user costs the same hash work as a wrong password and gets
 // the same answer, so neither body nor timing tells whether the account
 // exists. A disabled account is told so only after its password matched.
+// A user with 2FA on gets *MFARequiredError; LoginWithOTP takes the code.
 func (s *Service) Login(ctx context.Context, username, pw, scope string) (*TokenPair, error) {
-	pair, u, err := s.login(ctx, username, pw, scope)
+	return s.LoginWithOTP(ctx, username, pw, scope, "")
+}
+
+// LoginWithOTP is Login with the second factor of a user who has 2FA on:
+// otp is a current TOTP code or an unused recovery code (contract §3). The
+// password is checked first, so a wrong one gets the same answer whether or
+// not 2FA is on. Without otp the answer is *MFARequiredError, carrying an
+// mfa_token that LoginMFA takes in place of the password; a wrong otp is
+// 401 "invalid_otp", and counts towards the user's limit on wrong codes.
+func (s *Service) LoginWithOTP(ctx context.Context, username, pw, scope, otp string) (*TokenPair, error) {
+	pair, u, err := s.login(ctx, username, pw, scope, otp)
+	s.recordLogin(ctx, username, u, "password", err)
+	return pair, err
+}
+
+// recordLogin audits and counts the outcome of a login; a malformed
+// request or an overloaded server is not a login attempt.
+func (s *Service) recordLogin(ctx context.Context, username string, u *gatehouse.User, grant string, err error) {
 	ev := gatehouse.AuditEvent{Type: gatehouse.EventLogin, Outcome: gatehouse.OutcomeSuccess, Username: username}
 	if u != nil {
 		ev.UserID = u.ID
 	}
 	if err != nil {
 		if gatehouse.ErrorCode(err) == gatehouse.EINVALID || gatehouse.ErrorCode(err) == gatehouse.EUNAVAILABLE {
-			return nil, err
+			return
 		}
 		ev.Outcome, ev.Detail = gatehouse.OutcomeFailure, gatehouse.ErrorMessage(err)
 		s.met.Login("failure")
 	} else {
 		s.met.Login("success")
-		s.met.TokenIssued("password")
+		s.met.TokenIssued(grant)
 	}
 	s.audit.Record(ctx, ev)
-	return pair, err
 }
 
-func (s *Service) login(ctx context.Context, username, pw, scope string) (*TokenPair, *gatehouse.User, error) {
+func (s *Service) login(ctx context.Context, username, pw, scope, otp string) (*TokenPair, *gatehouse.User, error) {
 	if password.TooLong(pw) {
 		return nil, nil, gatehouse.Invalid([]string{"body", "password"}, "Password must be at most 1024 bytes", "value_error")
 	}
@@ -253,7 +285,13 @@ func (s *Service) login(ctx context.Context, username, pw, scope string) (*Token
 	if rehash {
 		s.rehash(ctx, u, pw)
 	}
-	pair, err := s.openSession(ctx, u, rbac.Grant(u.Role, scope))
+	granted := rbac.Grant(u.Role, scope)
+	if u.TOTPEnabled {
+		if err := s.secondFactor(ctx, u, granted, otp); err != nil {
+			return nil, u, err
+		}
+	}
+	pair, err := s.openSession(ctx, u, granted)
 	return pair, u, err
 }
 

@@ -38,7 +38,9 @@ func noStore(w http.ResponseWriter) {
 }
 
 // handleToken is the OAuth2 token endpoint: the password grant (the default
-// when grant_type is absent, as in the guide) and the refresh_token grant.
+// when grant_type is absent, as in the guide) with an optional otp, the
+// second step of a two-factor login (GrantTypeMFA) and the refresh_token
+// grant.
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) error {
 	noStore(w)
 	form, err := readForm(r)
@@ -57,12 +59,14 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) error {
 		if err := s.checkLogin(w, r, username); err != nil {
 			return err
 		}
-		pair, err := s.auth.Login(r.Context(), username, pw, form.Get("scope"))
+		pair, err := s.auth.LoginWithOTP(r.Context(), username, pw, form.Get("scope"), form.Get("otp"))
 		if err != nil {
-			return err
+			return loginError(w, err)
 		}
 		writeTokens(w, pair)
 		return nil
+	case GrantTypeMFA:
+		return s.tokenMFA(w, r, form)
 	case "refresh_token":
 		rt := form.Get("refresh_token")
 		if rt == "" {
