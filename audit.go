@@ -1,6 +1,9 @@
 package gatehouse
 
-import "context"
+import (
+	"context"
+	"net/netip"
+)
 
 // Audit event types (contract §9). Outcome is "success" or "failure".
 const (
@@ -35,11 +38,20 @@ type Auditor interface {
 // RequestInfo describes the request an action came from. The HTTP layer puts
 // it in the context; audit events take their client fields from it.
 type RequestInfo struct {
-	ClientIP  string
-	UserAgent string
-	RequestID string
-	Path      string // never the query string
-	Route     string // the route pattern that served it, for metrics
+	ClientAddr netip.Addr // from the one trusted-proxy-aware function
+	UserAgent  string
+	RequestID  string
+	Path       string // never the query string
+	Route      string // the route pattern that served it, for metrics
+}
+
+// ClientIP returns the client address as text, "" when unknown. It is
+// formatted on demand: most requests never need it.
+func (ri *RequestInfo) ClientIP() string {
+	if !ri.ClientAddr.IsValid() {
+		return ""
+	}
+	return ri.ClientAddr.String()
 }
 
 type requestInfoKey struct{}

@@ -50,7 +50,7 @@ func (r *Recorder) Record(ctx context.Context, e gatehouse.AuditEvent) {
 		e.Time = r.now().UTC()
 	}
 	if e.ClientIP == "" {
-		e.ClientIP = ri.ClientIP
+		e.ClientIP = ri.ClientIP()
 	}
 	if e.UserAgent == "" {
 		e.UserAgent = ri.UserAgent
@@ -67,10 +67,11 @@ func (r *Recorder) Record(ctx context.Context, e gatehouse.AuditEvent) {
 	if len(e.Username) > 256 {
 		e.Username = e.Username[:256]
 	}
+	// The request id is added by the server's log handler, from ctx.
 	r.log.LogAttrs(ctx, slog.LevelInfo, "audit",
 		slog.String("event", e.Type), slog.String("outcome", e.Outcome), slog.Int64("user_id", e.UserID),
 		slog.String("username", e.Username), slog.String("client_ip", e.ClientIP), slog.String("user_agent", e.UserAgent),
-		slog.String("request_id", e.RequestID), slog.String("path", e.Path), slog.String("detail", e.Detail))
+		slog.String("path", e.Path), slog.String("detail", e.Detail))
 	if r.store == nil {
 		return
 	}

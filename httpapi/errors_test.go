@@ -31,7 +31,7 @@ func TestWrongMethodIs405WithAllow(t *testing.T) {
 	if r.header.Get("Allow") != "POST" {
 		t.Errorf("Allow = %q, want POST", r.header.Get("Allow"))
 	}
-	r = e.do("DELETE", "/users/me/", nil, nil)
+	r = e.do("PUT", "/users/me/", nil, nil)
 	wantStatus(t, r, 405)
 	if a := r.header.Get("Allow"); !strings.Contains(a, "GET") {
 		t.Errorf("Allow = %q, want GET", a)

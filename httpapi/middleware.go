@@ -31,15 +31,14 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 }
 
 // limitBody caps request bodies at MaxBodyBytes (contract §2: 413 beyond)
-// and refuses a request that carries both Content-Length and
-// Transfer-Encoding (RFC 9112 §6.1: such a message may be an attempt at
-// request smuggling; answer once and close the connection).
+// and closes the connection after any request sent with Transfer-Encoding.
+// net/http drops Content-Length when both are present (RFC 9112 §6.1), so
+// the two can no longer be told apart here; closing the connection is what
+// makes sure nothing smuggled behind such a request is ever answered.
 func (s *Server) limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if len(r.TransferEncoding) > 0 && (r.ContentLength > 0 || len(r.Header.Values("Content-Length")) > 0) {
+		if len(r.TransferEncoding) > 0 {
 			w.Header().Set("Connection", "close")
-			s.error(w, r, gatehouse.Errorf(gatehouse.EBADREQUEST, "Both Content-Length and Transfer-Encoding"))
-			return
 		}
 		if r.ContentLength > MaxBodyBytes {
 			w.Header().Set("Connection", "close")
@@ -57,31 +56,40 @@ var errTooLarge = gatehouse.Errorf(gatehouse.ETOOLARGE, "Request body too large"
 
 // observe gives each request its RequestInfo (request id, client IP, user
 // agent, path without query) and, once answered, records its metrics and
-// a debug-level access line.
+// a debug-level access line. It runs on every request, so it allocates
+// once for its own state and reads headers by their canonical keys.
 func (s *Server) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := s.now()
-		id := r.Header.Get("X-Request-ID")
-		if !validRequestID(id) {
-			id = newRequestID()
+		st := &requestState{statusWriter: statusWriter{ResponseWriter: w, status: http.StatusOK}}
+		ri := &st.info
+		if v := r.Header["X-Request-Id"]; len(v) == 1 && validRequestID(v[0]) {
+			ri.RequestID = v[0]
+		} else {
+			ri.RequestID = newRequestID()
 		}
-		w.Header().Set("X-Request-ID", id)
-		ri := &gatehouse.RequestInfo{RequestID: id, UserAgent: r.UserAgent(), Path: r.URL.Path}
-		if ip := s.cfg.Proxies.ClientIP(r); ip.IsValid() {
-			ri.ClientIP = ip.String()
-		}
-		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		w.Header()["X-Request-Id"] = []string{ri.RequestID}
+		ri.UserAgent, ri.Path = r.UserAgent(), r.URL.Path
+		ri.ClientAddr = s.cfg.Proxies.ClientIP(r)
 		ctx := gatehouse.WithRequestInfo(r.Context(), ri)
-		next.ServeHTTP(sw, r.WithContext(ctx))
+		next.ServeHTTP(&st.statusWriter, r.WithContext(ctx))
 		d := s.now().Sub(start)
 		route := ri.Route
 		if route == "" {
 			route = "unmatched"
 		}
-		s.met.Request(route, r.Method, sw.status, d)
-		s.log.LogAttrs(ctx, slog.LevelDebug, "request", slog.String("method", r.Method), slog.String("path", r.URL.Path),
-			slog.Int("status", sw.status), slog.Duration("duration", d), slog.String("client_ip", ri.ClientIP))
+		s.met.Request(route, r.Method, st.status, d)
+		if s.log.Enabled(ctx, slog.LevelDebug) {
+			s.log.LogAttrs(ctx, slog.LevelDebug, "request", slog.String("method", r.Method), slog.String("path", r.URL.Path),
+				slog.Int("status", st.status), slog.Duration("duration", d), slog.String("client_ip", ri.ClientIP()))
+		}
 	})
+}
+
+// requestState is observe's per-request state in one allocation.
+type requestState struct {
+	info gatehouse.RequestInfo
+	statusWriter
 }
 
 // validRequestID accepts a caller's X-Request-ID only if it is short and

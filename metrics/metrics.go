@@ -6,6 +6,7 @@ package metrics
 import (
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -27,6 +28,7 @@ type Metrics struct {
 	hashWait        prometheus.Histogram
 	apiKeyAuth      *prometheus.CounterVec
 	twoFactorChecks *prometheus.CounterVec
+	byRequest       sync.Map // requestKey → requestSeries
 }
 
 // New registers every collector on a new registry. queueDepth reports the
@@ -78,8 +80,30 @@ func (m *Metrics) Request(route, method string, status int, d time.Duration) {
 	if m == nil {
 		return
 	}
-	m.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
-	m.latency.WithLabelValues(route, method).Observe(d.Seconds())
+	k := requestKey{route, method, status}
+	v, ok := m.byRequest.Load(k)
+	if !ok {
+		v, _ = m.byRequest.LoadOrStore(k, requestSeries{
+			count:   m.requests.WithLabelValues(route, method, strconv.Itoa(status)),
+			latency: m.latency.WithLabelValues(route, method),
+		})
+	}
+	rs := v.(requestSeries)
+	rs.count.Inc()
+	rs.latency.Observe(d.Seconds())
+}
+
+// requestKey and requestSeries cache the labelled series of each route,
+// method and status, so the per-request cost is one map lookup without
+// formatting or hashing label values.
+type requestKey struct {
+	route, method string
+	status        int
+}
+
+type requestSeries struct {
+	count   prometheus.Counter
+	latency prometheus.Observer
 }
 
 // Login records a password login's outcome ("success", "failure", "inactive", "mfa_required", …).
