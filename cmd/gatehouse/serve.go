@@ -15,22 +15,24 @@ import (
 	"github.com/gatehouse/gatehouse/httpapi"
 	"github.com/gatehouse/gatehouse/httpsec"
 	"github.com/gatehouse/gatehouse/ratelimit"
+	"github.com/gatehouse/gatehouse/redis"
 )
 
 // serveConfig is the validated configuration of `gatehouse serve`.
 type serveConfig struct {
-	store                storeConfig
-	addr                 string
-	redisURL             string
-	adminUser, adminPass string
-	corsOrigins          []string
-	trustedHosts         []string
-	proxies              *httpsec.Proxies
-	httpsRedirect        bool
-	loginRateLimit       ratelimit.Limit
-	tlsCert, tlsKey      string
-	logLevel             string
-	shutdownTimeout      time.Duration
+	store                 storeConfig
+	addr                  string
+	redisURL, redisPrefix string
+	adminUser, adminPass  string
+	corsOrigins           []string
+	trustedHosts          []string
+	proxies               *httpsec.Proxies
+	httpsRedirect         bool
+	loginRateLimit        ratelimit.Limit
+	tlsCert, tlsKey       string
+	logLevel              string
+	shutdownTimeout       time.Duration
+	auditRetention        time.Duration
 }
 
 func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
@@ -39,6 +41,7 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	sf := addStoreFlags(s)
 	addr := s.add("addr", "GATEHOUSE_ADDR", "127.0.0.1:8000", "listen address")
 	redisURL := s.add("redis-url", "GATEHOUSE_REDIS_URL", "", "redis://… to share revocations, rate limits and invalidations between instances")
+	redisPrefix := s.add("redis-prefix", "GATEHOUSE_REDIS_PREFIX", "gatehouse:", "prefix of every Redis key and channel (instances sharing one prefix are one cluster)")
 	adminUser := s.add("admin-username", "GATEHOUSE_ADMIN_USERNAME", "admin", "first admin, created when the database has no user")
 	adminPass := s.add("admin-password", "GATEHOUSE_ADMIN_PASSWORD", "", "first admin's password; empty: generated and printed once")
 	cors := s.add("cors-origins", "GATEHOUSE_CORS_ORIGINS", "", "comma-separated allowed CORS origins; empty: no CORS headers")
@@ -49,6 +52,7 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	cert := s.add("tls-cert", "GATEHOUSE_TLS_CERT", "", "PEM certificate file: serve HTTPS directly")
 	key := s.add("tls-key", "GATEHOUSE_TLS_KEY", "", "PEM private key file for --tls-cert")
 	level := s.add("log-level", "GATEHOUSE_LOG_LEVEL", "info", "debug, info, warn or error")
+	retention := s.add("audit-retention", "GATEHOUSE_AUDIT_RETENTION", "2160h", "how long audit events are kept (purged hourly)")
 	if err := s.fs.Parse(args); err != nil {
 		return serveConfig{}, err
 	}
@@ -60,12 +64,17 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	if c.store, err = sf.parse(); err != nil {
 		return c, err
 	}
-	c.addr, c.redisURL, c.adminUser, c.adminPass = *addr, *redisURL, *adminUser, *adminPass
+	c.addr, c.redisURL, c.redisPrefix, c.adminUser, c.adminPass = *addr, *redisURL, *redisPrefix, *adminUser, *adminPass
 	if err := validateAddr("GATEHOUSE_ADDR", c.addr); err != nil {
 		return c, err
 	}
-	if c.redisURL != "" && !strings.HasPrefix(c.redisURL, "redis://") && !strings.HasPrefix(c.redisURL, "rediss://") {
-		return c, bad("GATEHOUSE_REDIS_URL", "must start with redis:// or rediss://")
+	if c.redisURL != "" {
+		if !strings.HasPrefix(c.redisURL, "redis://") && !strings.HasPrefix(c.redisURL, "rediss://") {
+			return c, bad("GATEHOUSE_REDIS_URL", "must start with redis:// or rediss://")
+		}
+		if _, err := redis.NewClient(c.redisURL); err != nil {
+			return c, bad("GATEHOUSE_REDIS_URL", "unparsable URL")
+		}
 	}
 	c.corsOrigins = splitList(*cors)
 	for _, o := range c.corsOrigins {
@@ -103,6 +112,9 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	}
 	c.logLevel = *level
 	if _, err := parseLevel(c.logLevel); err != nil {
+		return c, err
+	}
+	if c.auditRetention, err = parseDuration("GATEHOUSE_AUDIT_RETENTION", *retention); err != nil {
 		return c, err
 	}
 	c.shutdownTimeout = 30 * time.Second
@@ -154,13 +166,36 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return bad("GATEHOUSE_ADDR", "%v", err)
 	}
+	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBG()
+	var rateStore ratelimit.Store = ratelimit.NewMemoryStore(100_000)
+	var ready func(context.Context) error
+	if c.redisURL != "" {
+		rc, err := redis.NewClient(c.redisURL)
+		if err != nil {
+			return bad("GATEHOUSE_REDIS_URL", "%v", err)
+		}
+		defer rc.Close()
+		bus := redis.NewBus(rc, c.redisPrefix, log)
+		a.auth.SetBroadcaster(bus)
+		go bus.Run(bg, a.auth)
+		rateStore = &ratelimit.FallbackStore{Primary: redis.NewRateStore(rc, c.redisPrefix), Local: rateStore,
+			Cooldown: time.Second, OnError: func(err error) {
+				log.Warn("redis unavailable: rate limits are per instance until it is back", "err", err)
+			}}
+		ready = bus.Ping
+		if err := bus.Ping(ctx); err != nil {
+			log.Warn("redis unavailable at start: serving degraded until it answers", "err", err)
+		}
+	}
 	layer, err := httpsec.New(httpsec.Config{Proxies: c.proxies, TrustedHosts: c.trustedHosts,
 		HTTPSRedirect: c.httpsRedirect, CORSOrigins: c.corsOrigins})
 	if err != nil {
 		return bad("GATEHOUSE_CORS_ORIGINS", "%v", err)
 	}
 	api, err := httpapi.New(httpapi.Config{Auth: a.auth, Store: a.store, Logger: log, Security: layer,
-		Proxies: c.proxies, Metrics: a.metrics, Auditor: a.audit, LoginLimit: c.loginRateLimit})
+		Proxies: c.proxies, Metrics: a.metrics, Auditor: a.audit, LoginLimit: c.loginRateLimit,
+		RateStore: rateStore, Ready: ready})
 	if err != nil {
 		return err
 	}
@@ -174,10 +209,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
-	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopBG()
 	go a.auth.RunPurger(bg, time.Minute)
 	go a.auth.RunWatcher(bg, 500*time.Millisecond)
+	go a.auth.RunKeyFlusher(bg)
+	go runAuditPurger(bg, a.store, c.auditRetention, log)
 
 	errc := make(chan error, 1)
 	go func() {
@@ -202,6 +237,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := a.auth.FlushKeyUses(sctx); err != nil {
+		log.Warn("api key last-use times not stored", "err", err)
 	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve: %w", err)
