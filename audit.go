@@ -43,6 +43,9 @@ type RequestInfo struct {
 	RequestID  string
 	Path       string // never the query string
 	Route      string // the route pattern that served it, for metrics
+	// Principal is who the request acts as, once authenticated; read it
+	// with PrincipalFrom.
+	Principal *Principal
 }
 
 // ClientIP returns the client address as text, "" when unknown. It is

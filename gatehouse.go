@@ -156,8 +156,25 @@ func NewContext(ctx context.Context, p *Principal) context.Context {
 
 // PrincipalFrom returns the principal in ctx, if any.
 func PrincipalFrom(ctx context.Context) (*Principal, bool) {
-	p, ok := ctx.Value(principalKey{}).(*Principal)
-	return p, ok && p != nil
+	if p, ok := ctx.Value(principalKey{}).(*Principal); ok && p != nil {
+		return p, true
+	}
+	if ri, ok := ctx.Value(requestInfoKey{}).(*RequestInfo); ok && ri.Principal != nil {
+		return ri.Principal, true
+	}
+	return nil, false
+}
+
+// SetPrincipal records p as the principal of the request ctx belongs to,
+// without deriving a new context, when ctx carries a RequestInfo (as every
+// request to the Gatehouse server does). It reports whether it could;
+// otherwise the caller uses NewContext.
+func SetPrincipal(ctx context.Context, p *Principal) bool {
+	ri, ok := ctx.Value(requestInfoKey{}).(*RequestInfo)
+	if ok {
+		ri.Principal = p
+	}
+	return ok
 }
 
 // APIKey is a long-lived credential of a user for programs. The key itself

@@ -146,6 +146,10 @@ func (g *Guard) require(authenticate func(*http.Request) (*gatehouse.Principal, 
 					return
 				}
 			}
+			if gatehouse.SetPrincipal(r.Context(), p) {
+				next.ServeHTTP(w, r) // no request copy on the hot path
+				return
+			}
 			next.ServeHTTP(w, r.WithContext(gatehouse.NewContext(r.Context(), p)))
 		})
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/gatehouse/gatehouse/auth"
 	"github.com/gatehouse/gatehouse/guard"
 	"github.com/gatehouse/gatehouse/httperror"
+	"github.com/gatehouse/gatehouse/httpsec"
 )
 
 // User list page sizes (GET /users).
@@ -65,7 +66,7 @@ func (s *Server) handleListUsers(w http.ResponseWriter, r *http.Request) error {
 	for i, u := range users {
 		out[i] = toUserJSON(u)
 	}
-	noStore(w)
+	httpsec.NoStore(w)
 	httperror.JSON(w, http.StatusOK, struct {
 		Users      []userJSON `json:"users"`
 		NextCursor *string    `json:"next_cursor"`
@@ -101,7 +102,7 @@ func (s *Server) handleCreateUser(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	noStore(w)
+	httpsec.NoStore(w)
 	httperror.JSON(w, http.StatusCreated, toUserJSON(u))
 	return nil
 }
@@ -131,7 +132,7 @@ func (s *Server) handleGetUser(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	noStore(w)
+	httpsec.NoStore(w)
 	httperror.JSON(w, http.StatusOK, toUserJSON(u))
 	return nil
 }
@@ -231,7 +232,7 @@ func (s *Server) handleUpdateUser(w http.ResponseWriter, r *http.Request) error 
 			return notFoundAsUser(err)
 		}
 	}
-	noStore(w)
+	httpsec.NoStore(w)
 	httperror.JSON(w, http.StatusOK, toUserJSON(u))
 	return nil
 }

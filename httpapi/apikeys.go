@@ -12,6 +12,7 @@ import (
 	"github.com/gatehouse/gatehouse/apikey"
 	"github.com/gatehouse/gatehouse/guard"
 	"github.com/gatehouse/gatehouse/httperror"
+	"github.com/gatehouse/gatehouse/httpsec"
 )
 
 // routesAPIKeys registers /api-keys and /protected (contract §5).
@@ -119,7 +120,7 @@ func (s *Server) handleCreateAPIKey(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	noStore(w) // the key is shown this once (contract §8)
+	httpsec.NoStore(w) // the key is shown this once (contract §8)
 	httperror.JSON(w, http.StatusCreated, toAPIKeyJSON(k, key))
 	return nil
 }
@@ -133,7 +134,7 @@ func (s *Server) handleListAPIKeys(w http.ResponseWriter, r *http.Request) error
 	for i, k := range keys {
 		out[i] = toAPIKeyJSON(k, "")
 	}
-	noStore(w)
+	httpsec.NoStore(w)
 	httperror.JSON(w, http.StatusOK, map[string]any{"api_keys": out})
 	return nil
 }

@@ -1,12 +1,18 @@
 package httpapi
 
 import (
+	"encoding/json"
+	"fmt"
 	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/auth"
 	"github.com/gatehouse/gatehouse/httperror"
+	"github.com/gatehouse/gatehouse/httpsec"
 	"github.com/gatehouse/gatehouse/rbac"
 )
 
@@ -25,16 +31,9 @@ type tokenResponse struct {
 }
 
 func writeTokens(w http.ResponseWriter, p *auth.TokenPair) {
-	noStore(w)
+	httpsec.NoStore(w)
 	httperror.JSON(w, http.StatusOK, tokenResponse{AccessToken: p.AccessToken, RefreshToken: p.RefreshToken,
 		TokenType: "bearer", ExpiresIn: p.ExpiresIn, Scope: p.Scope})
-}
-
-// noStore forbids caching of a response that carries secrets or personal
-// data (RFC 6749 §5.1, contract §8).
-func noStore(w http.ResponseWriter) {
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Pragma", "no-cache")
 }
 
 // handleToken is the OAuth2 token endpoint: the password grant (the default
@@ -42,7 +41,7 @@ func noStore(w http.ResponseWriter) {
 // second step of a two-factor login (GrantTypeMFA) and the refresh_token
 // grant.
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) error {
-	noStore(w)
+	httpsec.NoStore(w)
 	form, err := readForm(r)
 	if err != nil {
 		return err
@@ -80,7 +79,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) error {
 // handleRefresh takes a refresh token as JSON {"refresh_token": …} or as a
 // form field.
 func (s *Server) handleRefresh(w http.ResponseWriter, r *http.Request) error {
-	noStore(w)
+	httpsec.NoStore(w)
 	var rt string
 	if isForm(r) {
 		form, err := readForm(r)
@@ -150,9 +149,46 @@ func principal(r *http.Request) *gatehouse.Principal {
 }
 
 func (s *Server) handleMe(w http.ResponseWriter, r *http.Request) error {
-	noStore(w)
-	httperror.JSON(w, http.StatusOK, toUserJSON(principal(r).User))
+	httpsec.NoStore(w)
+	body, err := s.me.encode(principal(r).User)
+	if err != nil {
+		return err
+	}
+	h := w.Header()
+	h["Content-Type"] = []string{"application/json"}
+	h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	w.WriteHeader(http.StatusOK)
+	w.Write(body)
 	return nil
+}
+
+// meCache memoises the JSON of the user snapshots that the auth service's
+// cache hands out. A snapshot is never modified — any change to a user
+// makes a new one — so its encoding can be kept for as long as it is
+// alive; the map is emptied when it grows past its bound, which drops
+// snapshots the auth cache has replaced.
+type meCache struct {
+	m sync.Map // *gatehouse.User → []byte
+	n atomic.Int64
+}
+
+const meCacheMax = 10_000
+
+func (c *meCache) encode(u *gatehouse.User) ([]byte, error) {
+	if b, ok := c.m.Load(u); ok {
+		return b.([]byte), nil
+	}
+	b, err := json.Marshal(toUserJSON(u))
+	if err != nil {
+		return nil, fmt.Errorf("encode user: %w", err)
+	}
+	b = append(b, '\n')
+	if c.n.Add(1) > meCacheMax {
+		c.m.Clear()
+		c.n.Store(1)
+	}
+	c.m.Store(u, b)
+	return b, nil
 }
 
 func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) error {

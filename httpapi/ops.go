@@ -201,7 +201,7 @@ func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	noStore(w)
+	httpsec.NoStore(w)
 	httperror.JSON(w, http.StatusOK, struct {
 		Events     []AuditEntry `json:"events"`
 		NextCursor *string      `json:"next_cursor"`

@@ -57,6 +57,7 @@ type Server struct {
 	mux      *http.ServeMux
 	handler  http.Handler
 	patterns []string // every registered pattern, for the OpenAPI check
+	me       meCache  // encoded /users/me answers
 }
 
 // Routes returns every registered route pattern ("METHOD /path").

@@ -12,6 +12,7 @@ import (
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/auth"
 	"github.com/gatehouse/gatehouse/httperror"
+	"github.com/gatehouse/gatehouse/httpsec"
 	"github.com/gatehouse/gatehouse/totp"
 )
 
@@ -55,7 +56,7 @@ func (s *Server) routesTwoFactor() {
 // otpauth URI, or {"secret", "otpauth_uri"} to Accept: application/json.
 // With 2FA already enabled it is 409: disable first.
 func (s *Server) handleTwoFactorSetup(w http.ResponseWriter, r *http.Request) error {
-	noStore(w)
+	httpsec.NoStore(w)
 	u, err := tokenUser(r)
 	if err != nil {
 		return err
@@ -82,7 +83,7 @@ func (s *Server) handleTwoFactorSetup(w http.ResponseWriter, r *http.Request) er
 // handleTwoFactorVerify enables 2FA with the first code of a pending
 // secret, answering the recovery codes once; afterwards it checks a code.
 func (s *Server) handleTwoFactorVerify(w http.ResponseWriter, r *http.Request) error {
-	noStore(w)
+	httpsec.NoStore(w)
 	u, code, err := codeRequest(r)
 	if err != nil {
 		return err
@@ -114,7 +115,7 @@ func (s *Server) handleTwoFactorDisable(w http.ResponseWriter, r *http.Request) 
 // handleRecoveryCodes issues a fresh set of recovery codes, voiding the
 // old, for a valid code.
 func (s *Server) handleRecoveryCodes(w http.ResponseWriter, r *http.Request) error {
-	noStore(w)
+	httpsec.NoStore(w)
 	u, code, err := codeRequest(r)
 	if err != nil {
 		return err

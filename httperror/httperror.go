@@ -94,6 +94,8 @@ func Write(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) 
 	JSON(w, status, body)
 }
 
+var jsonType = []string{"application/json"}
+
 // JSON writes v as a JSON response with status.
 func JSON(w http.ResponseWriter, status int, v any) {
 	b, err := json.Marshal(v)
@@ -101,8 +103,8 @@ func JSON(w http.ResponseWriter, status int, v any) {
 		status, b = http.StatusInternalServerError, []byte(`{"detail":"Internal server error"}`)
 	}
 	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Content-Length", strconv.Itoa(len(b)+1))
+	h["Content-Type"] = jsonType // canonical key, shared full slice: no allocation
+	h["Content-Length"] = []string{strconv.Itoa(len(b) + 1)}
 	w.WriteHeader(status)
 	w.Write(append(b, '\n'))
 }

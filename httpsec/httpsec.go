@@ -185,9 +185,16 @@ func toHTTPS(w http.ResponseWriter, r *http.Request) {
 // responses.
 func NoStore(w http.ResponseWriter) {
 	h := w.Header()
-	h.Set("Cache-Control", "no-store")
-	h.Set("Pragma", "no-cache")
+	// Canonical keys and shared values: this runs on every token and user
+	// response. The slices are full (len == cap), so an Add copies them.
+	h["Cache-Control"] = noStoreValue
+	h["Pragma"] = noCacheValue
 }
+
+var (
+	noStoreValue = []string{"no-store"}
+	noCacheValue = []string{"no-cache"}
+)
 
 // SetCSP replaces the response's Content-Security-Policy, for the rare
 // response that is a page (the API docs) rather than data.

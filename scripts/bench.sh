@@ -53,12 +53,51 @@ if /usr/bin/python3 -c 'import fastapi, uvicorn, jose, passlib' 2>/dev/null; the
   FTOK=$(curl -s -X POST http://127.0.0.1:8400/token -d username=alice -d password=alicepass | json access_token)
 fi
 
+# An API key and an item for GET /items.
+GKEY=$(curl -s -X POST http://127.0.0.1:8100/api-keys -H "Authorization: Bearer $GTOK" -H 'Content-Type: application/json' -d '{"name":"bench"}' | json key)
+curl -s -X POST http://127.0.0.1:8100/items -H "Authorization: Bearer $GTOK" -H 'Content-Type: application/json' -d '{"name":"widget","price":1.5}' >/dev/null
+cat > "$tmp/login.lua" <<'LUA'
+wrk.method = "POST"
+wrk.body = "username=alice&password=alice-bench-password"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+LUA
+
 run "gatehouse GET /health" http://127.0.0.1:8100/health
 run "gatehouse GET /users/me" http://127.0.0.1:8100/users/me "Authorization: Bearer $GTOK"
+run "gatehouse GET /items (token)" http://127.0.0.1:8100/items "Authorization: Bearer $GTOK"
+run "gatehouse GET /items (API key)" http://127.0.0.1:8100/items "X-API-Key: $GKEY"
+printf '%-44s %10s req/s\n' "gatehouse POST /token (argon2id login)" "$($WRK -s "$tmp/login.lua" http://127.0.0.1:8100/token | rps)"
 run "naive-go GET /users/me" http://127.0.0.1:8300/users/me "Authorization: Bearer $NTOK"
-[ "$FAST" = 1 ] && run "fastapi (2 workers) GET /users/me" http://127.0.0.1:8400/users/me/ "Authorization: Bearer $FTOK"
+[ "$FAST" = 1 ] && run "fastapi (2 workers) GET /users/me" http://127.0.0.1:8400/users/me "Authorization: Bearer $FTOK"
 echo
 echo "gatehouse /users/me vs its own /health: $(ratio gatehouse_GET__users_me gatehouse_GET__health)"
 echo "gatehouse /users/me vs naive-go:        $(ratio gatehouse_GET__users_me naive_go_GET__users_me)"
 [ "$FAST" = 1 ] && echo "gatehouse /users/me vs fastapi:         $(ratio gatehouse_GET__users_me fastapi__2_workers__GET__users_me)"
+
+# Two instances on PostgreSQL and Redis (MULTI=1; needs both running).
+if [ "${MULTI:-0}" = 1 ]; then
+  echo
+  PG=${GATEHOUSE_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test?sslmode=disable}
+  RD=${GATEHOUSE_TEST_REDIS_URL:-redis://127.0.0.1:6379/0}
+  schema=gh_bench_$$
+  psql "$PG" -q -c "SET client_min_messages = warning" -c "DROP SCHEMA IF EXISTS $schema CASCADE; CREATE SCHEMA $schema"
+  for port in 8101 8102; do
+    GATEHOUSE_ADDR=127.0.0.1:$port GATEHOUSE_DATABASE_URL="$PG&search_path=$schema" GATEHOUSE_REDIS_URL="$RD" \
+      GATEHOUSE_REDIS_PREFIX="bench$$:" GATEHOUSE_SECRET_KEY=bench-secret-bench-secret-bench-secret-0123 \
+      GATEHOUSE_ADMIN_USERNAME=alice GATEHOUSE_ADMIN_PASSWORD='alice-bench-password' GATEHOUSE_LOGIN_RATE_LIMIT=100000/minute \
+      "$tmp/gatehouse" serve >/dev/null 2>"$tmp/m$port.log" & pids+=($!)
+    wait_up http://127.0.0.1:$port/health
+  done
+  MTOK=$(curl -s -X POST http://127.0.0.1:8101/token -d username=alice -d password=alice-bench-password | json access_token)
+  W2="wrk -t1 -c16 -d$D"
+  one=$($WRK -H "Authorization: Bearer $MTOK" http://127.0.0.1:8101/users/me | rps)
+  two=$( ( $W2 -H "Authorization: Bearer $MTOK" http://127.0.0.1:8101/users/me | rps & \
+           $W2 -H "Authorization: Bearer $MTOK" http://127.0.0.1:8102/users/me | rps; wait ) | awk '{s+=$1} END {printf "%.2f", s}')
+  l1=$($WRK -s "$tmp/login.lua" http://127.0.0.1:8101/token | rps)
+  l2=$( ( $W2 -s "$tmp/login.lua" http://127.0.0.1:8101/token | rps & \
+          $W2 -s "$tmp/login.lua" http://127.0.0.1:8102/token | rps; wait ) | awk '{s+=$1} END {printf "%.2f", s}')
+  printf '%-44s %10s req/s\n' "postgres+redis, 1 instance: GET /users/me" "$one" "postgres+redis, 2 instances: GET /users/me" "$two" \
+    "postgres+redis, 1 instance: POST /token" "$l1" "postgres+redis, 2 instances: POST /token" "$l2"
+  psql "$PG" -q -c "SET client_min_messages = warning" -c "DROP SCHEMA IF EXISTS $schema CASCADE"
+fi
 true
