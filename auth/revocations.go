@@ -78,3 +78,7 @@ func (s *Service) ApplyRevocations(revs []gatehouse.Revocation) { s.mirror.Add(r
 // SetBroadcaster sets where revocations and user changes are announced to
 // other instances. Call it before the service is used.
 func (s *Service) SetBroadcaster(b Broadcaster) { s.bcast = b }
+
+// SetCodeLimiter replaces the second-factor attempt limiter, e.g. with one
+// shared through Redis. Call it before the service is used.
+func (s *Service) SetCodeLimiter(l CodeLimiter) { s.cfg.CodeLimiter = l }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/auth"
 	"github.com/gatehouse/gatehouse/ratelimit"
 	goredis "github.com/redis/go-redis/v9"
 )
@@ -211,5 +212,36 @@ func TestBusDeliversToOtherInstancesAndResyncsOnReconnect(t *testing.T) {
 		if done {
 			break
 		}
+	}
+}
+
+func TestCodeLimiterCountsAcrossInstances(t *testing.T) {
+	c, prefix := client(t)
+	ctx := context.Background()
+	local := func() auth.CodeLimiter { return auth.NewMemoryCodeLimiter(5, 5*time.Minute, time.Now) }
+	a := NewCodeLimiter(c, prefix, 5, 5*time.Minute, local())
+	b := NewCodeLimiter(c, prefix, 5, 5*time.Minute, local())
+	for i := range 5 {
+		l := a
+		if i%2 == 1 {
+			l = b
+		}
+		if wait, err := l.Reserve(ctx, 7); err != nil || wait != 0 {
+			t.Fatalf("attempt %d refused: %v %v", i+1, wait, err)
+		}
+	}
+	wait, err := b.Reserve(ctx, 7)
+	if err != nil || wait <= 4*time.Minute || wait > 5*time.Minute {
+		t.Fatalf("sixth attempt: wait %v, %v; want about 5 minutes", wait, err)
+	}
+	if wait, _ := a.Reserve(ctx, 8); wait != 0 {
+		t.Fatal("another user was refused")
+	}
+	// A right code gives its attempt back.
+	if err := a.Release(ctx, 7); err != nil {
+		t.Fatal(err)
+	}
+	if wait, _ := b.Reserve(ctx, 7); wait != 0 {
+		t.Fatal("released attempt not available")
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse/gatehouse/auth"
 	"github.com/gatehouse/gatehouse/httpapi"
 	"github.com/gatehouse/gatehouse/httpsec"
 	"github.com/gatehouse/gatehouse/ratelimit"
@@ -178,6 +179,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		defer rc.Close()
 		bus := redis.NewBus(rc, c.redisPrefix, log)
 		a.auth.SetBroadcaster(bus)
+		a.auth.SetCodeLimiter(redis.NewCodeLimiter(rc, c.redisPrefix, auth.MaxCodeFailures, auth.CodeFailureWindow,
+			auth.NewMemoryCodeLimiter(auth.MaxCodeFailures, auth.CodeFailureWindow, time.Now)))
 		go bus.Run(bg, a.auth)
 		rateStore = &ratelimit.FallbackStore{Primary: redis.NewRateStore(rc, c.redisPrefix), Local: rateStore,
 			Cooldown: time.Second, OnError: func(err error) {
