@@ -345,16 +345,5 @@ func (s *Service) FlushKeyUses(ctx context.Context) error {
 // FlushKeyUses once more after the server has stopped, before the store
 // closes, so that a clean shutdown loses no last-use time.
 func (s *Service) RunKeyFlusher(ctx context.Context) {
-	t := time.NewTicker(keyFlushInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := s.FlushKeyUses(ctx); err != nil && ctx.Err() == nil {
-				s.log.Warn("api key last-use flush failed", "err", err)
-			}
-		}
-	}
+	s.every(ctx, keyFlushInterval, "api key last-use flush", s.FlushKeyUses)
 }

@@ -162,6 +162,11 @@ func (s *Service) Purge(ctx context.Context) error {
 
 // RunPurger calls Purge every interval until ctx ends.
 func (s *Service) RunPurger(ctx context.Context, interval time.Duration) {
+	s.every(ctx, interval, "purge", s.Purge)
+}
+
+// every runs job every interval until ctx ends, logging its failures.
+func (s *Service) every(ctx context.Context, interval time.Duration, name string, job func(context.Context) error) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -169,8 +174,8 @@ func (s *Service) RunPurger(ctx context.Context, interval time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := s.Purge(ctx); err != nil && ctx.Err() == nil {
-				s.log.Warn("purge failed", "err", err)
+			if err := job(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn(name+" failed", "err", err)
 			}
 		}
 	}

@@ -73,16 +73,5 @@ func (s *Service) Poll(ctx context.Context) error {
 
 // RunWatcher polls the change feed every interval until ctx ends.
 func (s *Service) RunWatcher(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := s.Poll(ctx); err != nil && ctx.Err() == nil {
-				s.log.Warn("change feed poll failed", "err", err)
-			}
-		}
-	}
+	s.every(ctx, interval, "change feed poll", s.Poll)
 }

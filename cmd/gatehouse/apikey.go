@@ -41,17 +41,9 @@ func apikeyCommand(ctx context.Context, args []string, stdin io.Reader, stdout, 
 	name := s.fs.String("name", "", "a name for the new key, 1–100 characters")
 	scopes := s.fs.String("scopes", "", "space-separated scopes of the new key; default: all the user's role allows")
 	expiresAt := s.fs.String("expires-at", "", "RFC 3339 time at which the new key stops working; default: never")
-	var pos []string // flags may come before or after ID
-	rest := args[1:]
-	for {
-		if err := s.fs.Parse(rest); err != nil {
-			return err
-		}
-		if s.fs.NArg() == 0 {
-			break
-		}
-		pos = append(pos, s.fs.Arg(0))
-		rest = s.fs.Args()[1:]
+	pos, err := s.parseInterleaved(args[1:]) // flags may come before or after ID
+	if err != nil {
+		return err
 	}
 	want := map[string]int{"create": 0, "list": 0, "revoke": 1}
 	n, ok := want[sub]

@@ -56,6 +56,22 @@ func (s *settings) known(name string) bool {
 	return false
 }
 
+// parseInterleaved parses args whose flags may stand before, between or
+// after the positional arguments, and returns the positional ones.
+func (s *settings) parseInterleaved(args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := s.fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if s.fs.NArg() == 0 {
+			return pos, nil
+		}
+		pos = append(pos, s.fs.Arg(0))
+		args = s.fs.Args()[1:]
+	}
+}
+
 // add declares a setting.
 func (s *settings) add(flagName, env, def, usage string) *string {
 	v := def

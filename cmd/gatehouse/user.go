@@ -46,18 +46,9 @@ func userCommand(ctx context.Context, args []string, stdin io.Reader, stdout, st
 	email := s.fs.String("email", "", "email of a new user")
 	fullName := s.fs.String("full-name", "", "full name of a new user")
 	fromStdin := s.fs.Bool("password-stdin", false, "read the password from standard input (one line)")
-	// Flags may come before or after NAME.
-	var pos []string
-	rest := args[1:]
-	for {
-		if err := s.fs.Parse(rest); err != nil {
-			return err
-		}
-		if s.fs.NArg() == 0 {
-			break
-		}
-		pos = append(pos, s.fs.Arg(0))
-		rest = s.fs.Args()[1:]
+	pos, err := s.parseInterleaved(args[1:]) // flags may come before or after NAME
+	if err != nil {
+		return err
 	}
 	want := map[string]int{"create": 1, "list": 0, "set-role": 2, "disable": 1, "enable": 1, "delete": 1, "set-password": 1, "reset-2fa": 1}
 	n, ok := want[sub]
