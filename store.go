@@ -144,6 +144,10 @@ type TOTPStore interface {
 	ReplaceRecoveryCodes(ctx context.Context, userID int64, hashes []string) error
 	// DisableTOTP removes all two-factor state and clears TOTPEnabled.
 	DisableTOTP(ctx context.Context, userID int64) error
+	// ResealTOTP replaces the user's sealed secret old with new (the same
+	// secret under the current key) if it is still old, and reports whether
+	// it did: a concurrent change wins.
+	ResealTOTP(ctx context.Context, userID int64, old, new string) (bool, error)
 }
 
 // NonceStore remembers single-use values until they expire.

@@ -232,6 +232,15 @@ func (db *DB) DisableTOTP(ctx context.Context, userID int64) error {
 	return nil
 }
 
+// ResealTOTP implements gatehouse.TOTPStore.
+func (db *DB) ResealTOTP(ctx context.Context, userID int64, old, new string) (bool, error) {
+	tag, err := db.pool.Exec(ctx, `UPDATE totp SET secret = $1 WHERE user_id = $2 AND secret = $3 AND secret <> ''`, new, userID, old)
+	if err != nil {
+		return false, fmt.Errorf("postgres: reseal totp: %w", classify(err))
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
 // UseNonce implements gatehouse.NonceStore. A concurrent INSERT of the same
 // id waits for the first to commit, then does nothing.
 func (db *DB) UseNonce(ctx context.Context, id string, expires time.Time) (bool, error) {

@@ -265,6 +265,22 @@ func (db *DB) DisableTOTP(ctx context.Context, userID int64) error {
 	return nil
 }
 
+// ResealTOTP implements gatehouse.TOTPStore.
+func (db *DB) ResealTOTP(ctx context.Context, userID int64, old, new string) (bool, error) {
+	var n int64
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE totp SET secret = ? WHERE user_id = ? AND secret = ? AND secret <> ''`, new, userID, old)
+		if err == nil {
+			n, _ = res.RowsAffected()
+		}
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("sqlite: reseal totp: %w", classify(err))
+	}
+	return n == 1, nil
+}
+
 // UseNonce implements gatehouse.NonceStore.
 func (db *DB) UseNonce(ctx context.Context, id string, expires time.Time) (bool, error) {
 	var n int64

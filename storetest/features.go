@@ -15,6 +15,7 @@ import (
 // concurrent backend can lose: the last enabled admin and the change
 // feed's order.
 var featureTests = []storeTest{
+	{"totp: a secret is resealed only if unchanged", testResealTOTP},
 	{"api keys: stored, found by lookup id, listed newest first", testAPIKeys},
 	{"api keys: a taken lookup id is a conflict and stores nothing", testAPIKeyConflict},
 	{"api keys: deactivation records a change with the key's id", testDeactivateAPIKey},

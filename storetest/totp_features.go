@@ -258,3 +258,24 @@ func testNonceRace(t *testing.T, s gatehouse.Store) {
 		t.Fatalf("%d concurrent uses of one nonce succeeded, want exactly 1", wins)
 	}
 }
+
+func testResealTOTP(t *testing.T, s gatehouse.Store) {
+	ctx := context.Background()
+	u := mustCreate(t, s, "rita", gatehouse.RoleUser)
+	if ok, err := s.ResealTOTP(ctx, u.ID, "", "x"); err != nil || ok {
+		t.Fatalf("reseal with no 2FA = %v, %v; want false", ok, err)
+	}
+	if err := s.SetPendingTOTP(ctx, u.ID, "old"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.EnableTOTP(ctx, u.ID, "old", 10, nil); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s.ResealTOTP(ctx, u.ID, "stale", "new"); err != nil || ok {
+		t.Fatalf("reseal of a stale secret = %v, %v; want false", ok, err)
+	}
+	if ok, err := s.ResealTOTP(ctx, u.ID, "old", "new"); err != nil || !ok {
+		t.Fatalf("reseal = %v, %v; want true", ok, err)
+	}
+	wantTOTP(t, s, gatehouse.TOTP{UserID: u.ID, Secret: "new", Enabled: true, LastStep: 10})
+}

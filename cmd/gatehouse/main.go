@@ -30,6 +30,7 @@ usage:
   gatehouse apikey list [--user NAME]
   gatehouse apikey revoke ID
   gatehouse audit [--user NAME] [--type T] [--since T] [--until T] [--limit N]
+  gatehouse reseal                re-encrypt TOTP secrets under GATEHOUSE_ENCRYPTION_KEY
   gatehouse migrate               apply database migrations and exit
   gatehouse version
 
@@ -65,6 +66,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return auditCommand(ctx, args[1:], stdout, stderr)
 	case "migrate":
 		return migrate(ctx, args[1:], stdout, stderr)
+	case "reseal":
+		return reseal(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "gatehouse", version)
 		return nil
@@ -93,5 +96,32 @@ func migrate(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	a.Close()
 	fmt.Fprintln(stdout, "migrations applied")
+	return nil
+}
+
+// reseal re-encrypts every TOTP secret still sealed under one of
+// GATEHOUSE_PREVIOUS_ENCRYPTION_KEYS with GATEHOUSE_ENCRYPTION_KEY, the
+// last step of a key rotation (see the README).
+func reseal(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	s := newSettings("reseal", "Re-encrypt TOTP secrets sealed under a previous encryption key with the current one.")
+	s.fs.SetOutput(stderr)
+	sf := addStoreFlags(s)
+	if err := s.fs.Parse(args); err != nil {
+		return err
+	}
+	c, err := sf.parse()
+	if err != nil {
+		return err
+	}
+	a, err := openApp(ctx, c, newLogger(stderr, "warn"))
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	n, err := a.auth.ResealTOTPSecrets(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%d TOTP secrets resealed under the current key\n", n)
 	return nil
 }

@@ -144,3 +144,15 @@ func TestExitCodes(t *testing.T) {
 		t.Fatal("exit codes: success 0, configuration 2, other failures 1")
 	}
 }
+
+func TestResealCommandRuns(t *testing.T) {
+	t.Setenv("GATEHOUSE_DATABASE_URL", "sqlite:"+filepath.Join(t.TempDir(), "g.db"))
+	t.Setenv("GATEHOUSE_ENCRYPTION_KEY", "a-new-encryption-key-of-32-bytes-or-more")
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"reseal"}, strings.NewReader(""), &out, &out); err != nil {
+		t.Fatalf("reseal: %v %s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "0 TOTP secrets resealed") {
+		t.Fatalf("reseal output: %s", out.String())
+	}
+}
