@@ -111,3 +111,28 @@ func BenchmarkBareHash(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkLoginOverhead alternates a full login and a bare argon2id
+// verification in every iteration, so drift in the machine's speed hits
+// both alike, and reports each one's time and the login's overhead.
+func BenchmarkLoginOverhead(b *testing.B) {
+	s, u := newBenchService(b)
+	h := password.NewHasher(password.DefaultParams())
+	ctx := context.Background()
+	var login, bare time.Duration
+	for b.Loop() {
+		t := time.Now()
+		if _, err := s.Login(ctx, "bench", "correct horse battery", ""); err != nil {
+			b.Fatal(err)
+		}
+		login += time.Since(t)
+		t = time.Now()
+		if ok, _, _ := h.Verify("correct horse battery", u.PasswordHash); !ok {
+			b.Fatal("no match")
+		}
+		bare += time.Since(t)
+	}
+	b.ReportMetric(float64(login.Milliseconds())/float64(b.N), "login-ms/op")
+	b.ReportMetric(float64(bare.Milliseconds())/float64(b.N), "bare-ms/op")
+	b.ReportMetric(100*(float64(login)/float64(bare)-1), "overhead-%")
+}
