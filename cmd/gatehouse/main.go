@@ -79,31 +79,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	return &configError{env: "command", err: fmt.Errorf("unknown command %q", args[0])}
 }
 
-func migrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	s := newSettings("migrate", "Apply the embedded database migrations and exit.")
-	s.fs.SetOutput(stderr)
-	sf := addStoreFlags(s)
-	if err := s.fs.Parse(args); err != nil {
-		return err
-	}
-	c, err := sf.parse()
-	if err != nil {
-		return err
-	}
-	a, err := openApp(ctx, c, newLogger(stderr, "info"))
-	if err != nil {
-		return err
-	}
-	a.Close()
-	fmt.Fprintln(stdout, "migrations applied")
-	return nil
-}
-
-// reseal re-encrypts every TOTP secret still sealed under one of
-// GATEHOUSE_PREVIOUS_ENCRYPTION_KEYS with GATEHOUSE_ENCRYPTION_KEY, the
-// last step of a key rotation (see the README).
-func reseal(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	s := newSettings("reseal", "Re-encrypt TOTP secrets sealed under a previous encryption key with the current one.")
+// withStore parses a command that takes only the store settings, opens
+// the app and runs fn with it.
+func withStore(ctx context.Context, name, summary string, args []string, stderr io.Writer, fn func(*app) error) error {
+	s := newSettings(name, summary)
 	s.fs.SetOutput(stderr)
 	sf := addStoreFlags(s)
 	if err := s.fs.Parse(args); err != nil {
@@ -118,10 +97,28 @@ func reseal(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer a.Close()
-	n, err := a.auth.ResealTOTPSecrets(ctx)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "%d TOTP secrets resealed under the current key\n", n)
-	return nil
+	return fn(a)
+}
+
+// migrate applies the migrations (openApp does) and exits.
+func migrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return withStore(ctx, "migrate", "Apply the embedded database migrations and exit.", args, stderr, func(*app) error {
+		fmt.Fprintln(stdout, "migrations applied")
+		return nil
+	})
+}
+
+// reseal re-encrypts every TOTP secret still sealed under one of
+// GATEHOUSE_PREVIOUS_ENCRYPTION_KEYS with GATEHOUSE_ENCRYPTION_KEY, the
+// last step of a key rotation (see the README).
+func reseal(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return withStore(ctx, "reseal", "Re-encrypt TOTP secrets sealed under a previous encryption key with the current one.", args, stderr,
+		func(a *app) error {
+			n, err := a.auth.ResealTOTPSecrets(ctx)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "%d TOTP secrets resealed under the current key\n", n)
+			return nil
+		})
 }
