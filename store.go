@@ -44,6 +44,8 @@ type SessionStore interface {
 	// tokens rotates again, and stores revs in the same transaction.
 	// Revoking an already revoked or unknown session is not an error.
 	RevokeSession(ctx context.Context, sessionID string, now time.Time, revs ...Revocation) error
+	// LiveSessions returns the ids of the user's sessions not revoked.
+	LiveSessions(ctx context.Context, userID int64) ([]string, error)
 	// PurgeSessions deletes refresh tokens expired before now, and sessions
 	// left without tokens.
 	PurgeSessions(ctx context.Context, now time.Time) (int64, error)

@@ -139,7 +139,10 @@ func (s *Service) UpdateUser(ctx context.Context, id int64, fn func(*gatehouse.U
 	return u, nil
 }
 
-// SetPassword checks the policy, hashes pw and stores it.
+// SetPassword checks the policy, hashes pw and stores it, then ends every
+// login session of the user (OWASP ASVS 3.3.3): whoever knew the old
+// password must not stay logged in with it. An admin setting a password
+// ends the sessions too; the user logs in again with the new one.
 func (s *Service) SetPassword(ctx context.Context, id int64, pw string) error {
 	u, err := s.cfg.Store.UserByID(ctx, id)
 	if err != nil {
@@ -153,7 +156,20 @@ func (s *Service) SetPassword(ctx context.Context, id int64, pw string) error {
 		return err
 	}
 	_, err = s.UpdateUser(ctx, id, func(u *gatehouse.User) error { u.PasswordHash = h; return nil })
-	return err
+	if err != nil {
+		return err
+	}
+	sids, err := s.cfg.Store.LiveSessions(ctx, id)
+	if err != nil {
+		return fmt.Errorf("auth: end sessions after password change: %w", err)
+	}
+	now := s.now()
+	for _, sid := range sids {
+		if err := s.revokeSession(ctx, sid, now); err != nil {
+			return fmt.Errorf("auth: end sessions after password change: %w", err)
+		}
+	}
+	return nil
 }
 
 // DeleteUser deletes the account; its tokens stop working at once.

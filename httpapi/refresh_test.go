@@ -142,3 +142,19 @@ func TestRevocationsArePurgedAfterExpiry(t *testing.T) {
 	}
 	wantStatus(t, e.get("/users/me", at), 401) // expired anyway
 }
+
+func TestPasswordChangeEndsEverySession(t *testing.T) {
+	e := newEnv(t)
+	u := e.createUser("alice", "correct horse battery", gatehouse.RoleUser)
+	at1, rt1 := e.mustLogin("alice", "correct horse battery")
+	at2, _ := e.mustLogin("alice", "correct horse battery")
+	if err := e.svc.SetPassword(t.Context(), u.ID, "a brand new passphrase"); err != nil {
+		t.Fatal(err)
+	}
+	wantDetail(t, e.get("/users/me", at1), 401, "Token has been revoked")
+	wantDetail(t, e.get("/users/me", at2), 401, "Token has been revoked")
+	wantStatus(t, e.refreshJSON(rt1), 401)
+	wantStatus(t, e.login("alice", "correct horse battery"), 401)
+	at3, _ := e.mustLogin("alice", "a brand new passphrase")
+	wantStatus(t, e.get("/users/me", at3), 200)
+}

@@ -85,6 +85,16 @@ func (db *DB) RevokeSession(ctx context.Context, sessionID string, now time.Time
 	return nil
 }
 
+// LiveSessions implements gatehouse.SessionStore.
+func (db *DB) LiveSessions(ctx context.Context, userID int64) ([]string, error) {
+	rows, _ := db.pool.Query(ctx, `SELECT id FROM sessions WHERE user_id = $1 AND revoked_at IS NULL ORDER BY created_at`, userID)
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("postgres: live sessions: %w", classify(err))
+	}
+	return ids, nil
+}
+
 // PurgeSessions implements gatehouse.SessionStore.
 func (db *DB) PurgeSessions(ctx context.Context, now time.Time) (int64, error) {
 	var n int64

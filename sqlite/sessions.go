@@ -84,6 +84,24 @@ func (db *DB) RevokeSession(ctx context.Context, sessionID string, now time.Time
 	return nil
 }
 
+// LiveSessions implements gatehouse.SessionStore.
+func (db *DB) LiveSessions(ctx context.Context, userID int64) ([]string, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT id FROM sessions WHERE user_id = ? AND revoked_at IS NULL ORDER BY created_at`, userID)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: live sessions: %w", err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("sqlite: live sessions: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
 // PurgeSessions implements gatehouse.SessionStore.
 func (db *DB) PurgeSessions(ctx context.Context, now time.Time) (int64, error) {
 	var n int64

@@ -33,6 +33,7 @@ func Run(t *testing.T, open func(t *testing.T) gatehouse.Store) {
 		{"settings: first value wins", testSettings},
 		{"change feed records user changes and revocations in order", testChangeFeed},
 		{"purge removes expired refresh tokens and empty sessions", testPurgeSessions},
+		{"live sessions are the user's unrevoked ones", testLiveSessions},
 	}
 	for _, tt := range append(tests, featureTests...) {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open(t)) })
@@ -405,4 +406,27 @@ func testPurgeSessions(t *testing.T, s gatehouse.Store) {
 	}
 	_, err = s.RotateRefreshToken(ctx, "old", t0, &gatehouse.RefreshToken{Hash: "x"}, nil)
 	wantCode(t, err, gatehouse.ENOTFOUND)
+}
+
+func testLiveSessions(t *testing.T, s gatehouse.Store) {
+	ctx := context.Background()
+	u := newSession(t, s, "h1", t0.Add(time.Hour))
+	other := mustCreate(t, s, "olga", gatehouse.RoleUser)
+	for i, id := range []string{"sess-2", "sess-3"} {
+		owner := u.ID
+		if i == 1 {
+			owner = other.ID
+		}
+		if err := s.CreateSession(ctx, &gatehouse.Session{ID: id, UserID: owner, CreatedAt: t0.Add(time.Minute)},
+			&gatehouse.RefreshToken{Hash: "h-" + id, CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.RevokeSession(ctx, "sess-1", t0); err != nil {
+		t.Fatal(err)
+	}
+	ids, err := s.LiveSessions(ctx, u.ID)
+	if err != nil || len(ids) != 1 || ids[0] != "sess-2" {
+		t.Fatalf("LiveSessions = %v, %v; want [sess-2]", ids, err)
+	}
 }
