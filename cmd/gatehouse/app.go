@@ -27,6 +27,7 @@ import (
 type storeFlags struct {
 	databaseURL, secretKey, minLength, accessTTL, refreshTTL *string
 	encryptionKey, previousKeys, totpIssuer                  *string
+	previousSecrets                                          *string
 }
 
 func addStoreFlags(s *settings) *storeFlags {
@@ -36,6 +37,8 @@ func addStoreFlags(s *settings) *storeFlags {
 		minLength:   s.add("password-min-length", "GATEHOUSE_PASSWORD_MIN_LENGTH", "8", "shortest password accepted (characters)"),
 		accessTTL:   s.add("access-token-ttl", "GATEHOUSE_ACCESS_TOKEN_TTL", "15m", "access token lifetime"),
 		refreshTTL:  s.add("refresh-token-ttl", "GATEHOUSE_REFRESH_TOKEN_TTL", "168h", "refresh token lifetime"),
+		previousSecrets: s.add("previous-secret-keys", "GATEHOUSE_PREVIOUS_SECRET_KEYS", "",
+			"comma-separated earlier signing keys: tokens they signed still verify until they expire (key rotation)"),
 		encryptionKey: s.add("encryption-key", "GATEHOUSE_ENCRYPTION_KEY", "",
 			"key (≥ 32 bytes) that encrypts TOTP secrets at rest; empty: derived from the signing key"),
 		previousKeys: s.add("previous-encryption-keys", "GATEHOUSE_PREVIOUS_ENCRYPTION_KEYS", "",
@@ -66,6 +69,7 @@ type storeConfig struct {
 	secret                []byte
 	minLength             int
 	accessTTL, refreshTTL time.Duration
+	previousSecrets       [][]byte
 	encryptionKey         []byte
 	previousKeys          [][]byte
 	totpIssuer            string
@@ -91,6 +95,12 @@ func (f *storeFlags) parse() (storeConfig, error) {
 	}
 	if c.refreshTTL, err = parseDuration("GATEHOUSE_REFRESH_TOKEN_TTL", *f.refreshTTL); err != nil {
 		return c, err
+	}
+	for _, k := range splitList(*f.previousSecrets) {
+		if len(k) < 32 {
+			return c, bad("GATEHOUSE_PREVIOUS_SECRET_KEYS", "every key must be at least 32 bytes")
+		}
+		c.previousSecrets = append(c.previousSecrets, []byte(k))
 	}
 	if *f.encryptionKey != "" {
 		if len(*f.encryptionKey) < 32 {
@@ -136,7 +146,7 @@ func openApp(ctx context.Context, c storeConfig, log *slog.Logger) (*app, error)
 		return nil, err
 	}
 	tokens, err := token.NewManager(token.Config{
-		Keys:     []token.Key{{ID: keyID(secret), Secret: secret}},
+		Keys:     signingKeys(secret, c.previousSecrets),
 		Issuer:   "gatehouse",
 		Audience: "gatehouse",
 		Leeway:   auth.Leeway,
@@ -244,4 +254,16 @@ func storedSecret(ctx context.Context, store gatehouse.SettingStore, name string
 func keyID(secret []byte) string {
 	sum := sha256.Sum256(secret)
 	return base64.RawURLEncoding.EncodeToString(sum[:8])
+}
+
+// signingKeys lists the current signing key first (it signs) and the
+// previous ones after it (they only verify), each named by its key id.
+func signingKeys(current []byte, previous [][]byte) []token.Key {
+	keys := []token.Key{{ID: keyID(current), Secret: current}}
+	for _, p := range previous {
+		if id := keyID(p); id != keys[0].ID {
+			keys = append(keys, token.Key{ID: id, Secret: p})
+		}
+	}
+	return keys
 }

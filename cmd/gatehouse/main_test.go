@@ -6,6 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/gatehouse/gatehouse/token"
 )
 
 func TestBadConfigurationExitsWithStatus2NamingTheSetting(t *testing.T) {
@@ -154,5 +157,30 @@ func TestResealCommandRuns(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "0 TOTP secrets resealed") {
 		t.Fatalf("reseal output: %s", out.String())
+	}
+}
+
+func TestPreviousSigningKeysStillVerify(t *testing.T) {
+	oldKey := []byte("the-old-signing-key-of-32-bytes-or-more")
+	newKey := []byte("the-new-signing-key-of-32-bytes-or-more")
+	oldMgr, err := token.NewManager(token.Config{Keys: signingKeys(oldKey, nil), Issuer: "gatehouse", Audience: "gatehouse"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := oldMgr.Issue(token.Claims{Subject: "1", ExpiresAt: time.Now().Add(time.Minute).Unix()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rotated, _ := token.NewManager(token.Config{Keys: signingKeys(newKey, [][]byte{oldKey}), Issuer: "gatehouse", Audience: "gatehouse"})
+	if _, err := rotated.Verify(tok); err != nil {
+		t.Fatalf("a token of the previous key is refused during rotation: %v", err)
+	}
+	fresh, _ := rotated.Issue(token.Claims{Subject: "1", ExpiresAt: time.Now().Add(time.Minute).Unix()})
+	if _, err := oldMgr.Verify(fresh); err == nil {
+		t.Fatal("new tokens are still signed with the old key")
+	}
+	retired, _ := token.NewManager(token.Config{Keys: signingKeys(newKey, nil), Issuer: "gatehouse", Audience: "gatehouse"})
+	if _, err := retired.Verify(tok); err == nil {
+		t.Fatal("a retired key's token still verifies")
 	}
 }
