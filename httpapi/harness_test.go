@@ -16,12 +16,16 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/audit"
 	"github.com/gatehouse/gatehouse/auth"
 	"github.com/gatehouse/gatehouse/httpapi"
+	"github.com/gatehouse/gatehouse/httpsec"
+	"github.com/gatehouse/gatehouse/metrics"
 	"github.com/gatehouse/gatehouse/password"
 	"github.com/gatehouse/gatehouse/ratelimit"
 	"github.com/gatehouse/gatehouse/sqlite"
 	"github.com/gatehouse/gatehouse/token"
+	"github.com/gatehouse/gatehouse/totp"
 )
 
 // clock is a fake clock the tests move by hand.
@@ -53,22 +57,40 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 // env is a running server on a real SQLite file, with a fake clock.
 type env struct {
 	t      *testing.T
+	opts   envOptions
 	srv    *httptest.Server
+	api    *httpapi.Server
 	svc    *auth.Service
 	store  *sqlite.DB
+	met    *metrics.Metrics // set when opts.metrics
+	rec    *audit.Recorder  // set when opts.recorder
 	clock  *clock
 	logs   *syncBuffer
 	path   string
 	secret []byte
 }
 
+// envOptions choose how much of `gatehouse serve`'s wiring a test server
+// has; the zero value is the plain server.
+type envOptions struct {
+	security   httpsec.Config // its Proxies are set from proxies
+	proxies    []string       // trusted proxy CIDRs
+	loginLimit ratelimit.Limit
+	ready      func(context.Context) error
+	metrics    bool              // Prometheus metrics, as serve has
+	recorder   bool              // audit events recorded into the database, as serve does
+	auditor    gatehouse.Auditor // or recorded here
+}
+
 // testParams keep argon2id cheap in tests; the production parameters are
 // checked in the password package.
 var testParams = password.Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { return newEnvWith(t, envOptions{}) }
+
+func newEnvWith(t *testing.T, o envOptions) *env {
 	t.Helper()
-	e := &env{t: t, clock: &clock{now: time.Now().UTC().Truncate(time.Second)}, logs: &syncBuffer{},
+	e := &env{t: t, opts: o, clock: &clock{now: time.Now().UTC().Truncate(time.Second)}, logs: &syncBuffer{},
 		path: filepath.Join(t.TempDir(), "gatehouse.db"), secret: []byte("0123456789abcdef0123456789abcdef-test")}
 	e.start()
 	return e
@@ -76,7 +98,7 @@ func newEnv(t *testing.T) *env {
 
 // start (re)opens the store and starts a server on it, as a restart would.
 func (e *env) start() {
-	t := e.t
+	t, o := e.t, e.opts
 	t.Helper()
 	ctx := context.Background()
 	store, err := sqlite.Open(ctx, e.path)
@@ -88,24 +110,69 @@ func (e *env) start() {
 	if err != nil {
 		t.Fatal(err)
 	}
+	log := slog.New(httpapi.LogHandler{Handler: slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})})
 	pool := password.NewPool(2, 16)
-	log := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	e.met, e.rec = nil, nil
+	if o.metrics {
+		e.met = metrics.New(pool.QueueDepth)
+		pool.OnWait = e.met.HashWait
+	}
+	auditor := o.auditor
+	if o.recorder {
+		e.rec = audit.New(store, log, e.clock.Now)
+		auditor = e.rec
+	}
 	svc, err := auth.New(auth.Config{Store: store, Tokens: tokens, Hasher: password.NewHasher(testParams), Pool: pool,
-		Policy: password.DefaultPolicy(), Now: e.clock.Now, Logger: log})
+		Policy: password.DefaultPolicy(), Now: e.clock.Now, Logger: log, Auditor: auditor, Metrics: e.met,
+		KeyPepper: []byte("pepper-pepper-pepper-pepper-pepper!!"), Sealer: newTestSealer(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := svc.Resync(ctx); err != nil {
 		t.Fatal(err)
 	}
-	e.svc, e.store = svc, store
-	api, err := httpapi.New(httpapi.Config{Auth: svc, Store: store, Logger: log, Now: e.clock.Now,
-		LoginLimit: ratelimit.Limit{Rate: 1000, Period: time.Minute, Burst: 1000}})
+	proxies, err := httpsec.ParseProxies(o.proxies)
 	if err != nil {
 		t.Fatal(err)
 	}
+	o.security.Proxies = proxies
+	layer, err := httpsec.New(o.security)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.loginLimit.Rate == 0 {
+		o.loginLimit = ratelimit.Limit{Rate: 1000, Period: time.Minute, Burst: 1000}
+	}
+	api, err := httpapi.New(httpapi.Config{Auth: svc, Store: store, Logger: log, Security: layer, Proxies: proxies,
+		Metrics: e.met, Auditor: auditor, LoginLimit: o.loginLimit, Ready: o.ready, Now: e.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.svc, e.store, e.api = svc, store, api
 	e.srv = httptest.NewServer(api)
-	t.Cleanup(func() { e.srv.Close(); pool.Close(); store.Close() })
+	rec := e.rec
+	t.Cleanup(func() {
+		e.srv.Close()
+		if rec != nil {
+			rec.Close()
+		}
+		pool.Close()
+		store.Close()
+	})
+}
+
+// newTestSealer is the TOTP sealer of test servers.
+func newTestSealer(t *testing.T) *totp.Sealer {
+	t.Helper()
+	key, err := totp.DeriveKey([]byte("0123456789abcdef0123456789abcdef-totp"), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := totp.NewSealer(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 // restart stops the server and starts a new one on the same database.

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
-	"net/http/httptest"
 	"net/url"
 	"path/filepath"
 	"regexp"
@@ -16,22 +14,15 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse"
-	"github.com/gatehouse/gatehouse/audit"
-	"github.com/gatehouse/gatehouse/auth"
-	"github.com/gatehouse/gatehouse/httpapi"
 	"github.com/gatehouse/gatehouse/httpsec"
-	"github.com/gatehouse/gatehouse/metrics"
-	"github.com/gatehouse/gatehouse/password"
 	"github.com/gatehouse/gatehouse/ratelimit"
-	"github.com/gatehouse/gatehouse/sqlite"
-	"github.com/gatehouse/gatehouse/token"
-	"github.com/gatehouse/gatehouse/totp"
 )
 
 // opsOptions configure a fullEnv.
+// opsOptions configure a fullEnv.
 type opsOptions struct {
-	security   httpsec.Config // its Proxies are set from proxies
-	proxies    []string       // trusted proxy CIDRs
+	security   httpsec.Config
+	proxies    []string
 	loginLimit ratelimit.Limit
 	ready      func(context.Context) error
 	noMetrics  bool
@@ -40,66 +31,12 @@ type opsOptions struct {
 // fullEnv is an env wired as `gatehouse serve` wires the server: metrics,
 // the audit recorder writing to the database, request ids in the log, and
 // a security layer built from opts.
-type fullEnv struct {
-	*env
-	api *httpapi.Server
-	met *metrics.Metrics
-	rec *audit.Recorder
-}
+type fullEnv struct{ *env }
 
 func newFullEnv(t *testing.T, o opsOptions) *fullEnv {
 	t.Helper()
-	ctx := context.Background()
-	e := &env{t: t, clock: &clock{now: time.Now().UTC().Truncate(time.Second)}, logs: &syncBuffer{},
-		path: filepath.Join(t.TempDir(), "gatehouse.db"), secret: []byte("0123456789abcdef0123456789abcdef-test")}
-	store, err := sqlite.Open(ctx, e.path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tokens, err := token.NewManager(token.Config{Keys: []token.Key{{ID: "k1", Secret: e.secret}},
-		Issuer: "gatehouse", Audience: "gatehouse", Leeway: time.Minute, Now: e.clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(httpapi.LogHandler{Handler: slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})})
-	pool := password.NewPool(2, 16)
-	var met *metrics.Metrics
-	if !o.noMetrics {
-		met = metrics.New(pool.QueueDepth)
-		pool.OnWait = met.HashWait
-	}
-	rec := audit.New(store, log, e.clock.Now)
-	sealer := newTestSealer(t)
-	svc, err := auth.New(auth.Config{Store: store, Tokens: tokens, Hasher: password.NewHasher(testParams), Pool: pool,
-		Policy: password.DefaultPolicy(), Now: e.clock.Now, Logger: log, Auditor: rec, Metrics: met,
-		KeyPepper: []byte("pepper-pepper-pepper-pepper-pepper!!"), Sealer: sealer})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := svc.Resync(ctx); err != nil {
-		t.Fatal(err)
-	}
-	proxies, err := httpsec.ParseProxies(o.proxies)
-	if err != nil {
-		t.Fatal(err)
-	}
-	o.security.Proxies = proxies
-	layer, err := httpsec.New(o.security)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if o.loginLimit.Rate == 0 {
-		o.loginLimit = ratelimit.Limit{Rate: 1000, Period: time.Minute, Burst: 1000}
-	}
-	api, err := httpapi.New(httpapi.Config{Auth: svc, Store: store, Logger: log, Security: layer, Proxies: proxies,
-		Metrics: met, Auditor: rec, LoginLimit: o.loginLimit, Ready: o.ready, Now: e.clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.svc, e.store = svc, store
-	e.srv = httptest.NewServer(api)
-	t.Cleanup(func() { e.srv.Close(); rec.Close(); pool.Close(); store.Close() })
-	return &fullEnv{env: e, api: api, met: met, rec: rec}
+	return &fullEnv{newEnvWith(t, envOptions{security: o.security, proxies: o.proxies, loginLimit: o.loginLimit,
+		ready: o.ready, metrics: !o.noMetrics, recorder: true})}
 }
 
 // adminToken creates an admin and returns an access token with every scope.
@@ -554,17 +491,4 @@ func TestDocsCSPIsForThePageOnly(t *testing.T) {
 			t.Errorf("%s: CSP %q, want the API's", p, csp)
 		}
 	}
-}
-
-func newTestSealer(t *testing.T) *totp.Sealer {
-	t.Helper()
-	key, err := totp.DeriveKey([]byte("0123456789abcdef0123456789abcdef-totp"), "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := totp.NewSealer(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
 }

@@ -3,10 +3,7 @@ package httpapi_test
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
-	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,10 +13,6 @@ import (
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/auth"
 	"github.com/gatehouse/gatehouse/httpapi"
-	"github.com/gatehouse/gatehouse/password"
-	"github.com/gatehouse/gatehouse/ratelimit"
-	"github.com/gatehouse/gatehouse/sqlite"
-	"github.com/gatehouse/gatehouse/token"
 	"github.com/gatehouse/gatehouse/totp"
 )
 
@@ -65,47 +58,8 @@ type tfEnv struct {
 
 func newTwoFactorEnv(t *testing.T) *tfEnv {
 	t.Helper()
-	e := &env{t: t, clock: &clock{now: time.Now().UTC().Truncate(time.Second)}, logs: &syncBuffer{},
-		path: filepath.Join(t.TempDir(), "gatehouse.db"), secret: []byte("0123456789abcdef0123456789abcdef-test")}
-	ctx := context.Background()
-	store, err := sqlite.Open(ctx, e.path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tokens, err := token.NewManager(token.Config{Keys: []token.Key{{ID: "k1", Secret: e.secret}},
-		Issuer: "gatehouse", Audience: "gatehouse", Leeway: time.Minute, Now: e.clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := totp.DeriveKey(e.secret, "gatehouse totp secrets v1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sealer, err := totp.NewSealer(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := password.NewPool(2, 16)
-	log := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	audit := &auditLog{}
-	svc, err := auth.New(auth.Config{Store: store, Tokens: tokens, Hasher: password.NewHasher(testParams), Pool: pool,
-		Policy: password.DefaultPolicy(), Now: e.clock.Now, Logger: log, Auditor: audit, Sealer: sealer,
-		KeyPepper: []byte("pepper-pepper-pepper-pepper-pepper!")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := svc.Resync(ctx); err != nil {
-		t.Fatal(err)
-	}
-	api, err := httpapi.New(httpapi.Config{Auth: svc, Store: store, Logger: log, Now: e.clock.Now, Auditor: audit,
-		LoginLimit: ratelimit.Limit{Rate: 1000, Period: time.Minute, Burst: 1000}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.svc, e.store = svc, store
-	e.srv = httptest.NewServer(api)
-	t.Cleanup(func() { e.srv.Close(); pool.Close(); store.Close() })
-	return &tfEnv{env: e, audit: audit}
+	return &tfEnv{env: newEnvWith(t, envOptions{auditor: audit}), audit: audit}
 }
 
 // code returns the TOTP code of secret at the server's time plus steps.
