@@ -2,13 +2,11 @@ package auth
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/password"
-	"github.com/gatehouse/gatehouse/sqlite"
 	"github.com/gatehouse/gatehouse/token"
 )
 
@@ -17,22 +15,7 @@ import (
 func newBenchService(b *testing.B) (*Service, *gatehouse.User) {
 	b.Helper()
 	ctx := context.Background()
-	store, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "bench.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	tokens, err := token.NewManager(token.Config{Keys: []token.Key{{ID: "k", Secret: []byte("0123456789abcdef0123456789abcdef")}},
-		Issuer: "gatehouse", Audience: "gatehouse"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	pool := password.NewPool(1, 8)
-	s, err := New(Config{Store: store, Tokens: tokens, Hasher: password.NewHasher(password.DefaultParams()), Pool: pool,
-		Policy: password.DefaultPolicy()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { pool.Close(); store.Close() })
+	s := newTestService(b, Config{Hasher: password.NewHasher(password.DefaultParams())})
 	u, err := s.CreateUser(ctx, NewUser{Username: "bench", Password: "correct horse battery"})
 	if err != nil {
 		b.Fatal(err)

@@ -3,36 +3,21 @@ package auth
 import (
 	"bytes"
 	"context"
-	"path/filepath"
 	"testing"
 
 	"github.com/gatehouse/gatehouse"
-	"github.com/gatehouse/gatehouse/password"
-	"github.com/gatehouse/gatehouse/sqlite"
-	"github.com/gatehouse/gatehouse/token"
 	"github.com/gatehouse/gatehouse/totp"
 )
 
 func TestResealMovesSecretsToTheCurrentKey(t *testing.T) {
 	ctx := context.Background()
-	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "r.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
 	oldKey, newKey := bytes.Repeat([]byte{1}, 32), bytes.Repeat([]byte{2}, 32)
 	oldSealer, _ := totp.NewSealer(oldKey)
 	rotating, _ := totp.NewSealer(newKey, oldKey)
 	newOnly, _ := totp.NewSealer(newKey)
 
-	tokens, _ := token.NewManager(token.Config{Keys: []token.Key{{ID: "k", Secret: bytes.Repeat([]byte{3}, 32)}}, Issuer: "i", Audience: "a"})
-	pool := password.NewPool(1, 4)
-	defer pool.Close()
-	s, err := New(Config{Store: store, Tokens: tokens, Hasher: password.NewHasher(password.Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}),
-		Pool: pool, Policy: password.DefaultPolicy(), Sealer: rotating})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := newTestService(t, Config{Sealer: rotating})
+	store := s.cfg.Store
 	u, err := s.CreateUser(ctx, NewUser{Username: "zoe", Password: "correct horse battery"})
 	if err != nil {
 		t.Fatal(err)

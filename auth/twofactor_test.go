@@ -3,7 +3,6 @@ package auth
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -11,9 +10,6 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse"
-	"github.com/gatehouse/gatehouse/password"
-	"github.com/gatehouse/gatehouse/sqlite"
-	"github.com/gatehouse/gatehouse/token"
 	"github.com/gatehouse/gatehouse/totp"
 )
 
@@ -226,24 +222,8 @@ func BenchmarkOpenMFAToken(b *testing.B) {
 // and store the step with a compare-and-set.
 func BenchmarkSecondFactorCode(b *testing.B) {
 	ctx := context.Background()
-	store, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "bench.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	tokens, err := token.NewManager(token.Config{Keys: []token.Key{{ID: "k", Secret: []byte("0123456789abcdef0123456789abcdef")}},
-		Issuer: "gatehouse", Audience: "gatehouse"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	pool := password.NewPool(1, 8)
-	b.Cleanup(func() { pool.Close(); store.Close() })
 	c := newTFClock()
-	s, err := New(Config{Store: store, Tokens: tokens, Pool: pool, Policy: password.DefaultPolicy(), Now: c.Now,
-		Hasher: password.NewHasher(password.Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}),
-		Sealer: newTestSealer(b, 1)})
-	if err != nil {
-		b.Fatal(err)
-	}
+	s := newTestService(b, Config{Now: c.Now, Sealer: newTestSealer(b, 1)})
 	u, err := s.CreateUser(ctx, NewUser{Username: "bench", Password: "correct horse battery"})
 	if err != nil {
 		b.Fatal(err)
