@@ -27,6 +27,7 @@ type serveConfig struct {
 	adminUser, adminPass  string
 	corsOrigins           []string
 	trustedHosts          []string
+	security              *httpsec.Layer // built from the settings above
 	proxies               *httpsec.Proxies
 	httpsRedirect         bool
 	loginRateLimit        ratelimit.Limit
@@ -78,11 +79,6 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 		}
 	}
 	c.corsOrigins = splitList(*cors)
-	for _, o := range c.corsOrigins {
-		if o == "*" || o == "null" || !(strings.HasPrefix(o, "https://") || strings.HasPrefix(o, "http://")) {
-			return c, bad("GATEHOUSE_CORS_ORIGINS", "%q is not an origin (scheme://host[:port]; * and null are refused)", o)
-		}
-	}
 	c.trustedHosts = splitList(*hosts)
 	if len(c.trustedHosts) == 0 {
 		return c, bad("GATEHOUSE_TRUSTED_HOSTS", "must not be empty (use * to allow every host)")
@@ -98,6 +94,10 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	}
 	if c.httpsRedirect, err = parseBool("GATEHOUSE_HTTPS_REDIRECT", *redirect); err != nil {
 		return c, err
+	}
+	if c.security, err = httpsec.New(httpsec.Config{Proxies: c.proxies, TrustedHosts: c.trustedHosts,
+		HTTPSRedirect: c.httpsRedirect, CORSOrigins: c.corsOrigins}); err != nil {
+		return c, bad("GATEHOUSE_TRUSTED_HOSTS", "%v", err) // unreachable: each part was checked above
 	}
 	if c.loginRateLimit, err = ratelimit.ParseLimit(*loginLimit); err != nil {
 		return c, bad("GATEHOUSE_LOGIN_RATE_LIMIT", "%q is not N/period (e.g. 10/minute)", *loginLimit)
@@ -191,12 +191,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			log.Warn("redis unavailable at start: serving degraded until it answers", "err", err)
 		}
 	}
-	layer, err := httpsec.New(httpsec.Config{Proxies: c.proxies, TrustedHosts: c.trustedHosts,
-		HTTPSRedirect: c.httpsRedirect, CORSOrigins: c.corsOrigins})
-	if err != nil {
-		return bad("GATEHOUSE_CORS_ORIGINS", "%v", err)
-	}
-	api, err := httpapi.New(httpapi.Config{Auth: a.auth, Store: a.store, Logger: log, Security: layer,
+	api, err := httpapi.New(httpapi.Config{Auth: a.auth, Store: a.store, Logger: log, Security: c.security,
 		Proxies: c.proxies, Metrics: a.metrics, Auditor: a.audit, LoginLimit: c.loginRateLimit,
 		RateStore: rateStore, Ready: ready})
 	if err != nil {
