@@ -1,10 +1,14 @@
 package httpapi_test
 
 import (
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/httpapi"
+	"github.com/gatehouse/gatehouse/ratelimit"
 )
 
 func TestHealth(t *testing.T) {
@@ -64,5 +68,41 @@ func TestNoSecretReachesTheLogs(t *testing.T) {
 		if secret != "" && strings.Contains(logs, secret) {
 			t.Fatalf("log contains a secret (%.12s…)", secret)
 		}
+	}
+}
+
+func TestRouteLimitsFromConfiguration(t *testing.T) {
+	e := newEnv(t)
+	api, err := httpapi.New(httpapi.Config{Auth: e.svc, Store: e.store, Now: e.clock.Now,
+		RouteLimits: map[string]ratelimit.Limit{"GET /health": {Rate: 2, Period: time.Minute, Burst: 2}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(api)
+	defer srv.Close()
+	var codes []int
+	for range 3 {
+		res, err := srv.Client().Get(srv.URL + "/health/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		codes = append(codes, res.StatusCode)
+		if res.StatusCode == 429 && res.Header.Get("Retry-After") == "" {
+			t.Error("429 without Retry-After")
+		}
+	}
+	if codes[0] != 200 || codes[1] != 200 || codes[2] != 429 {
+		t.Fatalf("GET /health limited to 2 a minute answered %v", codes)
+	}
+	e.clock.Advance(30 * time.Second) // one interval: one more request
+	if res, _ := srv.Client().Get(srv.URL + "/health"); res.StatusCode != 200 {
+		t.Fatalf("after one interval: %d", res.StatusCode)
+	}
+
+	_, err = httpapi.New(httpapi.Config{Auth: e.svc, Store: e.store,
+		RouteLimits: map[string]ratelimit.Limit{"GET /nope": {Rate: 1, Period: time.Minute, Burst: 1}}})
+	if err == nil {
+		t.Fatal("a limit on a route that does not exist was accepted")
 	}
 }

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/httperror"
@@ -45,11 +46,24 @@ func (s *Server) checkLogin(w http.ResponseWriter, r *http.Request, username str
 	return s.allow(w, r, "login_user", s.loginUN, "login-user:"+gatehouse.UsernameKey(username))
 }
 
-// handleLimited is the guide's rate-limited example: 5 a minute per client.
+// limitRoute lets a request through to h only within the route's limit
+// for its client, answering 429 beyond it (before any authentication).
+func (s *Server) limitRoute(route string, lim *ratelimit.Limiter, h http.Handler) http.Handler {
+	key := "route:" + route + ":"
+	_, path, _ := strings.Cut(route, " ")
+	name := strings.TrimPrefix(path, "/") // the label in metrics and audit: "limited", "items"
+	return s.wrap(func(w http.ResponseWriter, r *http.Request) error {
+		if err := s.allow(w, r, name, lim, key+s.clientKey(r)); err != nil {
+			return err
+		}
+		h.ServeHTTP(w, r)
+		return nil
+	})
+}
+
+// handleLimited is the guide's rate-limited example; its limit (5 a minute
+// per client by default) is a route limit like any other.
 func (s *Server) handleLimited(w http.ResponseWriter, r *http.Request) error {
-	if err := s.allow(w, r, "limited", s.limited, "limited:"+s.clientKey(r)); err != nil {
-		return err
-	}
 	httperror.JSON(w, http.StatusOK, map[string]string{"message": "This endpoint is rate limited"})
 	return nil
 }

@@ -5,8 +5,11 @@ package httpapi
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -36,6 +39,10 @@ type Config struct {
 	RateStore ratelimit.Store
 	// LoginLimit applies per client IP and per username; default 10/minute.
 	LoginLimit ratelimit.Limit
+	// RouteLimits limit routes per client IP, keyed by route pattern as
+	// registered ("GET /items"). GET /limited has 5 a minute, as in the
+	// guide, unless it is set here. An unknown pattern is an error.
+	RouteLimits map[string]ratelimit.Limit
 	// Ready reports on dependencies beyond the store (Redis); may be nil.
 	Ready func(ctx context.Context) error
 	Now   func() time.Time
@@ -43,21 +50,21 @@ type Config struct {
 
 // Server serves the Gatehouse HTTP API.
 type Server struct {
-	cfg      Config
-	auth     *auth.Service
-	store    gatehouse.Store
-	log      *slog.Logger
-	guard    *guard.Guard
-	met      *metrics.Metrics
-	audit    gatehouse.Auditor
-	now      func() time.Time
-	limited  *ratelimit.Limiter // GET /limited: 5 a minute per client IP
-	loginIP  *ratelimit.Limiter
-	loginUN  *ratelimit.Limiter
-	mux      *http.ServeMux
-	handler  http.Handler
-	patterns []string // every registered pattern, for the OpenAPI check
-	me       meCache  // encoded /users/me answers
+	cfg         Config
+	auth        *auth.Service
+	store       gatehouse.Store
+	log         *slog.Logger
+	guard       *guard.Guard
+	met         *metrics.Metrics
+	audit       gatehouse.Auditor
+	now         func() time.Time
+	routeLimits map[string]*ratelimit.Limiter // by route pattern, per client IP
+	loginIP     *ratelimit.Limiter
+	loginUN     *ratelimit.Limiter
+	mux         *http.ServeMux
+	handler     http.Handler
+	patterns    []string // every registered pattern, for the OpenAPI check
+	me          meCache  // encoded /users/me answers
 }
 
 // Routes returns every registered route pattern ("METHOD /path").
@@ -89,10 +96,17 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, auth: cfg.Auth, store: cfg.Store, log: cfg.Logger, met: cfg.Metrics,
 		audit: cfg.Auditor, now: cfg.Now, mux: http.NewServeMux()}
-	var err error
-	if s.limited, err = ratelimit.New(cfg.RateStore, ratelimit.Limit{Rate: 5, Period: time.Minute, Burst: 5}, cfg.Now); err != nil {
-		return nil, err
+	limits := map[string]ratelimit.Limit{"GET /limited": {Rate: 5, Period: time.Minute, Burst: 5}}
+	maps.Copy(limits, cfg.RouteLimits)
+	s.routeLimits = make(map[string]*ratelimit.Limiter, len(limits))
+	for route, l := range limits {
+		lim, err := ratelimit.New(cfg.RateStore, l, cfg.Now)
+		if err != nil {
+			return nil, fmt.Errorf("httpapi: limit of %s: %w", route, err)
+		}
+		s.routeLimits[route] = lim
 	}
+	var err error
 	if s.loginIP, err = ratelimit.New(cfg.RateStore, cfg.LoginLimit, cfg.Now); err != nil {
 		return nil, err
 	}
@@ -102,6 +116,11 @@ func New(cfg Config) (*Server, error) {
 	s.guard = guard.New(cfg.Auth, s.keyAuthenticator(), s.log)
 	s.guard.OnError = s.refuse
 	s.routes()
+	for route := range limits {
+		if !slices.Contains(s.patterns, route) {
+			return nil, fmt.Errorf("httpapi: a rate limit names %q, which is not a route", route)
+		}
+	}
 	s.handler = s.recoverer(s.observe(cfg.Security.Wrap(s.limitBody(s.mux))))
 	return s, nil
 }
@@ -144,6 +163,9 @@ func (s *Server) refuse(w http.ResponseWriter, r *http.Request, err error) {
 func (s *Server) handle(pattern string, h http.Handler) {
 	route := pattern
 	s.patterns = append(s.patterns, pattern)
+	if lim := s.routeLimits[pattern]; lim != nil {
+		h = s.limitRoute(route, lim, h)
+	}
 	labelled := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		gatehouse.RequestInfoFrom(r.Context()).Route = route
 		h.ServeHTTP(w, r)

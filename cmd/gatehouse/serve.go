@@ -31,6 +31,7 @@ type serveConfig struct {
 	proxies               *httpsec.Proxies
 	httpsRedirect         bool
 	loginRateLimit        ratelimit.Limit
+	routeLimits           map[string]ratelimit.Limit
 	tlsCert, tlsKey       string
 	logLevel              string
 	shutdownTimeout       time.Duration
@@ -50,6 +51,8 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	hosts := s.add("trusted-hosts", "GATEHOUSE_TRUSTED_HOSTS", "*", "comma-separated allowed Host names (*.example.com allowed)")
 	proxies := s.add("trusted-proxies", "GATEHOUSE_TRUSTED_PROXIES", "", "comma-separated CIDRs whose X-Forwarded-For/-Proto are believed")
 	redirect := s.add("https-redirect", "GATEHOUSE_HTTPS_REDIRECT", "false", "redirect plain-HTTP GET/HEAD to https, refuse other methods")
+	routeLimits := s.add("rate-limits", "GATEHOUSE_RATE_LIMITS", "",
+		`per-client limits of routes, "GET /items=100/minute,POST /comments=10/minute" (GET /limited is 5/minute unless set)`)
 	loginLimit := s.add("login-rate-limit", "GATEHOUSE_LOGIN_RATE_LIMIT", "10/minute", "login attempts per client IP and per username")
 	cert := s.add("tls-cert", "GATEHOUSE_TLS_CERT", "", "PEM certificate file: serve HTTPS directly")
 	key := s.add("tls-key", "GATEHOUSE_TLS_KEY", "", "PEM private key file for --tls-cert")
@@ -98,6 +101,9 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	if c.security, err = httpsec.New(httpsec.Config{Proxies: c.proxies, TrustedHosts: c.trustedHosts,
 		HTTPSRedirect: c.httpsRedirect, CORSOrigins: c.corsOrigins}); err != nil {
 		return c, bad("GATEHOUSE_TRUSTED_HOSTS", "%v", err) // unreachable: each part was checked above
+	}
+	if c.routeLimits, err = parseRouteLimits(*routeLimits); err != nil {
+		return c, err
 	}
 	if c.loginRateLimit, err = ratelimit.ParseLimit(*loginLimit); err != nil {
 		return c, bad("GATEHOUSE_LOGIN_RATE_LIMIT", "%q is not N/period (e.g. 10/minute)", *loginLimit)
@@ -192,10 +198,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	api, err := httpapi.New(httpapi.Config{Auth: a.auth, Store: a.store, Logger: log, Security: c.security,
-		Proxies: c.proxies, Metrics: a.metrics, Auditor: a.audit, LoginLimit: c.loginRateLimit,
+		Proxies: c.proxies, Metrics: a.metrics, Auditor: a.audit, LoginLimit: c.loginRateLimit, RouteLimits: c.routeLimits,
 		RateStore: rateStore, Ready: ready})
 	if err != nil {
-		return err
+		return bad("GATEHOUSE_RATE_LIMITS", "%v", err) // a route limit naming no route
 	}
 	srv := &http.Server{
 		Handler:           api,
@@ -244,4 +250,26 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// parseRouteLimits reads "METHOD /path=N/period" entries separated by commas.
+func parseRouteLimits(v string) (map[string]ratelimit.Limit, error) {
+	const env = "GATEHOUSE_RATE_LIMITS"
+	out := map[string]ratelimit.Limit{}
+	for _, entry := range splitList(v) {
+		i := strings.LastIndex(entry, "=")
+		if i < 0 {
+			return nil, bad(env, "%q is not ROUTE=N/period", entry)
+		}
+		route, limit := strings.TrimSpace(entry[:i]), strings.TrimSpace(entry[i+1:])
+		if m, p, ok := strings.Cut(route, " "); !ok || m == "" || !strings.HasPrefix(p, "/") {
+			return nil, bad(env, "%q is not a route such as \"GET /items\"", route)
+		}
+		l, err := ratelimit.ParseLimit(limit)
+		if err != nil {
+			return nil, bad(env, "%q is not N/period (e.g. 100/minute)", limit)
+		}
+		out[route] = l
+	}
+	return out, nil
 }
