@@ -26,14 +26,10 @@ working on a running server within a second.`
 
 // apikeyCommand runs `gatehouse apikey create|list|revoke`.
 func apikeyCommand(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "--help" || args[0] == "-h" {
-		fmt.Fprintln(stderr, apikeyUsage)
-		if len(args) == 0 {
-			return &configError{env: "command", err: errors.New("missing apikey subcommand")}
-		}
-		return nil
+	sub, err := subcommand(args, apikeyUsage, stderr)
+	if sub == "" {
+		return err
 	}
-	sub := args[0]
 	s := newSettings("apikey "+sub, apikeyUsage)
 	s.fs.SetOutput(stderr)
 	sf := addStoreFlags(s)

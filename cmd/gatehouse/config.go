@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"os"
@@ -54,6 +55,19 @@ func (s *settings) known(name string) bool {
 		}
 	}
 	return false
+}
+
+// subcommand returns the subcommand named by args[0]. With none, it prints
+// usage and returns "" and a configuration error; for --help, "" and nil.
+func subcommand(args []string, usage string, stderr io.Writer) (string, error) {
+	if len(args) > 0 && args[0] != "--help" && args[0] != "-h" {
+		return args[0], nil
+	}
+	fmt.Fprintln(stderr, usage)
+	if len(args) == 0 {
+		return "", &configError{env: "command", err: errors.New("missing subcommand")}
+	}
+	return "", nil
 }
 
 // parseInterleaved parses args whose flags may stand before, between or

@@ -31,14 +31,10 @@ never from the command line, where other users could see them.`
 // userCommand runs `gatehouse user …`. Changes reach a running server
 // within a second through the store's change feed.
 func userCommand(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "--help" || args[0] == "-h" {
-		fmt.Fprintln(stderr, userUsage)
-		if len(args) == 0 {
-			return &configError{env: "command", err: errors.New("missing user subcommand")}
-		}
-		return nil
+	sub, err := subcommand(args, userUsage, stderr)
+	if sub == "" {
+		return err
 	}
-	sub := args[0]
 	s := newSettings("user "+sub, userUsage)
 	s.fs.SetOutput(stderr)
 	sf := addStoreFlags(s)
