@@ -111,7 +111,11 @@ func (e *env) start() {
 		t.Fatal(err)
 	}
 	log := slog.New(httpapi.LogHandler{Handler: slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})})
-	pool := password.NewPool(2, 16)
+	// The server's own queue length (cmd/gatehouse): tests that fire bursts
+	// of concurrent hashing requests must see what production would, not
+	// shedding caused by a smaller test queue. Shedding has its own test
+	// (pool_test.go) with a queue of one.
+	pool := password.NewPool(2, 64)
 	e.met, e.rec = nil, nil
 	if o.metrics {
 		e.met = metrics.New(pool.QueueDepth)
