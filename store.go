@@ -157,6 +157,10 @@ type NonceStore interface {
 	// UseNonce records id and reports whether this was its first use; of
 	// two concurrent calls exactly one gets true.
 	UseNonce(ctx context.Context, id string, expires time.Time) (bool, error)
+	// NonceUsed reports whether id has been used (and not yet purged),
+	// without using it: a cheap refusal before work that UseNonce would
+	// only refuse after.
+	NonceUsed(ctx context.Context, id string) (bool, error)
 }
 
 // AuditStore keeps the audit log.

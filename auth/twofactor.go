@@ -322,6 +322,14 @@ func (s *Service) loginMFA(ctx context.Context, mfaToken, otp string) (*TokenPai
 	if !u.TOTPEnabled { // reset since: log in again with the password alone
 		return nil, u, errBadMFAToken
 	}
+	// A spent token is refused before the code is looked at: replaying one
+	// with a fresh code must not use up that code's step or recovery code.
+	if spent, err := s.cfg.Store.NonceUsed(ctx, "mfa:"+c.ID); err != nil || spent {
+		if err == nil {
+			err = errBadMFAToken
+		}
+		return nil, u, err
+	}
 	st, err := s.enabledState(ctx, u.ID)
 	if err != nil {
 		return nil, u, err

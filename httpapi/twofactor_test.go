@@ -454,12 +454,23 @@ func TestMFATokenCompletesLoginOnce(t *testing.T) {
 	}
 	wantStatus(t, e.get("/users/me", r.str("access_token")), 200)
 
+	// Replaying the spent token with a fresh code, or with a recovery
+	// code, is refused before either is looked at: neither is used up.
 	e.nextStep()
-	r = step2(e.code(a.secret, 0))
-	wantDetail(t, r, 401, "Invalid or expired mfa_token")
-	if r.str("error") != "invalid_grant" {
-		t.Errorf("spent token: %s", r.raw)
+	before := e.state(a.user.ID)
+	fresh := e.code(a.secret, 0)
+	for _, otp := range []string{fresh, a.recovery[0]} {
+		r = step2(otp)
+		wantDetail(t, r, 401, "Invalid or expired mfa_token")
+		if r.str("error") != "invalid_grant" {
+			t.Errorf("spent token: %s", r.raw)
+		}
 	}
+	if after := e.state(a.user.ID); after != before {
+		t.Errorf("replaying a spent mfa_token changed the 2FA state: %+v → %+v", before, after)
+	}
+	wantStatus(t, e.loginOTP("alice", fresh), 200)
+	wantStatus(t, e.loginOTP("alice", a.recovery[0]), 200)
 }
 
 func TestMFATokenRefusals(t *testing.T) {

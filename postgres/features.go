@@ -251,6 +251,15 @@ func (db *DB) UseNonce(ctx context.Context, id string, expires time.Time) (bool,
 	return tag.RowsAffected() == 1, nil
 }
 
+// NonceUsed implements gatehouse.NonceStore.
+func (db *DB) NonceUsed(ctx context.Context, id string) (bool, error) {
+	var used bool
+	if err := db.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM nonces WHERE id = $1)`, id).Scan(&used); err != nil {
+		return false, fmt.Errorf("postgres: nonce used: %w", classify(err))
+	}
+	return used, nil
+}
+
 // AddAuditEvents implements gatehouse.AuditStore.
 func (db *DB) AddAuditEvents(ctx context.Context, events ...*gatehouse.AuditEvent) error {
 	err := db.tx(ctx, func(tx pgx.Tx) error {

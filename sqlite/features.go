@@ -297,6 +297,15 @@ func (db *DB) UseNonce(ctx context.Context, id string, expires time.Time) (bool,
 	return n == 1, nil
 }
 
+// NonceUsed implements gatehouse.NonceStore.
+func (db *DB) NonceUsed(ctx context.Context, id string) (bool, error) {
+	var n int
+	if err := db.read.QueryRowContext(ctx, `SELECT count(*) FROM nonces WHERE id = ?`, id).Scan(&n); err != nil {
+		return false, fmt.Errorf("sqlite: nonce used: %w", classify(err))
+	}
+	return n > 0, nil
+}
+
 // AddAuditEvents implements gatehouse.AuditStore.
 func (db *DB) AddAuditEvents(ctx context.Context, events ...*gatehouse.AuditEvent) error {
 	err := db.tx(ctx, func(tx *sql.Tx) error {

@@ -246,8 +246,18 @@ func testNonces(t *testing.T, s gatehouse.Store) {
 				t.Fatal(err)
 			}
 		}
+		// Before each use, NonceUsed answers the opposite of what the use
+		// will, and changes nothing: asking twice gives the same answer.
+		for range 2 {
+			if used, err := s.NonceUsed(ctx, st.id); err != nil || used == st.want {
+				t.Fatalf("%s: NonceUsed(%q) = %v, %v; want %v", st.name, st.id, used, err, !st.want)
+			}
+		}
 		if ok, err := s.UseNonce(ctx, st.id, exp); err != nil || ok != st.want {
 			t.Fatalf("%s: UseNonce(%q) = %v, %v; want %v", st.name, st.id, ok, err, st.want)
+		}
+		if used, err := s.NonceUsed(ctx, st.id); err != nil || !used {
+			t.Fatalf("%s: NonceUsed(%q) after use = %v, %v; want true", st.name, st.id, used, err)
 		}
 	}
 }
