@@ -58,6 +58,12 @@ func Invalid(loc []string, msg, typ string) *Error {
 	return &Error{Code: EINVALID, Message: msg, Fields: []FieldError{{Loc: loc, Msg: msg, Type: typ}}}
 }
 
+// TooManyAPIKeys is the error of a key creation refused because its user
+// already holds max live keys.
+func TooManyAPIKeys(max int) *Error {
+	return Errorf(ECONFLICT, "Too many API keys: at most %d may be active at once; revoke one first", max)
+}
+
 // ErrorCode returns the code of the first *Error in err's chain, EINTERNAL
 // for any other non-nil error, and "" for nil.
 func ErrorCode(err error) string {

@@ -100,8 +100,12 @@ type Change struct {
 
 // APIKeyStore keeps API keys. Only a keyed hash of a key's secret is stored.
 type APIKeyStore interface {
-	// CreateAPIKey stores k and sets its ID. ECONFLICT when LookupID is taken.
-	CreateAPIKey(ctx context.Context, k *APIKey) error
+	// CreateAPIKey stores k and sets its ID. ECONFLICT when LookupID is
+	// taken, and TooManyAPIKeys (also ECONFLICT) when maxLive > 0 and k's
+	// user already holds maxLive live keys (active, and unexpired at
+	// k.CreatedAt). Count and insert are one step: concurrent creations
+	// cannot pass the cap together.
+	CreateAPIKey(ctx context.Context, k *APIKey, maxLive int) error
 	// APIKeyByLookup returns the key with that lookup id, or ENOTFOUND.
 	APIKeyByLookup(ctx context.Context, lookupID string) (*APIKey, error)
 	// APIKeysByUser returns a user's keys, newest first.

@@ -20,6 +20,12 @@ import (
 // MaxKeyNameLength is the longest API key name, in characters.
 const MaxKeyNameLength = 100
 
+// DefaultMaxAPIKeys is how many live (active, unexpired) API keys a user
+// may hold at once unless Config.MaxAPIKeys says otherwise: enough for any
+// real use, and a bound on what one leaked token can mint before anyone
+// notices.
+const DefaultMaxAPIKeys = 100
+
 // keyFlushInterval is how often buffered last-use times reach the store:
 // last_used_at is a hint for humans, not worth a write per request.
 const keyFlushInterval = 10 * time.Second
@@ -202,7 +208,7 @@ func (s *Service) CreateAPIKey(ctx context.Context, p *gatehouse.Principal, name
 	key, lookup, secret := apikey.Generate()
 	k := &gatehouse.APIKey{UserID: u.ID, Name: name, LookupID: lookup, SecretHash: apikey.Hash(s.cfg.KeyPepper, secret),
 		Scope: scope, CreatedAt: now.UTC().Truncate(time.Second), ExpiresAt: expiresAt.UTC(), Active: true}
-	if err := s.cfg.Store.CreateAPIKey(ctx, k); err != nil {
+	if err := s.cfg.Store.CreateAPIKey(ctx, k, s.cfg.MaxAPIKeys); err != nil {
 		return "", nil, fmt.Errorf("auth: create api key: %w", err)
 	}
 	s.audit.Record(ctx, gatehouse.AuditEvent{Type: gatehouse.EventAPIKeyCreated, Outcome: gatehouse.OutcomeSuccess,

@@ -63,6 +63,7 @@ type Config struct {
 	Now         func() time.Time
 	Logger      *slog.Logger
 	CacheSize   int // users kept in memory; default 100,000
+	MaxAPIKeys  int // live API keys a user may hold; default DefaultMaxAPIKeys
 	// KeyPepper keys the HMAC under which API key secrets are stored
 	// (≥ 32 bytes, kept apart from the signing key so that rotating one
 	// does not void the other). Empty: a random one, so keys last only as
@@ -120,6 +121,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	if cfg.CodeLimiter == nil {
 		cfg.CodeLimiter = NewMemoryCodeLimiter(MaxCodeFailures, CodeFailureWindow, cfg.Now)
+	}
+	if cfg.MaxAPIKeys <= 0 {
+		cfg.MaxAPIKeys = DefaultMaxAPIKeys
 	}
 	if cfg.CacheSize <= 0 {
 		cfg.CacheSize = 100_000

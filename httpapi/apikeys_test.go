@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/auth"
 )
 
 func TestCreateAPIKeyShowsTheKeyOnce(t *testing.T) {
@@ -191,4 +192,27 @@ func TestKeyLastUseIsListed(t *testing.T) {
 	if k["last_used_at"] != e.clock.Now().UTC().Format(time.RFC3339) {
 		t.Fatalf("last_used_at = %v, want %v", k["last_used_at"], e.clock.Now().UTC())
 	}
+}
+
+func TestAPIKeysPerUserAreCapped(t *testing.T) {
+	e := newEnv(t)
+	e.createUser("alice", pw, gatehouse.RoleUser)
+	e.createUser("bob", pw, gatehouse.RoleUser)
+	alice := cred{bearer: e.token("alice", "")}
+	var firstID int64
+	for i := range auth.DefaultMaxAPIKeys {
+		_, id := e.newKey(alice.bearer, nil)
+		if i == 0 {
+			firstID = id
+		}
+	}
+	r := e.call("POST", "/api-keys", alice, map[string]any{"name": "one too many"})
+	wantDetail(t, r, 409, gatehouse.TooManyAPIKeys(auth.DefaultMaxAPIKeys).Message)
+	if n := len(e.call("GET", "/api-keys", alice, nil).body["api_keys"].([]any)); n != auth.DefaultMaxAPIKeys {
+		t.Fatalf("%d keys listed after a refused creation, want %d", n, auth.DefaultMaxAPIKeys)
+	}
+	// The cap is per user, and revoking a key makes room.
+	e.newKey(e.token("bob", ""), nil)
+	wantStatus(t, e.call("DELETE", fmt.Sprint("/api-keys/", firstID), alice, nil), 200)
+	wantStatus(t, e.call("POST", "/api-keys", alice, map[string]any{"name": "replacement"}), 201)
 }

@@ -36,7 +36,7 @@ func BenchmarkAPIKeyByLookup(b *testing.B) {
 		b.Fatal(err)
 	}
 	k := &gatehouse.APIKey{UserID: u.ID, Name: "k", LookupID: "lookup", SecretHash: make([]byte, 32), Scope: "read:items", Active: true}
-	if err := db.CreateAPIKey(ctx, k); err != nil {
+	if err := db.CreateAPIKey(ctx, k, 0); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()

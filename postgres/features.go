@@ -26,13 +26,30 @@ func scanAPIKey(row pgx.CollectableRow) (*gatehouse.APIKey, error) {
 }
 
 // CreateAPIKey implements gatehouse.APIKeyStore.
-func (db *DB) CreateAPIKey(ctx context.Context, k *gatehouse.APIKey) error {
+func (db *DB) CreateAPIKey(ctx context.Context, k *gatehouse.APIKey, maxLive int) error {
 	if k.CreatedAt.IsZero() {
 		k.CreatedAt = time.Now().UTC().Truncate(time.Microsecond)
 	}
-	err := db.pool.QueryRow(ctx, `INSERT INTO api_keys (user_id, name, lookup_id, secret_hash, scope, created_at, expires_at, active)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`, k.UserID, k.Name, k.LookupID, k.SecretHash, k.Scope,
-		k.CreatedAt, nullTime(k.ExpiresAt), k.Active).Scan(&k.ID)
+	err := db.tx(ctx, func(tx pgx.Tx) error {
+		if maxLive > 0 {
+			// The owner's row, locked until commit, puts concurrent
+			// creations for one user in turn, so each counts the others.
+			var live int
+			if _, err := tx.Exec(ctx, `SELECT 1 FROM users WHERE id = $1 FOR UPDATE`, k.UserID); err != nil {
+				return err
+			}
+			if err := tx.QueryRow(ctx, `SELECT count(*) FROM api_keys WHERE user_id = $1 AND active
+				AND (expires_at IS NULL OR expires_at > $2)`, k.UserID, k.CreatedAt).Scan(&live); err != nil {
+				return err
+			}
+			if live >= maxLive {
+				return gatehouse.TooManyAPIKeys(maxLive)
+			}
+		}
+		return tx.QueryRow(ctx, `INSERT INTO api_keys (user_id, name, lookup_id, secret_hash, scope, created_at, expires_at, active)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`, k.UserID, k.Name, k.LookupID, k.SecretHash, k.Scope,
+			k.CreatedAt, nullTime(k.ExpiresAt), k.Active).Scan(&k.ID)
+	})
 	if err != nil {
 		return fmt.Errorf("postgres: create api key: %w", classify(err))
 	}

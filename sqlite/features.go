@@ -26,11 +26,22 @@ func scanAPIKey(s scanner) (*gatehouse.APIKey, error) {
 }
 
 // CreateAPIKey implements gatehouse.APIKeyStore.
-func (db *DB) CreateAPIKey(ctx context.Context, k *gatehouse.APIKey) error {
+func (db *DB) CreateAPIKey(ctx context.Context, k *gatehouse.APIKey, maxLive int) error {
 	if k.CreatedAt.IsZero() {
 		k.CreatedAt = time.Now().UTC().Truncate(time.Microsecond)
 	}
 	err := db.tx(ctx, func(tx *sql.Tx) error {
+		// One writer connection: nothing commits between count and insert.
+		if maxLive > 0 {
+			var live int
+			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM api_keys WHERE user_id = ? AND active
+				AND (expires_at IS NULL OR expires_at > ?)`, k.UserID, micros(k.CreatedAt)).Scan(&live); err != nil {
+				return err
+			}
+			if live >= maxLive {
+				return gatehouse.TooManyAPIKeys(maxLive)
+			}
+		}
 		return tx.QueryRowContext(ctx, `INSERT INTO api_keys (user_id, name, lookup_id, secret_hash, scope, created_at, expires_at, active)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, k.UserID, k.Name, k.LookupID, k.SecretHash, k.Scope,
 			micros(k.CreatedAt), nullMicros(k.ExpiresAt), k.Active).Scan(&k.ID)

@@ -20,6 +20,8 @@ var featureTests = []storeTest{
 	{"api keys: a taken lookup id is a conflict and stores nothing", testAPIKeyConflict},
 	{"api keys: deactivation records a change with the key's id", testDeactivateAPIKey},
 	{"api keys: touch sets last use and never moves it backwards", testTouchAPIKeys},
+	{"api keys: the cap counts live keys of the one user only", testAPIKeyCap},
+	{"api keys: concurrent creations cannot pass the cap together", testAPIKeyCapRace},
 	{"items: listed by owner, oldest first, up to the limit", testItems},
 	{"totp: pending secret, enable, then each step accepted once", testTOTPLifecycle},
 	{"totp: enabling a stale pending secret is a conflict and changes nothing", testEnableTOTPStale},
@@ -43,7 +45,7 @@ func newAPIKey(userID int64, lookup string, created time.Time) *gatehouse.APIKey
 
 func mustCreateAPIKey(t *testing.T, s gatehouse.Store, k *gatehouse.APIKey) {
 	t.Helper()
-	if err := s.CreateAPIKey(context.Background(), k); err != nil {
+	if err := s.CreateAPIKey(context.Background(), k, 0); err != nil {
 		t.Fatalf("CreateAPIKey(%q): %v", k.LookupID, err)
 	}
 }
@@ -120,10 +122,70 @@ func testAPIKeyConflict(t *testing.T, s gatehouse.Store) {
 	mustCreateAPIKey(t, s, newAPIKey(u.ID, "lk1", t0))
 	dup := newAPIKey(u.ID, "lk1", t0)
 	dup.Name = "impostor"
-	wantCode(t, s.CreateAPIKey(ctx, dup), gatehouse.ECONFLICT)
+	wantCode(t, s.CreateAPIKey(ctx, dup, 0), gatehouse.ECONFLICT)
 	keys, err := s.APIKeysByUser(ctx, u.ID)
 	if err != nil || len(keys) != 1 || keys[0].Name != "key lk1" {
 		t.Fatalf("after refused duplicate: keys = %+v, %v", keys, err)
+	}
+}
+
+func testAPIKeyCap(t *testing.T, s gatehouse.Store) {
+	ctx := context.Background()
+	u := mustCreate(t, s, "gina", gatehouse.RoleUser)
+	other := mustCreate(t, s, "hank", gatehouse.RoleUser)
+	const max = 3
+	create := func(userID int64, lookup string, at time.Time) error {
+		return s.CreateAPIKey(ctx, newAPIKey(userID, lookup, at), max)
+	}
+	expiring := newAPIKey(u.ID, "exp", t0)
+	expiring.ExpiresAt = t0.Add(time.Hour)
+	if err := s.CreateAPIKey(ctx, expiring, max); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range []string{"a", "b"} {
+		if err := create(u.ID, l, t0); err != nil {
+			t.Fatalf("key %s under the cap: %v", l, err)
+		}
+	}
+	err := create(u.ID, "c", t0)
+	wantCode(t, err, gatehouse.ECONFLICT)
+	if gatehouse.ErrorMessage(err) != gatehouse.TooManyAPIKeys(max).Message {
+		t.Fatalf("over the cap: %v, want TooManyAPIKeys", err)
+	}
+	if _, err := s.APIKeyByLookup(ctx, "c"); gatehouse.ErrorCode(err) != gatehouse.ENOTFOUND {
+		t.Fatalf("a refused key was stored: %v", err)
+	}
+	if err := create(other.ID, "o", t0); err != nil {
+		t.Fatalf("another user's key counted against gina's cap: %v", err)
+	}
+	// An expired key and a deactivated one are not live.
+	if err := create(u.ID, "d", t0.Add(time.Hour)); err != nil {
+		t.Fatalf("with one key expired: %v", err)
+	}
+	if err := s.DeactivateAPIKey(ctx, mustAPIKey(t, s, "a").ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := create(u.ID, "e", t0.Add(time.Hour)); err != nil {
+		t.Fatalf("with one key deactivated: %v", err)
+	}
+	wantCode(t, create(u.ID, "f", t0.Add(time.Hour)), gatehouse.ECONFLICT)
+	if err := s.CreateAPIKey(ctx, newAPIKey(u.ID, "g", t0), 0); err != nil {
+		t.Fatalf("maxLive 0 means no cap: %v", err)
+	}
+}
+
+func testAPIKeyCapRace(t *testing.T, s gatehouse.Store) {
+	u := mustCreate(t, s, "gina", gatehouse.RoleUser)
+	const max = 3
+	wins := race(t, 12, func(i int) (bool, error) {
+		err := s.CreateAPIKey(context.Background(), newAPIKey(u.ID, fmt.Sprintf("r%d", i), t0), max)
+		if gatehouse.ErrorCode(err) == gatehouse.ECONFLICT {
+			return false, nil
+		}
+		return err == nil, err
+	})
+	if wins != max {
+		t.Fatalf("%d of 12 concurrent creations succeeded under a cap of %d", wins, max)
 	}
 }
 
