@@ -57,23 +57,55 @@ type keyState struct {
 	mu       sync.RWMutex
 	byLookup map[string]*gatehouse.APIKey // read-only snapshots
 	lookupOf map[int64]string             // id → lookup id, for invalidation by id
+	missing  map[string]struct{}          // lookup ids the store did not have
 	epoch    uint64
 
 	usedMu sync.Mutex
 	used   map[int64]time.Time // key id → last use not yet stored
 }
 
+// maxMissing bounds the memory of lookup ids known to be absent.
+const maxMissing = 10_000
+
+// errNoKey is the store's answer for a lookup id remembered as missing.
+var errNoKey = gatehouse.Errorf(gatehouse.ENOTFOUND, "API key not found")
+
 // cachedKey returns the key with lookup id l, from memory when it can.
+//
+// Lookup ids the store did not have are remembered too (up to maxMissing),
+// so a client retrying a key that never existed, or whose owner was
+// deleted, reads the database once rather than at every request. That
+// needs no invalidation: lookup ids are 95 random bits chosen when a key
+// is created and shown to no one before it is stored, so no id can be
+// asked for, found missing, and then created.
 func (s *Service) cachedKey(ctx context.Context, l string) (*gatehouse.APIKey, error) {
 	c := &s.keys
 	c.mu.RLock()
 	k, ok := c.byLookup[l]
+	_, missing := c.missing[l]
 	epoch := c.epoch
 	c.mu.RUnlock()
 	if ok {
 		return k, nil
 	}
+	if missing {
+		return nil, errNoKey
+	}
 	k, err := s.cfg.Store.APIKeyByLookup(ctx, l)
+	if gatehouse.ErrorCode(err) == gatehouse.ENOTFOUND {
+		c.mu.Lock()
+		if c.missing == nil {
+			c.missing = make(map[string]struct{})
+		}
+		if len(c.missing) >= maxMissing {
+			for m := range c.missing { // forget an arbitrary one
+				delete(c.missing, m)
+				break
+			}
+		}
+		c.missing[l] = struct{}{}
+		c.mu.Unlock()
+	}
 	if err != nil {
 		return nil, err
 	}

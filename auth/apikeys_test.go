@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/apikey"
 	"github.com/gatehouse/gatehouse/auth"
 	"github.com/gatehouse/gatehouse/password"
 	"github.com/gatehouse/gatehouse/rbac"
@@ -416,6 +417,46 @@ func BenchmarkAuthenticateToken(b *testing.B) {
 	}
 }
 
+func TestUnknownKeyIsLookedUpOnce(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	u := f.user(t, "alice", gatehouse.RoleUser)
+	key, k := f.key(t, principal(u), "")
+	unknown := apikey.Prefix + strings.Repeat("A", len(k.LookupID)) + key[len(apikey.Prefix)+len(k.LookupID):]
+	before := f.store.keyReads.Load()
+	for range 5 {
+		if _, err := f.svc.AuthenticateKey(ctx, unknown); gatehouse.ErrorMessage(err) != "Invalid API key" {
+			t.Fatalf("unknown key: %v, want Invalid API key", err)
+		}
+	}
+	if n := f.store.keyReads.Load() - before; n != 1 {
+		t.Fatalf("5 uses of one unknown key read the store %d times, want 1", n)
+	}
+	// A cached key whose owner is deleted is dropped, found missing once,
+	// then refused from memory; keys created afterwards are found.
+	bob := f.user(t, "bob", gatehouse.RoleUser)
+	bobKey, _ := f.key(t, principal(bob), "")
+	if _, err := f.svc.AuthenticateKey(ctx, bobKey); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.DeleteUser(ctx, bob.ID); err != nil {
+		t.Fatal(err)
+	}
+	before = f.store.keyReads.Load()
+	for range 3 {
+		if _, err := f.svc.AuthenticateKey(ctx, bobKey); gatehouse.ErrorMessage(err) != "Invalid API key" {
+			t.Fatalf("key of a deleted user: %v", err)
+		}
+	}
+	if n := f.store.keyReads.Load() - before; n != 1 {
+		t.Fatalf("3 uses of a deleted user's key read the store %d times, want 1", n)
+	}
+	fresh, _ := f.key(t, principal(u), "")
+	if _, err := f.svc.AuthenticateKey(ctx, fresh); err != nil {
+		t.Fatalf("a key created after misses: %v", err)
+	}
+}
+
 func BenchmarkAuthenticateKey(b *testing.B) {
 	f := newFixture(b)
 	ctx := context.Background()
@@ -430,5 +471,21 @@ func BenchmarkAuthenticateKey(b *testing.B) {
 	}
 	if n := f.store.keyReads.Load(); n != 1 {
 		b.Fatalf("%d key reads from the store, want 1 (the first)", n)
+	}
+}
+
+// BenchmarkAuthenticateUnknownKey is a client retrying a key the store
+// does not have: refused from memory after the first read.
+func BenchmarkAuthenticateUnknownKey(b *testing.B) {
+	f := newFixture(b)
+	ctx := context.Background()
+	u := f.user(b, "alice", gatehouse.RoleUser)
+	key, k := f.key(b, principal(u), "")
+	unknown := apikey.Prefix + strings.Repeat("A", len(k.LookupID)) + key[len(apikey.Prefix)+len(k.LookupID):]
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := f.svc.AuthenticateKey(ctx, unknown); err == nil {
+			b.Fatal("unknown key accepted")
+		}
 	}
 }
