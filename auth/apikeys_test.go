@@ -417,12 +417,18 @@ func BenchmarkAuthenticateToken(b *testing.B) {
 	}
 }
 
+// unknownKey returns a well-formed key that the store does not have: one
+// of u's, with its lookup id changed.
+func (f *fixture) unknownKey(tb testing.TB, u *gatehouse.User) string {
+	key, k := f.key(tb, principal(u), "")
+	return apikey.Prefix + strings.Repeat("A", len(k.LookupID)) + key[len(apikey.Prefix)+len(k.LookupID):]
+}
+
 func TestUnknownKeyIsLookedUpOnce(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	u := f.user(t, "alice", gatehouse.RoleUser)
-	key, k := f.key(t, principal(u), "")
-	unknown := apikey.Prefix + strings.Repeat("A", len(k.LookupID)) + key[len(apikey.Prefix)+len(k.LookupID):]
+	unknown := f.unknownKey(t, u)
 	before := f.store.keyReads.Load()
 	for range 5 {
 		if _, err := f.svc.AuthenticateKey(ctx, unknown); gatehouse.ErrorMessage(err) != "Invalid API key" {
@@ -480,8 +486,7 @@ func BenchmarkAuthenticateUnknownKey(b *testing.B) {
 	f := newFixture(b)
 	ctx := context.Background()
 	u := f.user(b, "alice", gatehouse.RoleUser)
-	key, k := f.key(b, principal(u), "")
-	unknown := apikey.Prefix + strings.Repeat("A", len(k.LookupID)) + key[len(apikey.Prefix)+len(k.LookupID):]
+	unknown := f.unknownKey(b, u)
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := f.svc.AuthenticateKey(ctx, unknown); err == nil {
