@@ -187,11 +187,12 @@ func (s *Server) routes() {
 	s.handle("POST /logout", authed(s.wrap(s.handleLogout)))
 	s.handle("GET /limited", s.wrap(s.handleLimited))
 
-	s.routesOps()       // ops.go: /ready, /metrics, /openapi.json, /docs, /audit
-	s.routesAdmin()     // admin.go: /users, /users/{id}
-	s.routesAPIKeys()   // apikeys.go: /api-keys, /protected
-	s.routesExamples()  // examples.go: /items, /comments, /moderate
-	s.routesTwoFactor() // twofactor.go: /2fa/*
+	s.routesOps()         // ops.go: /ready, /metrics, /openapi.json, /docs, /audit
+	s.routesAdmin()       // admin.go: /users, /users/{id}
+	s.routesAPIKeys()     // apikeys.go: /api-keys, /protected
+	s.routesExamples()    // examples.go: /items, /comments, /moderate
+	s.routesTwoFactor()   // twofactor.go: /2fa/*
+	s.routesForwardAuth() // forwardauth.go: /auth/verify
 
 	s.mux.Handle("/", s.wrap(s.handleNoRoute))
 }

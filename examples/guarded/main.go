@@ -13,8 +13,10 @@
 // request reaches Gatehouse. The price: a logout, a disabled user or a
 // demotion takes effect here only when the token expires (15 minutes by
 // default), and there is no user record for role or permission checks. A
-// service that needs those at once embeds auth.Service on Gatehouse's
-// database instead, as Gatehouse's own server does; guard works the same.
+// service that needs those at once either sits behind a reverse proxy that
+// asks Gatehouse's /auth/verify about each request (forward auth, see the
+// README), or embeds auth.Service on Gatehouse's database, as Gatehouse's
+// own server does; guard works the same.
 package main
 
 import (

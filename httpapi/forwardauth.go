@@ -1,0 +1,117 @@
+package httpapi
+
+import (
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/guard"
+	"github.com/gatehouse/gatehouse/httperror"
+	"github.com/gatehouse/gatehouse/httpsec"
+	"github.com/gatehouse/gatehouse/rbac"
+)
+
+// Forward authentication: a reverse proxy in front of another service
+// (nginx auth_request, Traefik ForwardAuth, Caddy forward_auth, Envoy
+// ext_authz) asks /auth/verify about each request before passing it on,
+// with the request's own Authorization or X-API-Key header. The answer is
+// the same check Gatehouse's own routes make — signature, expiry,
+// revocation, user state, key state — from memory, so a logout, a disabled
+// user or a revoked key is refused at once behind the proxy too, and the
+// service behind it never holds the signing key.
+
+// Headers of a 200 from /auth/verify, for the proxy to pass on
+// (oauth2-proxy's names, which proxies' examples already use).
+const (
+	HeaderAuthUser   = "X-Auth-Request-User"
+	HeaderAuthUserID = "X-Auth-Request-User-Id"
+	HeaderAuthRole   = "X-Auth-Request-Role"
+	HeaderAuthScope  = "X-Auth-Request-Scope"
+)
+
+// verifyMethods are the methods /auth/verify answers: proxies ask with GET
+// (Traefik, Caddy) or with the method of the request they guard (Envoy,
+// some nginx set-ups), and a 405 would read to them as an error.
+var verifyMethods = []string{"GET", "POST", "PUT", "PATCH", "DELETE"}
+
+func (s *Server) routesForwardAuth() {
+	h := s.wrap(s.handleVerify)
+	for _, m := range verifyMethods {
+		s.handle(m+" /auth/verify", h)
+	}
+}
+
+// handleVerify answers 200 with who the request's credential acts for when
+// it is valid and meets the query's requirements (?scope=, space-separated,
+// all needed; ?role=, the least role), 401 or 403 otherwise. Only those
+// three statuses answer the credential (nginx treats anything else as an
+// error), so a disabled user is 403 here, not the 400 of /users/me; a bad
+// query is 422 and an unreachable store 503: both fail closed.
+func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request) error {
+	httpsec.NoStore(w)
+	reqs, err := verifyRequirements(r)
+	if err != nil {
+		return err
+	}
+	p, err := s.guard.Principal(r)
+	if gatehouse.ErrorCode(err) == gatehouse.EINACTIVE {
+		err = &gatehouse.Error{Code: gatehouse.EFORBIDDEN, Message: gatehouse.ErrorMessage(err), Err: err}
+	}
+	if err == nil {
+		for _, req := range reqs {
+			if err = req(p); err != nil {
+				break
+			}
+		}
+	}
+	if err != nil {
+		s.refuse(w, r, err)
+		return nil
+	}
+	u := p.User
+	h := w.Header()
+	h.Set(HeaderAuthUser, u.Username)
+	h.Set(HeaderAuthUserID, strconv.FormatInt(u.ID, 10))
+	h.Set(HeaderAuthRole, string(u.Role))
+	h.Set(HeaderAuthScope, p.Scope)
+	body := map[string]any{"user_id": u.ID, "username": u.Username, "role": u.Role, "scope": p.Scope,
+		"credential": "access_token", "expires_at": nil}
+	if p.APIKeyID != 0 {
+		body["credential"] = "api_key"
+	}
+	if !p.ExpiresAt.IsZero() {
+		body["expires_at"] = p.ExpiresAt.UTC().Truncate(time.Second)
+	}
+	httperror.JSON(w, http.StatusOK, body)
+	return nil
+}
+
+// verifyRequirements reads the requirements of a /auth/verify request from
+// its query. Unknown scopes or roles are 422: a typo in a proxy's
+// configuration must not quietly require nothing.
+func verifyRequirements(r *http.Request) ([]guard.Requirement, error) {
+	q := r.URL.Query()
+	var reqs []guard.Requirement
+	if v, ok := q["scope"]; ok {
+		scopes := strings.Fields(strings.Join(v, " "))
+		for _, sc := range scopes {
+			if !slices.Contains(rbac.KnownScopes, sc) {
+				return nil, gatehouse.Invalid([]string{"query", "scope"}, "Unknown scope "+strconv.Quote(sc), "value_error")
+			}
+		}
+		if len(scopes) > 0 {
+			reqs = append(reqs, guard.Scopes(scopes...))
+		}
+	}
+	if v := q.Get("role"); v != "" {
+		role := gatehouse.Role(v)
+		if !role.Valid() {
+			return nil, gatehouse.Invalid([]string{"query", "role"}, "Unknown role "+strconv.Quote(v), "value_error")
+		}
+		reqs = append(reqs, guard.MinRole(role))
+	}
+	return reqs, nil
+}
