@@ -60,7 +60,8 @@ func benchServer(b *testing.B) (h http.Handler, bearer, key string) {
 
 // BenchmarkGuardedRequest serves whole requests in process: GET /users/me
 // (authentication only, no database read) and GET /items (a scope check,
-// then the handler's own query), with a token and with a key.
+// then the handler's own query) and GET /auth/verify (a scope check and
+// the answer for a proxy), with a token and with a key.
 func BenchmarkGuardedRequest(b *testing.B) {
 	h, bearer, key := benchServer(b)
 	creds := []struct {
@@ -69,7 +70,7 @@ func BenchmarkGuardedRequest(b *testing.B) {
 		{"token", "Authorization", "Bearer " + bearer},
 		{"key", "X-API-Key", key},
 	}
-	for _, path := range []string{"/users/me", "/items"} {
+	for _, path := range []string{"/users/me", "/items", "/auth/verify?scope=read:items"} {
 		for _, c := range creds {
 			b.Run(path[1:]+"/"+c.name, func(b *testing.B) {
 				req := httptest.NewRequest("GET", path, nil)

@@ -2,9 +2,12 @@ package httpapi
 
 import (
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse/gatehouse"
@@ -52,7 +55,7 @@ func (s *Server) routesForwardAuth() {
 // query is 422 and an unreachable store 503: both fail closed.
 func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request) error {
 	httpsec.NoStore(w)
-	reqs, err := verifyRequirements(r)
+	reqs, err := s.verifyReqs.get(r.URL.RawQuery)
 	if err != nil {
 		return err
 	}
@@ -77,23 +80,62 @@ func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request) error {
 	h.Set(HeaderAuthUserID, strconv.FormatInt(u.ID, 10))
 	h.Set(HeaderAuthRole, string(u.Role))
 	h.Set(HeaderAuthScope, p.Scope)
-	body := map[string]any{"user_id": u.ID, "username": u.Username, "role": u.Role, "scope": p.Scope,
-		"credential": "access_token", "expires_at": nil}
+	v := verified{UserID: u.ID, Username: u.Username, Role: u.Role, Scope: p.Scope, Credential: "access_token"}
 	if p.APIKeyID != 0 {
-		body["credential"] = "api_key"
+		v.Credential = "api_key"
 	}
 	if !p.ExpiresAt.IsZero() {
-		body["expires_at"] = p.ExpiresAt.UTC().Truncate(time.Second)
+		t := p.ExpiresAt.UTC().Truncate(time.Second)
+		v.ExpiresAt = &t
 	}
-	httperror.JSON(w, http.StatusOK, body)
+	httperror.JSON(w, http.StatusOK, v)
 	return nil
 }
 
-// verifyRequirements reads the requirements of a /auth/verify request from
-// its query. Unknown scopes or roles are 422: a typo in a proxy's
-// configuration must not quietly require nothing.
-func verifyRequirements(r *http.Request) ([]guard.Requirement, error) {
-	q := r.URL.Query()
+// verified is the body of a 200 from /auth/verify.
+type verified struct {
+	UserID     int64          `json:"user_id"`
+	Username   string         `json:"username"`
+	Role       gatehouse.Role `json:"role"`
+	Scope      string         `json:"scope"`
+	Credential string         `json:"credential"` // access_token or api_key
+	ExpiresAt  *time.Time     `json:"expires_at"`
+}
+
+// verifyCache keeps the requirements parsed from the few query strings a
+// proxy's configuration uses, so the hot path parses none. Bounded: past
+// maxVerifyQueries distinct queries the rest are parsed every time.
+type verifyCache struct {
+	m sync.Map // raw query → []guard.Requirement
+	n atomic.Int64
+}
+
+const maxVerifyQueries = 256
+
+func (c *verifyCache) get(raw string) ([]guard.Requirement, error) {
+	if raw == "" {
+		return nil, nil
+	}
+	if v, ok := c.m.Load(raw); ok {
+		return v.([]guard.Requirement), nil
+	}
+	reqs, err := verifyRequirements(raw)
+	if err == nil && c.n.Load() < maxVerifyQueries {
+		if _, loaded := c.m.LoadOrStore(raw, reqs); !loaded {
+			c.n.Add(1)
+		}
+	}
+	return reqs, err
+}
+
+// verifyRequirements parses the requirements of a /auth/verify query.
+// Unknown scopes or roles are 422: a typo in a proxy's configuration must
+// not quietly require nothing.
+func verifyRequirements(raw string) ([]guard.Requirement, error) {
+	q, err := url.ParseQuery(raw)
+	if err != nil {
+		return nil, gatehouse.Invalid([]string{"query"}, "Malformed query string", "value_error")
+	}
 	var reqs []guard.Requirement
 	if v, ok := q["scope"]; ok {
 		scopes := strings.Fields(strings.Join(v, " "))

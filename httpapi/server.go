@@ -63,8 +63,9 @@ type Server struct {
 	loginUN     *ratelimit.Limiter
 	mux         *http.ServeMux
 	handler     http.Handler
-	patterns    []string // every registered pattern, for the OpenAPI check
-	me          meCache  // encoded /users/me answers
+	patterns    []string    // every registered pattern, for the OpenAPI check
+	me          meCache     // encoded /users/me answers
+	verifyReqs  verifyCache // parsed /auth/verify requirements, by query
 }
 
 // Routes returns every registered route pattern ("METHOD /path").

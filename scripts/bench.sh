@@ -66,12 +66,14 @@ run "gatehouse GET /health" http://127.0.0.1:8100/health
 run "gatehouse GET /users/me" http://127.0.0.1:8100/users/me "Authorization: Bearer $GTOK"
 run "gatehouse GET /items (token)" http://127.0.0.1:8100/items "Authorization: Bearer $GTOK"
 run "gatehouse GET /items (API key)" http://127.0.0.1:8100/items "X-API-Key: $GKEY"
+run "gatehouse GET /auth/verify (forward auth)" "http://127.0.0.1:8100/auth/verify?scope=read:items" "Authorization: Bearer $GTOK"
 printf '%-44s %10s req/s\n' "gatehouse POST /token (argon2id login)" "$($WRK -s "$tmp/login.lua" http://127.0.0.1:8100/token | rps)"
 run "naive-go GET /users/me" http://127.0.0.1:8300/users/me "Authorization: Bearer $NTOK"
 [ "$FAST" = 1 ] && run "fastapi (2 workers) GET /users/me" http://127.0.0.1:8400/users/me "Authorization: Bearer $FTOK"
 echo
 echo "gatehouse /users/me vs its own /health: $(ratio gatehouse_GET__users_me gatehouse_GET__health)"
 echo "gatehouse /users/me vs naive-go:        $(ratio gatehouse_GET__users_me naive_go_GET__users_me)"
+echo "gatehouse /auth/verify vs naive-go:     $(ratio gatehouse_GET__auth_verify__forward_auth_ naive_go_GET__users_me)"
 [ "$FAST" = 1 ] && echo "gatehouse /users/me vs fastapi:         $(ratio gatehouse_GET__users_me fastapi__2_workers__GET__users_me)"
 
 # Two instances on PostgreSQL and Redis (MULTI=1; needs both running).
