@@ -76,6 +76,18 @@ echo "gatehouse /users/me vs naive-go:        $(ratio gatehouse_GET__users_me na
 echo "gatehouse /auth/verify vs naive-go:     $(ratio gatehouse_GET__auth_verify__forward_auth_ naive_go_GET__users_me)"
 [ "$FAST" = 1 ] && echo "gatehouse /users/me vs fastapi:         $(ratio gatehouse_GET__users_me fastapi__2_workers__GET__users_me)"
 
+# The ratio that matters most, /users/me against /health, on a shared box
+# whose speed drifts between runs: alternate the two ROUNDS times (default
+# 3, 5 s each) and take the median of the per-round ratios.
+echo
+ratios=()
+for _ in $(seq 1 "${ROUNDS:-3}"); do
+  h=$(wrk -t2 -c32 -d5s http://127.0.0.1:8100/health | rps)
+  m=$(wrk -t2 -c32 -d5s -H "Authorization: Bearer $GTOK" http://127.0.0.1:8100/users/me | rps)
+  ratios+=("$(python3 -c "print(f'{$m/$h:.2f}')")")
+done
+echo "alternated /users/me vs /health, per round: ${ratios[*]}; median $(printf '%s\n' "${ratios[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')x"
+
 # Two instances on PostgreSQL and Redis (MULTI=1; needs both running).
 if [ "${MULTI:-0}" = 1 ]; then
   echo
