@@ -23,6 +23,7 @@ func (e *env) verify(method, query string, c cred) response {
 func TestVerifyTellsTheProxyWhoTheCredentialActsFor(t *testing.T) {
 	e := newEnv(t)
 	alice := e.createUser("alice", pw, gatehouse.RoleUser)
+	e.createUser("root", pw, gatehouse.RoleAdmin)
 	tok := cred{bearer: e.token("alice", "read:items")}
 	key, _ := e.newKey(e.token("alice", ""), "write:items")
 
@@ -53,6 +54,12 @@ func TestVerifyTellsTheProxyWhoTheCredentialActsFor(t *testing.T) {
 	wantStatus(t, e.do("HEAD", "/auth/verify/", nil, tok.header()), 200)
 	if r := e.verify("GET", "", tok); r.str("expires_at") == "" {
 		t.Errorf("a token's expiry is missing: %s", r.raw)
+	}
+	if r := e.verify("GET", "role=user", cred{bearer: e.token("root", "")}); fmt.Sprint(r.body["permissions"]) != "[delete:users read:users write:users]" {
+		t.Errorf("an admin's permissions: %s", r.raw)
+	}
+	if r := e.verify("GET", "", tok); fmt.Sprint(r.body["permissions"]) != "[]" {
+		t.Errorf("a user's permissions: %s", r.raw)
 	}
 	if r := e.verify("GET", "", cred{key: key}); r.body["expires_at"] != nil {
 		t.Errorf("a key without expiry has expires_at: %s", r.raw)
