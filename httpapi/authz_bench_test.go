@@ -5,17 +5,14 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/auth"
 	"github.com/gatehouse/gatehouse/httpapi"
-	"github.com/gatehouse/gatehouse/password"
+	"github.com/gatehouse/gatehouse/internal/testservice"
 	"github.com/gatehouse/gatehouse/rbac"
-	"github.com/gatehouse/gatehouse/sqlite"
-	"github.com/gatehouse/gatehouse/token"
 )
 
 // benchServer is the server handler with one user, an access token and an
@@ -23,22 +20,7 @@ import (
 func benchServer(b *testing.B) (h http.Handler, bearer, key string) {
 	b.Helper()
 	ctx := context.Background()
-	store, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "bench.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	tokens, err := token.NewManager(token.Config{Keys: []token.Key{{ID: "k1", Secret: []byte("0123456789abcdef0123456789abcdef")}},
-		Issuer: "gatehouse", Audience: "gatehouse", Leeway: time.Minute})
-	if err != nil {
-		b.Fatal(err)
-	}
-	pool := password.NewPool(1, 4)
-	b.Cleanup(func() { pool.Close(); store.Close() })
-	svc, err := auth.New(auth.Config{Store: store, Tokens: tokens, Hasher: password.NewHasher(testParams), Pool: pool,
-		Policy: password.DefaultPolicy()})
-	if err != nil {
-		b.Fatal(err)
-	}
+	svc, store := testservice.New(b, testservice.Options{})
 	u, err := svc.CreateUser(ctx, auth.NewUser{Username: "alice", Password: pw})
 	if err != nil {
 		b.Fatal(err)

@@ -4,18 +4,13 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"testing"
-	"time"
 
-	"github.com/gatehouse/gatehouse/auth"
 	"github.com/gatehouse/gatehouse/httpapi"
 	"github.com/gatehouse/gatehouse/httperror"
 	"github.com/gatehouse/gatehouse/httpsec"
+	"github.com/gatehouse/gatehouse/internal/testservice"
 	"github.com/gatehouse/gatehouse/metrics"
-	"github.com/gatehouse/gatehouse/password"
-	"github.com/gatehouse/gatehouse/sqlite"
-	"github.com/gatehouse/gatehouse/token"
 )
 
 // discardWriter is a ResponseWriter reused across iterations, so that the
@@ -31,22 +26,7 @@ func (w *discardWriter) WriteHeader(code int)        { w.status = code }
 
 func newBenchServer(b *testing.B, met *metrics.Metrics) *httpapi.Server {
 	b.Helper()
-	ctx := context.Background()
-	store, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "bench.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	tokens, err := token.NewManager(token.Config{Keys: []token.Key{{ID: "k1", Secret: []byte("0123456789abcdef0123456789abcdef-bench")}},
-		Issuer: "gatehouse", Audience: "gatehouse", Leeway: time.Minute})
-	if err != nil {
-		b.Fatal(err)
-	}
-	pool := password.NewPool(1, 1)
-	svc, err := auth.New(auth.Config{Store: store, Tokens: tokens, Hasher: password.NewHasher(testParams), Pool: pool,
-		Policy: password.DefaultPolicy(), Metrics: met})
-	if err != nil {
-		b.Fatal(err)
-	}
+	svc, store := testservice.New(b, testservice.Options{Metrics: met})
 	// The security layer as serve builds it, with a trusted host list and
 	// a proxy list, so the checks it makes on every request are counted.
 	proxies, err := httpsec.ParseProxies([]string{"10.0.0.0/8"})
@@ -61,7 +41,6 @@ func newBenchServer(b *testing.B, met *metrics.Metrics) *httpapi.Server {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { pool.Close(); store.Close() })
 	return api
 }
 

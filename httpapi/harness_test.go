@@ -20,6 +20,7 @@ import (
 	"github.com/gatehouse/gatehouse/auth"
 	"github.com/gatehouse/gatehouse/httpapi"
 	"github.com/gatehouse/gatehouse/httpsec"
+	"github.com/gatehouse/gatehouse/internal/testservice"
 	"github.com/gatehouse/gatehouse/metrics"
 	"github.com/gatehouse/gatehouse/password"
 	"github.com/gatehouse/gatehouse/ratelimit"
@@ -82,9 +83,8 @@ type envOptions struct {
 	auditor    gatehouse.Auditor // or recorded here
 }
 
-// testParams keep argon2id cheap in tests; the production parameters are
-// checked in the password package.
-var testParams = password.Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
+// testParams keep argon2id cheap in tests.
+var testParams = testservice.Params
 
 func newEnv(t *testing.T) *env { return newEnvWith(t, envOptions{}) }
 
