@@ -80,13 +80,13 @@ func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request) error {
 	h.Set(HeaderAuthUserID, strconv.FormatInt(u.ID, 10))
 	h.Set(HeaderAuthRole, string(u.Role))
 	h.Set(HeaderAuthScope, p.Scope)
-	v := verified{UserID: u.ID, Username: u.Username, Role: u.Role, Permissions: rbac.EffectivePermissions(u),
+	v := guard.Verified{UserID: u.ID, Username: u.Username, Role: u.Role, Permissions: rbac.EffectivePermissions(u),
 		Scope: p.Scope, Credential: "access_token"}
 	if v.Permissions == nil {
 		v.Permissions = []string{} // [] in JSON, as /users/me
 	}
 	if p.APIKeyID != 0 {
-		v.Credential = "api_key"
+		v.Credential, v.APIKeyID = "api_key", &p.APIKeyID
 	}
 	if !p.ExpiresAt.IsZero() {
 		t := p.ExpiresAt.UTC().Truncate(time.Second)
@@ -94,17 +94,6 @@ func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request) error {
 	}
 	httperror.JSON(w, http.StatusOK, v)
 	return nil
-}
-
-// verified is the body of a 200 from /auth/verify.
-type verified struct {
-	UserID      int64          `json:"user_id"`
-	Username    string         `json:"username"`
-	Role        gatehouse.Role `json:"role"`
-	Permissions []string       `json:"permissions"`
-	Scope       string         `json:"scope"`
-	Credential  string         `json:"credential"` // access_token or api_key
-	ExpiresAt   *time.Time     `json:"expires_at"`
 }
 
 // verifyCache keeps the requirements parsed from the few query strings a

@@ -25,7 +25,7 @@ func TestVerifyTellsTheProxyWhoTheCredentialActsFor(t *testing.T) {
 	alice := e.createUser("alice", pw, gatehouse.RoleUser)
 	e.createUser("root", pw, gatehouse.RoleAdmin)
 	tok := cred{bearer: e.token("alice", "read:items")}
-	key, _ := e.newKey(e.token("alice", ""), "write:items")
+	key, keyID := e.newKey(e.token("alice", ""), "write:items")
 
 	for _, tt := range []struct {
 		name, method string
@@ -61,8 +61,11 @@ func TestVerifyTellsTheProxyWhoTheCredentialActsFor(t *testing.T) {
 	if r := e.verify("GET", "", tok); fmt.Sprint(r.body["permissions"]) != "[]" {
 		t.Errorf("a user's permissions: %s", r.raw)
 	}
-	if r := e.verify("GET", "", cred{key: key}); r.body["expires_at"] != nil {
-		t.Errorf("a key without expiry has expires_at: %s", r.raw)
+	if r := e.verify("GET", "", cred{key: key}); r.body["expires_at"] != nil || r.body["api_key_id"] != float64(keyID) {
+		t.Errorf("a key without expiry: %s", r.raw)
+	}
+	if r := e.verify("GET", "", tok); r.body["api_key_id"] != nil {
+		t.Errorf("a token with an api_key_id: %s", r.raw)
 	}
 }
 

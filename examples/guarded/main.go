@@ -9,14 +9,19 @@
 //	curl -H "Authorization: Bearer $TOKEN" localhost:8081/items           # 200
 //	curl -H "Authorization: Bearer $TOKEN" -X POST localhost:8081/items   # 403 insufficient_scope
 //
-// Tokens are verified here (signature, exp, iss, aud, type, scopes), so no
-// request reaches Gatehouse. The price: a logout, a disabled user or a
-// demotion takes effect here only when the token expires (15 minutes by
-// default), and there is no user record for role or permission checks. A
-// service that needs those at once either sits behind a reverse proxy that
-// asks Gatehouse's /auth/verify about each request (forward auth, see the
-// README), or embeds auth.Service on Gatehouse's database, as Gatehouse's
-// own server does; guard works the same.
+// By default tokens are verified here (signature, exp, iss, aud, type,
+// scopes), so no request reaches Gatehouse. The price: a logout, a disabled
+// user or a demotion takes effect here only when the token expires (15
+// minutes by default), and there is no user record for role or permission
+// checks.
+//
+// With -gatehouse http://127.0.0.1:8000 the service holds no key: guard's
+// Remote asks Gatehouse's /auth/verify about each request (one local round
+// trip, answered from memory), so logouts, disabled users and revoked API
+// keys are refused here at once, and API keys work too. A reverse proxy can
+// do the same in front of a service in any language (forward auth, see the
+// README); a Go service on Gatehouse's database can embed auth.Service, as
+// Gatehouse's own server does. guard works the same in every case.
 package main
 
 import (
@@ -39,8 +44,26 @@ import (
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8081", "listen address")
+	remoteURL := flag.String("gatehouse", "", "ask this Gatehouse server (its /auth/verify) about each request, instead of verifying tokens here")
 	flag.Parse()
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	var g *guard.Guard
+	if *remoteURL != "" {
+		remote, err := guard.NewRemote(*remoteURL, nil)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "guarded:", err)
+			os.Exit(2)
+		}
+		g = guard.New(remote, remote, log) // tokens and API keys
+	} else {
+		g = localGuard(log)
+	}
+	serve(*addr, g, log)
+}
+
+// localGuard verifies Gatehouse's access tokens in this process, with the
+// signing key it shares with the Gatehouse server.
+func localGuard(log *slog.Logger) *guard.Guard {
 	secret := []byte(os.Getenv("GATEHOUSE_SECRET_KEY"))
 	if len(secret) < 32 {
 		fmt.Fprintln(os.Stderr, "guarded: GATEHOUSE_SECRET_KEY must be the Gatehouse server's signing key (≥ 32 bytes)")
@@ -57,8 +80,11 @@ func main() {
 		fmt.Fprintln(os.Stderr, "guarded:", err)
 		os.Exit(2)
 	}
-	g := guard.New(verifier{tokens}, nil, log) // nil: no API keys here
+	return guard.New(verifier{tokens}, nil, log) // nil: no API keys here
+}
 
+// serve is the service's own routes, guarded by g.
+func serve(addr string, g *guard.Guard, log *slog.Logger) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
 		httperror.JSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -67,8 +93,8 @@ func main() {
 	mux.Handle("GET /items", g.Require(guard.Scopes(gatehouse.ScopeReadItems))(http.HandlerFunc(listItems)))
 	mux.Handle("POST /items", g.Require(guard.Scopes(gatehouse.ScopeWriteItems))(http.HandlerFunc(createItem)))
 
-	srv := &http.Server{Addr: *addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second}
-	log.Info("listening", "addr", *addr)
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second}
+	log.Info("listening", "addr", addr)
 	if err := srv.ListenAndServe(); err != nil {
 		log.Error("serve", "err", err)
 		os.Exit(1)
@@ -96,7 +122,9 @@ func (v verifier) Authenticate(_ context.Context, bearer string) (*gatehouse.Pri
 
 func whoami(w http.ResponseWriter, r *http.Request) {
 	p, _ := gatehouse.PrincipalFrom(r.Context())
-	httperror.JSON(w, http.StatusOK, map[string]any{"user_id": p.User.ID, "scope": p.Scope})
+	// The username is known when Gatehouse answered (-gatehouse); a token
+	// verified here carries only the user's id.
+	httperror.JSON(w, http.StatusOK, map[string]any{"user_id": p.User.ID, "username": p.User.Username, "scope": p.Scope})
 }
 
 func listItems(w http.ResponseWriter, r *http.Request) {

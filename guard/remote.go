@@ -1,0 +1,142 @@
+package guard
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gatehouse/gatehouse"
+)
+
+// Remote verifies Bearer tokens and API keys by asking a Gatehouse server's
+// /auth/verify: for a Go service that holds neither Gatehouse's signing key
+// nor its database. A logout, a disabled user or a revoked key is refused
+// at the next request, as on Gatehouse itself; the price is one round trip
+// to Gatehouse per request (it answers from memory). It implements both
+// TokenAuthenticator and KeyAuthenticator:
+//
+//	remote, err := guard.NewRemote("http://127.0.0.1:8000", nil)
+//	g := guard.New(remote, remote, logger)
+//
+// Gatehouse unreachable, or answering anything but 200, 401 or 403, is 503
+// for the request being guarded: it fails closed.
+type Remote struct {
+	endpoint string
+	client   *http.Client
+}
+
+var (
+	_ TokenAuthenticator = (*Remote)(nil)
+	_ KeyAuthenticator   = (*Remote)(nil)
+)
+
+// NewRemote returns a Remote for the Gatehouse server at base (scheme, host
+// and any path prefix, e.g. "https://auth.internal"). client nil means one
+// with a 5-second timeout.
+func NewRemote(base string, client *http.Client) (*Remote, error) {
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("guard: Gatehouse URL %q: want http(s)://host[:port][/prefix]", base)
+	}
+	if client == nil {
+		client = &http.Client{Timeout: 5 * time.Second}
+	}
+	return &Remote{endpoint: strings.TrimSuffix(u.String(), "/") + "/auth/verify", client: client}, nil
+}
+
+// Authenticate implements TokenAuthenticator.
+func (rm *Remote) Authenticate(ctx context.Context, bearer string) (*gatehouse.Principal, error) {
+	return rm.verify(ctx, "Authorization", "Bearer "+bearer)
+}
+
+// AuthenticateKey implements KeyAuthenticator.
+func (rm *Remote) AuthenticateKey(ctx context.Context, key string) (*gatehouse.Principal, error) {
+	return rm.verify(ctx, "X-API-Key", key)
+}
+
+// Verified is the body of a 200 from Gatehouse's /auth/verify: the server
+// writes it and Remote reads it.
+type Verified struct {
+	UserID      int64          `json:"user_id"`
+	Username    string         `json:"username"`
+	Role        gatehouse.Role `json:"role"`
+	Permissions []string       `json:"permissions"` // the role's and the user's own, sorted
+	Scope       string         `json:"scope"`
+	Credential  string         `json:"credential"` // "access_token" or "api_key"
+	APIKeyID    *int64         `json:"api_key_id"` // nil for a token
+	ExpiresAt   *time.Time     `json:"expires_at"` // nil for a key without expiry
+}
+
+// maxAnswer bounds what is read of Gatehouse's answer.
+const maxAnswer = 64 << 10
+
+var errUnavailable = &gatehouse.Error{Code: gatehouse.EUNAVAILABLE, Message: "Authentication server unavailable"}
+
+func (rm *Remote) verify(ctx context.Context, header, value string) (*gatehouse.Principal, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rm.endpoint, nil)
+	if err != nil {
+		return nil, fmt.Errorf("guard: remote verify: %w", err)
+	}
+	req.Header.Set(header, value)
+	res, err := rm.client.Do(req)
+	if err != nil {
+		// The error names the URL, never the credential (it is a header).
+		return nil, &gatehouse.Error{Code: gatehouse.EUNAVAILABLE, Message: errUnavailable.Message, Err: err}
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(res.Body, maxAnswer))
+	if err != nil {
+		return nil, &gatehouse.Error{Code: gatehouse.EUNAVAILABLE, Message: errUnavailable.Message, Err: err}
+	}
+	switch res.StatusCode {
+	case http.StatusOK:
+		var v Verified
+		if err := json.Unmarshal(body, &v); err != nil || v.UserID == 0 || !v.Role.Valid() {
+			return nil, &gatehouse.Error{Code: gatehouse.EUNAVAILABLE, Message: errUnavailable.Message,
+				Err: fmt.Errorf("guard: unexpected answer from %s", rm.endpoint)}
+		}
+		p := &gatehouse.Principal{User: &gatehouse.User{ID: v.UserID, Username: v.Username, Role: v.Role,
+			Permissions: v.Permissions}, Scope: v.Scope}
+		if v.APIKeyID != nil {
+			p.APIKeyID = *v.APIKeyID
+		}
+		if v.ExpiresAt != nil {
+			p.ExpiresAt = *v.ExpiresAt
+		}
+		return p, nil
+	case http.StatusUnauthorized, http.StatusForbidden:
+		var e struct {
+			Detail string `json:"detail"`
+		}
+		json.Unmarshal(body, &e)
+		return nil, refusal(res, e.Detail)
+	}
+	return nil, &gatehouse.Error{Code: gatehouse.EUNAVAILABLE, Message: errUnavailable.Message,
+		Err: fmt.Errorf("guard: %s answered %d", rm.endpoint, res.StatusCode)}
+}
+
+// refusal turns Gatehouse's 401 or 403 into the error Gatehouse's own
+// routes would give, so the guarded service answers as Gatehouse does: a
+// disabled user is 400 "Inactive user" again (contract §4), a revoked or
+// bad token 401 with error="invalid_token".
+func refusal(res *http.Response, detail string) error {
+	if detail == "" {
+		detail = http.StatusText(res.StatusCode)
+	}
+	if res.StatusCode == http.StatusUnauthorized {
+		e := &gatehouse.Error{Code: gatehouse.EUNAUTHENTICATED, Message: detail}
+		if strings.Contains(res.Header.Get("WWW-Authenticate"), "invalid_token") {
+			e.OAuth = "invalid_token"
+		}
+		return e
+	}
+	if detail == "Inactive user" {
+		return &gatehouse.Error{Code: gatehouse.EINACTIVE, Message: detail}
+	}
+	return &gatehouse.Error{Code: gatehouse.EFORBIDDEN, Message: detail}
+}
