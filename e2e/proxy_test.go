@@ -13,10 +13,23 @@ import (
 	"time"
 )
 
-// nginxConf puts a real nginx in front of a backend, asking Gatehouse's
-// /auth/verify before each request: /api/ needs read:items, /admin/ the
-// admin role. It is the configuration the README shows.
-const nginxConf = `daemon off;
+// A proxy is a real reverse proxy put in front of a backend, asking
+// Gatehouse's /auth/verify before each request: /api/ needs read:items and
+// passes the user on in X-Auth-Request-User; /admin/ needs the admin role.
+// conf is its configuration, with %[1]s the work directory, %[2]s the
+// listen address, %[3]s the backend's host:port and %[4]s Gatehouse's.
+type proxy struct {
+	name, bin, install string
+	conf               string
+	args               func(dir, conf string) []string
+}
+
+var proxies = []proxy{
+	{
+		name: "nginx", bin: "nginx", install: "nginx-light",
+		args: func(dir, conf string) []string { return []string{"-c", conf, "-p", dir} },
+		// The configuration the README shows, with a second location.
+		conf: `daemon off;
 master_process off;
 pid %[1]s/nginx.pid;
 error_log %[1]s/error.log;
@@ -30,44 +43,77 @@ http {
     location /api/ {
       auth_request /_gatehouse_items;
       auth_request_set $gh_user $upstream_http_x_auth_request_user;
-      proxy_set_header X-User $gh_user;
-      proxy_pass %[3]s/;
+      proxy_set_header X-Auth-Request-User $gh_user;
+      proxy_pass http://%[3]s/;
     }
     location /admin/ {
       auth_request /_gatehouse_admin;
-      proxy_pass %[3]s/;
+      proxy_pass http://%[3]s/;
     }
     location = /_gatehouse_items {
       internal;
-      proxy_pass %[4]s/auth/verify?scope=read:items;
+      proxy_pass http://%[4]s/auth/verify?scope=read:items;
       proxy_pass_request_body off;
       proxy_set_header Content-Length "";
     }
     location = /_gatehouse_admin {
       internal;
-      proxy_pass %[4]s/auth/verify?role=admin;
+      proxy_pass http://%[4]s/auth/verify?role=admin;
       proxy_pass_request_body off;
       proxy_set_header Content-Length "";
     }
   }
 }
-`
+`,
+	},
+	{
+		name: "caddy", bin: "caddy", install: "caddy",
+		args: func(_, conf string) []string { return []string{"run", "--config", conf, "--adapter", "caddyfile"} },
+		conf: `{
+	admin off
+	auto_https off
+	storage file_system %[1]s
+}
+http://%[2]s {
+	route /api/* {
+		forward_auth %[4]s {
+			uri /auth/verify?scope=read:items
+			copy_headers X-Auth-Request-User
+		}
+		uri strip_prefix /api
+		reverse_proxy %[3]s
+	}
+	route /admin/* {
+		forward_auth %[4]s {
+			uri /auth/verify?role=admin
+		}
+		uri strip_prefix /admin
+		reverse_proxy %[3]s
+	}
+}
+`,
+	},
+}
 
-func startNginx(t *testing.T, backend, gatehouse string) string {
+// start runs the proxy and returns its base URL; it skips the test when
+// the proxy is not installed.
+func (px proxy) start(t *testing.T, backend, gatehouse string) string {
 	t.Helper()
-	bin, err := exec.LookPath("nginx")
+	bin, err := exec.LookPath(px.bin)
 	if err != nil {
-		if bin, err = exec.LookPath("/usr/sbin/nginx"); err != nil {
-			t.Skip("nginx not installed (apt-get install nginx-light; .ci/run does): skipping the real-proxy test")
+		if bin, err = exec.LookPath("/usr/sbin/" + px.bin); err != nil {
+			t.Skipf("%s not installed (apt-get install %s; .ci/run does): skipping the real-proxy test", px.name, px.install)
 		}
 	}
 	dir := t.TempDir()
 	addr := freeAddr(t)
-	conf := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(conf, fmt.Appendf(nil, nginxConf, dir, addr, backend, gatehouse), 0o600); err != nil {
+	conf := filepath.Join(dir, px.name+".conf")
+	if err := os.WriteFile(conf, fmt.Appendf(nil, px.conf, dir, addr, backend, gatehouse), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "-c", conf, "-p", dir)
+	cmd := exec.Command(bin, px.args(dir, conf)...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "HOME="+dir, "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir)
 	out := &lockedBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
@@ -84,30 +130,36 @@ func startNginx(t *testing.T, backend, gatehouse string) string {
 		time.Sleep(50 * time.Millisecond)
 	}
 	errs, _ := os.ReadFile(filepath.Join(dir, "error.log"))
-	t.Fatalf("nginx did not start: %s %s", out.String(), errs)
+	t.Fatalf("%s did not start: %s %s", px.name, out.String(), errs)
 	return ""
 }
 
-// TestNginxForwardAuth guards a backend with nginx's auth_request and two
-// Gatehouse instances: nginx asks B, the user logs out on A.
-func TestNginxForwardAuth(t *testing.T) {
+// TestForwardAuthThroughRealProxies guards a backend with each proxy and
+// two Gatehouse instances: the proxy asks B, the user logs out on A.
+func TestForwardAuthThroughRealProxies(t *testing.T) {
+	for _, px := range proxies {
+		t.Run(px.name, func(t *testing.T) { testForwardAuth(t, px) })
+	}
+}
+
+func testForwardAuth(t *testing.T, px proxy) {
 	c := newCluster(t)
 	a := c.start()
 	b := c.start()
 	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintf(w, "user=%s method=%s path=%s", r.Header.Get("X-User"), r.Method, r.URL.Path)
+		fmt.Fprintf(w, "user=%s method=%s path=%s", strings.Join(r.Header.Values("X-Auth-Request-User"), ","), r.Method, r.URL.Path)
 	}))
 	defer backend.Close()
-	proxy := startNginx(t, backend.URL, b.base)
+	base := px.start(t, strings.TrimPrefix(backend.URL, "http://"), strings.TrimPrefix(b.base, "http://"))
 
 	send := func(method, path string, header ...string) (int, string, http.Header) {
 		t.Helper()
-		req, err := http.NewRequest(method, proxy+path, strings.NewReader("a=b"))
+		req, err := http.NewRequest(method, base+path, strings.NewReader("a=b"))
 		if err != nil {
 			t.Fatal(err)
 		}
 		for i := 0; i+1 < len(header); i += 2 {
-			req.Header.Set(header[i], header[i+1])
+			req.Header.Add(header[i], header[i+1])
 		}
 		res, err := client.Do(req)
 		if err != nil {
@@ -119,7 +171,7 @@ func TestNginxForwardAuth(t *testing.T) {
 	}
 
 	if code, _, h := send("GET", "/api/things"); code != 401 || h.Get("WWW-Authenticate") != "Bearer" {
-		t.Fatalf("no credential through nginx: %d, WWW-Authenticate %q", code, h.Get("WWW-Authenticate"))
+		t.Fatalf("no credential: %d, WWW-Authenticate %q", code, h.Get("WWW-Authenticate"))
 	}
 	admin := a.login(t, "admin", "e2e-admin-password-1")
 	for _, m := range []string{"GET", "POST", "PUT", "DELETE"} {
@@ -127,6 +179,13 @@ func TestNginxForwardAuth(t *testing.T) {
 		if want := "user=admin method=" + m + " path=/things"; code != 200 || body != want {
 			t.Fatalf("%s with a token: %d %q, want 200 %q", m, code, body, want)
 		}
+	}
+	// A client cannot name itself to the backend: the proxy replaces the
+	// header with Gatehouse's answer.
+	code, body, _ := send("GET", "/api/things", "Authorization", "Bearer "+admin,
+		"X-Auth-Request-User", "mallory", "X-Auth-Request-User", "eve")
+	if code != 200 || !strings.HasPrefix(body, "user=admin ") {
+		t.Fatalf("a forged X-Auth-Request-User reached the backend: %d %q", code, body)
 	}
 	if code, _, _ := send("GET", "/admin/x", "Authorization", "Bearer "+admin); code != 200 {
 		t.Fatalf("admin route for an admin: %d", code)
@@ -144,17 +203,17 @@ func TestNginxForwardAuth(t *testing.T) {
 	}
 	key := m["key"].(string)
 	if code, body, _ := send("GET", "/api/things", "X-API-Key", key); code != 200 || !strings.HasPrefix(body, "user=kim ") {
-		t.Fatalf("API key through nginx: %d %q", code, body)
+		t.Fatalf("API key: %d %q", code, body)
 	}
 	if code, _, _ := send("GET", "/admin/x", "X-API-Key", key); code != 403 {
 		t.Fatalf("a user's key on the admin route: %d, want 403", code)
 	}
 
-	// Logout on A reaches nginx's answers from B.
+	// Logout on A reaches the proxy's answers from B.
 	if code, _ := call(t, "POST", a.base+"/logout", admin, "", ""); code != 200 {
 		t.Fatalf("logout: %d", code)
 	}
-	eventually(t, "the logged-out token refused through nginx", func() bool {
+	eventually(t, "the logged-out token refused through "+px.name, func() bool {
 		code, _, _ := send("GET", "/api/things", "Authorization", "Bearer "+admin)
 		return code == 401
 	})
