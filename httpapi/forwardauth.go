@@ -18,8 +18,8 @@ import (
 )
 
 // Forward authentication: a reverse proxy in front of another service
-// (nginx auth_request, Traefik ForwardAuth, Caddy forward_auth, Envoy
-// ext_authz) asks /auth/verify about each request before passing it on,
+// (nginx auth_request, Traefik ForwardAuth, Caddy forward_auth) asks
+// /auth/verify about each request before passing it on,
 // with the request's own Authorization or X-API-Key header. The answer is
 // the same check Gatehouse's own routes make — signature, expiry,
 // revocation, user state, key state — from memory, so a logout, a disabled
@@ -35,9 +35,9 @@ const (
 	HeaderAuthScope  = "X-Auth-Request-Scope"
 )
 
-// verifyMethods are the methods /auth/verify answers: proxies ask with GET
-// (Traefik, Caddy) or with the method of the request they guard (Envoy,
-// some nginx set-ups), and a 405 would read to them as an error.
+// verifyMethods are the methods /auth/verify answers. nginx, Traefik and
+// Caddy ask with GET; a proxy set up to pass the guarded request's method
+// on must not get a 405, which it would read as an error.
 var verifyMethods = []string{"GET", "POST", "PUT", "PATCH", "DELETE"}
 
 func (s *Server) routesForwardAuth() {
@@ -98,13 +98,17 @@ func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request) error {
 
 // verifyCache keeps the requirements parsed from the few query strings a
 // proxy's configuration uses, so the hot path parses none. Bounded: past
-// maxVerifyQueries distinct queries the rest are parsed every time.
+// maxVerifyQueries distinct queries, or for one longer than
+// maxVerifyQueryLen, the query is parsed every time.
 type verifyCache struct {
 	m sync.Map // raw query → []guard.Requirement
 	n atomic.Int64
 }
 
-const maxVerifyQueries = 256
+const (
+	maxVerifyQueries  = 256
+	maxVerifyQueryLen = 256
+)
 
 func (c *verifyCache) get(raw string) ([]guard.Requirement, error) {
 	if raw == "" {
@@ -114,7 +118,7 @@ func (c *verifyCache) get(raw string) ([]guard.Requirement, error) {
 		return v.([]guard.Requirement), nil
 	}
 	reqs, err := verifyRequirements(raw)
-	if err == nil && c.n.Load() < maxVerifyQueries {
+	if err == nil && len(raw) <= maxVerifyQueryLen && c.n.Load() < maxVerifyQueries {
 		if _, loaded := c.m.LoadOrStore(raw, reqs); !loaded {
 			c.n.Add(1)
 		}
@@ -123,12 +127,17 @@ func (c *verifyCache) get(raw string) ([]guard.Requirement, error) {
 }
 
 // verifyRequirements parses the requirements of a /auth/verify query.
-// Unknown scopes or roles are 422: a typo in a proxy's configuration must
-// not quietly require nothing.
+// Unknown parameters, scopes or roles are 422: a typo in a proxy's
+// configuration (?scopes=admin) must not quietly require nothing.
 func verifyRequirements(raw string) ([]guard.Requirement, error) {
 	q, err := url.ParseQuery(raw)
 	if err != nil {
 		return nil, gatehouse.Invalid([]string{"query"}, "Malformed query string", "value_error")
+	}
+	for name := range q {
+		if name != "scope" && name != "role" {
+			return nil, gatehouse.Invalid([]string{"query", name}, "Unknown parameter; only scope and role are understood", "value_error")
+		}
 	}
 	var reqs []guard.Requirement
 	if v, ok := q["scope"]; ok {

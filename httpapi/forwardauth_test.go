@@ -33,7 +33,7 @@ func TestVerifyTellsTheProxyWhoTheCredentialActsFor(t *testing.T) {
 		scope, kind  string
 	}{
 		{"token, GET", "GET", tok, "read:items", "access_token"},
-		{"token, POST as Envoy asks", "POST", tok, "read:items", "access_token"},
+		{"token, POST, from a proxy that keeps the method", "POST", tok, "read:items", "access_token"},
 		{"token, DELETE", "DELETE", tok, "read:items", "access_token"},
 		{"API key", "GET", cred{key: key}, "write:items", "api_key"},
 	} {
@@ -110,9 +110,10 @@ func TestVerifyRefusesWithOnlyTheStatusesProxiesUnderstand(t *testing.T) {
 		wantStatus(t, e.verify("GET", "role=admin", mod), 403)
 	})
 	t.Run("a bad query is a configuration error, not a pass", func(t *testing.T) {
-		for _, q := range []string{"scope=read:itmes", "scope=read:items+nope", "role=root", "role=Admin"} {
+		for _, q := range []string{"scope=read:itmes", "scope=read:items+nope", "role=root", "role=Admin",
+			"scopes=admin", "Scope=admin", "roles=admin", "scope=read:items&x=1"} {
 			r := e.verify("GET", q, mod)
-			field := strings.SplitN(q, "=", 2)[0]
+			field := q[strings.LastIndex(q, "&")+1 : strings.LastIndex(q, "=")]
 			wantValidation(t, r, field)
 		}
 		wantStatus(t, e.verify("GET", "scope=", mod), 200) // nothing asked for
