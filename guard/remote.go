@@ -38,15 +38,22 @@ var (
 // NewRemote returns a Remote for the Gatehouse server at base (scheme, host
 // and any path prefix, e.g. "https://auth.internal"). client nil means one
 // with a 5-second timeout.
+//
+// Redirects are never followed, whatever client's CheckRedirect says: net/http
+// would carry the X-API-Key header to wherever a redirect points, even
+// another host. A redirect is an answer Remote does not accept (503); give
+// the https URL if Gatehouse redirects plain HTTP.
 func NewRemote(base string, client *http.Client) (*Remote, error) {
 	u, err := url.Parse(base)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 		return nil, fmt.Errorf("guard: Gatehouse URL %q: want http(s)://host[:port][/prefix]", base)
 	}
-	if client == nil {
-		client = &http.Client{Timeout: 5 * time.Second}
+	c := http.Client{Timeout: 5 * time.Second}
+	if client != nil {
+		c = *client // a copy: the caller's client keeps its own redirect policy
 	}
-	return &Remote{endpoint: strings.TrimSuffix(u.String(), "/") + "/auth/verify", client: client}, nil
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &Remote{endpoint: strings.TrimSuffix(u.String(), "/") + "/auth/verify", client: &c}, nil
 }
 
 // Authenticate implements TokenAuthenticator.

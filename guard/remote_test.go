@@ -175,6 +175,29 @@ func TestRemoteFailsClosedOnAnythingButTheThreeAnswers(t *testing.T) {
 			}
 		})
 	}
+	t.Run("a redirect, which must not carry the key elsewhere", func(t *testing.T) {
+		leaked := make(chan string, 1)
+		elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			leaked <- r.Header.Get("X-API-Key")
+			io.WriteString(w, `{"user_id":1,"username":"x","role":"admin"}`)
+		}))
+		defer elsewhere.Close()
+		redirector := httptest.NewServer(http.RedirectHandler(elsewhere.URL+"/auth/verify", http.StatusPermanentRedirect))
+		defer redirector.Close()
+		// Even with a client that would follow redirects.
+		remote, err := guard.NewRemote(redirector.URL, &http.Client{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := remote.AuthenticateKey(context.Background(), "ghk_secret"); gatehouse.ErrorCode(err) != gatehouse.EUNAVAILABLE {
+			t.Fatalf("%v, want EUNAVAILABLE", err)
+		}
+		select {
+		case k := <-leaked:
+			t.Fatalf("the redirect was followed and the key %q sent to another server", k)
+		default:
+		}
+	})
 	for _, bad := range []string{"", "gatehouse:8000", "ftp://h", "http://", "http://h/?x=1", "http://h/#f", "://h"} {
 		if _, err := guard.NewRemote(bad, nil); err == nil {
 			t.Errorf("NewRemote(%q) accepted", bad)
