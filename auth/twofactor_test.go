@@ -10,29 +10,17 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/fakeclock"
 	"github.com/gatehouse/gatehouse/totp"
 )
 
-// tfClock is a fake clock the tests move by hand.
-type tfClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *tfClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *tfClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
-func newTFClock() *tfClock { return &tfClock{now: time.Unix(1_700_000_000, 0)} }
+func newTFClock() *fakeclock.Clock { return fakeclock.New(time.Unix(1_700_000_000, 0)) }
 
 // limiterStep is one step of a MemoryCodeLimiter script.
-type limiterStep func(t *testing.T, l *MemoryCodeLimiter, c *tfClock)
+type limiterStep func(t *testing.T, l *MemoryCodeLimiter, c *fakeclock.Clock)
 
 func reserve(user int64, want time.Duration) limiterStep {
-	return func(t *testing.T, l *MemoryCodeLimiter, _ *tfClock) {
+	return func(t *testing.T, l *MemoryCodeLimiter, _ *fakeclock.Clock) {
 		t.Helper()
 		if got, err := l.Reserve(context.Background(), user); err != nil || got != want {
 			t.Fatalf("Reserve(%d) = %v, %v; want %v", user, got, err, want)
@@ -41,15 +29,15 @@ func reserve(user int64, want time.Duration) limiterStep {
 }
 
 func release(user int64) limiterStep {
-	return func(_ *testing.T, l *MemoryCodeLimiter, _ *tfClock) { l.Release(context.Background(), user) }
+	return func(_ *testing.T, l *MemoryCodeLimiter, _ *fakeclock.Clock) { l.Release(context.Background(), user) }
 }
 
 func advance(d time.Duration) limiterStep {
-	return func(_ *testing.T, _ *MemoryCodeLimiter, c *tfClock) { c.Advance(d) }
+	return func(_ *testing.T, _ *MemoryCodeLimiter, c *fakeclock.Clock) { c.Advance(d) }
 }
 
 func fail(user int64, n int) limiterStep {
-	return func(t *testing.T, l *MemoryCodeLimiter, c *tfClock) {
+	return func(t *testing.T, l *MemoryCodeLimiter, c *fakeclock.Clock) {
 		t.Helper()
 		for range n {
 			reserve(user, 0)(t, l, c)

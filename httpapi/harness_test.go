@@ -20,6 +20,7 @@ import (
 	"github.com/gatehouse/gatehouse/auth"
 	"github.com/gatehouse/gatehouse/httpapi"
 	"github.com/gatehouse/gatehouse/httpsec"
+	"github.com/gatehouse/gatehouse/internal/fakeclock"
 	"github.com/gatehouse/gatehouse/internal/testservice"
 	"github.com/gatehouse/gatehouse/metrics"
 	"github.com/gatehouse/gatehouse/password"
@@ -28,19 +29,6 @@ import (
 	"github.com/gatehouse/gatehouse/token"
 	"github.com/gatehouse/gatehouse/totp"
 )
-
-// clock is a fake clock the tests move by hand.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 // syncBuffer collects log output from concurrent handlers.
 type syncBuffer struct {
@@ -65,7 +53,7 @@ type env struct {
 	store  *sqlite.DB
 	met    *metrics.Metrics // set when opts.metrics
 	rec    *audit.Recorder  // set when opts.recorder
-	clock  *clock
+	clock  *fakeclock.Clock
 	logs   *syncBuffer
 	path   string
 	secret []byte
@@ -90,7 +78,7 @@ func newEnv(t *testing.T) *env { return newEnvWith(t, envOptions{}) }
 
 func newEnvWith(t *testing.T, o envOptions) *env {
 	t.Helper()
-	e := &env{t: t, opts: o, clock: &clock{now: time.Now().UTC().Truncate(time.Second)}, logs: &syncBuffer{},
+	e := &env{t: t, opts: o, clock: fakeclock.New(time.Now().UTC().Truncate(time.Second)), logs: &syncBuffer{},
 		path: filepath.Join(t.TempDir(), "gatehouse.db"), secret: []byte("0123456789abcdef0123456789abcdef-test")}
 	e.start()
 	return e
