@@ -71,11 +71,7 @@ func apikeyCommand(ctx context.Context, args []string, stdin io.Reader, stdout, 
 			return &configError{env: "arguments", err: fmt.Errorf("%q is not an API key id", pos[0])}
 		}
 	}
-	c, err := sf.parse()
-	if err != nil {
-		return err
-	}
-	a, err := openApp(ctx, c, newLogger(stderr, "warn"))
+	a, err := sf.open(ctx, stderr)
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
+	"io"
 	"log/slog"
 	"runtime"
 	"strconv"
@@ -73,6 +74,16 @@ type storeConfig struct {
 	encryptionKey         []byte
 	previousKeys          [][]byte
 	totpIssuer            string
+}
+
+// open parses the store settings and opens the app on them, for a command
+// that is not serve (its log goes to stderr at warn level).
+func (f *storeFlags) open(ctx context.Context, stderr io.Writer) (*app, error) {
+	c, err := f.parse()
+	if err != nil {
+		return nil, err
+	}
+	return openApp(ctx, c, newLogger(stderr, "warn"))
 }
 
 func (f *storeFlags) parse() (storeConfig, error) {

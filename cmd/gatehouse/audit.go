@@ -49,11 +49,7 @@ func auditCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if f.Until, err = parseTime("--until", *until); err != nil {
 		return err
 	}
-	c, err := sf.parse()
-	if err != nil {
-		return err
-	}
-	a, err := openApp(ctx, c, newLogger(stderr, "warn"))
+	a, err := sf.open(ctx, stderr)
 	if err != nil {
 		return err
 	}

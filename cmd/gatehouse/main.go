@@ -88,11 +88,7 @@ func withStore(ctx context.Context, name, summary string, args []string, stderr 
 	if err := s.fs.Parse(args); err != nil {
 		return err
 	}
-	c, err := sf.parse()
-	if err != nil {
-		return err
-	}
-	a, err := openApp(ctx, c, newLogger(stderr, "warn"))
+	a, err := sf.open(ctx, stderr)
 	if err != nil {
 		return err
 	}

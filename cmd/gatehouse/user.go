@@ -56,11 +56,7 @@ func userCommand(ctx context.Context, args []string, stdin io.Reader, stdout, st
 		fmt.Fprintln(stderr, userUsage)
 		return &configError{env: "arguments", err: fmt.Errorf("user %s takes %d argument(s), got %d", sub, n, len(pos))}
 	}
-	c, err := sf.parse()
-	if err != nil {
-		return err
-	}
-	a, err := openApp(ctx, c, newLogger(stderr, "warn"))
+	a, err := sf.open(ctx, stderr)
 	if err != nil {
 		return err
 	}
