@@ -151,12 +151,13 @@ func verifyRequirements(raw string) ([]guard.Requirement, error) {
 			reqs = append(reqs, guard.Scopes(scopes...))
 		}
 	}
-	if v := q.Get("role"); v != "" {
-		role := gatehouse.Role(v)
-		if !role.Valid() {
-			return nil, gatehouse.Invalid([]string{"query", "role"}, "Unknown role "+strconv.Quote(v), "value_error")
+	if v, ok := q["role"]; ok {
+		// Exactly one known role: ?role=&role=admin or ?role=user&role=admin
+		// must not quietly require less than the operator meant.
+		if len(v) != 1 || !gatehouse.Role(v[0]).Valid() {
+			return nil, gatehouse.Invalid([]string{"query", "role"}, "Give one role: user, moderator or admin", "value_error")
 		}
-		reqs = append(reqs, guard.MinRole(role))
+		reqs = append(reqs, guard.MinRole(gatehouse.Role(v[0])))
 	}
 	return reqs, nil
 }

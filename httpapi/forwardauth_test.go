@@ -111,7 +111,8 @@ func TestVerifyRefusesWithOnlyTheStatusesProxiesUnderstand(t *testing.T) {
 	})
 	t.Run("a bad query is a configuration error, not a pass", func(t *testing.T) {
 		for _, q := range []string{"scope=read:itmes", "scope=read:items+nope", "role=root", "role=Admin",
-			"scopes=admin", "Scope=admin", "roles=admin", "scope=read:items&x=1"} {
+			"scopes=admin", "Scope=admin", "roles=admin", "scope=read:items&x=1",
+			"role=", "role=&role=admin", "role=user&role=admin"} {
 			r := e.verify("GET", q, mod)
 			field := q[strings.LastIndex(q, "&")+1 : strings.LastIndex(q, "=")]
 			wantValidation(t, r, field)
