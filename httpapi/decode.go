@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -67,22 +66,19 @@ func checkOnce(v url.Values) error {
 }
 
 // readJSON decodes a JSON object body into v. Unknown fields are ignored,
-// as FastAPI does; anything that is not one JSON value is a 422.
+// as FastAPI does; anything that is not one JSON value (trailing data
+// included, even a lone "]") is a 422.
 func readJSON(r *http.Request, v any) error {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		return bodyError(err, "Unreadable body")
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(v); err != nil {
+	if err := json.Unmarshal(body, v); err != nil {
 		var typeErr *json.UnmarshalTypeError
 		if errors.As(err, &typeErr) && typeErr.Field != "" {
 			return gatehouse.Invalid([]string{"body", typeErr.Field}, "Wrong type: expected "+typeErr.Type.String(), "type_error")
 		}
 		return gatehouse.Invalid([]string{"body"}, "Unparsable JSON body", "value_error.jsondecode")
-	}
-	if dec.More() {
-		return gatehouse.Invalid([]string{"body"}, "Unexpected data after the JSON value", "value_error.jsondecode")
 	}
 	return nil
 }

@@ -47,6 +47,7 @@ func FuzzReadJSON(f *testing.F) {
 	f.Add(`{"refresh_token":"ghr_x"}`)
 	f.Add(`{"refresh_token":1}`)
 	f.Add(`{"refresh_token":"a"} {"x":1}`)
+	f.Add(`{"refresh_token":"a"}]`)
 	f.Add(`[`)
 	f.Add(``)
 	f.Add(`null`)
@@ -58,4 +59,32 @@ func FuzzReadJSON(f *testing.F) {
 		}
 		wantClientError(t, readJSON(r, &v))
 	})
+}
+
+func TestReadJSONTakesExactlyOneValue(t *testing.T) {
+	for _, tt := range []struct {
+		body string
+		ok   bool
+	}{
+		{`{"refresh_token":"x"}`, true},
+		{" {\"refresh_token\":\"x\"} \n", true},
+		{`{"refresh_token":"x"}]`, false},
+		{`{"refresh_token":"x"}}`, false},
+		{`{"refresh_token":"x"} {"refresh_token":"y"}`, false},
+		{`{"refresh_token":"x"} 1`, false},
+		{`{"refresh_token":1}`, false},
+		{``, false},
+	} {
+		r := httptest.NewRequest("POST", "/token/refresh", strings.NewReader(tt.body))
+		var v struct {
+			RefreshToken *string `json:"refresh_token"`
+		}
+		err := readJSON(r, &v)
+		if ok := err == nil; ok != tt.ok {
+			t.Errorf("readJSON(%q) = %v, want ok=%v", tt.body, err, tt.ok)
+		}
+		if err != nil && gatehouse.ErrorCode(err) != gatehouse.EINVALID {
+			t.Errorf("readJSON(%q) = %v, want a 422", tt.body, err)
+		}
+	}
 }
