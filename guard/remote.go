@@ -3,6 +3,7 @@ package guard
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -45,8 +46,11 @@ var (
 // the https URL if Gatehouse redirects plain HTTP.
 func NewRemote(base string, client *http.Client) (*Remote, error) {
 	u, err := url.Parse(base)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("guard: Gatehouse URL %q: want http(s)://host[:port][/prefix]", base)
+	// No user:password@: the endpoint goes into logged errors, and Go would
+	// send those credentials only on requests without an Authorization
+	// header (keys, not tokens). Not echoed either: it may hold a password.
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return nil, errors.New("guard: Gatehouse URL: want http(s)://host[:port][/prefix], without user:password@")
 	}
 	c := http.Client{Timeout: 5 * time.Second}
 	if client != nil {

@@ -198,9 +198,12 @@ func TestRemoteFailsClosedOnAnythingButTheThreeAnswers(t *testing.T) {
 		default:
 		}
 	})
-	for _, bad := range []string{"", "gatehouse:8000", "ftp://h", "http://", "http://h/?x=1", "http://h/#f", "://h"} {
-		if _, err := guard.NewRemote(bad, nil); err == nil {
+	for _, bad := range []string{"http://u:p@h", "http://u@h", "", "gatehouse:8000", "ftp://h", "http://", "http://h/?x=1", "http://h/#f", "://h"} {
+		_, err := guard.NewRemote(bad, nil)
+		if err == nil {
 			t.Errorf("NewRemote(%q) accepted", bad)
+		} else if strings.Contains(err.Error(), ":p@") {
+			t.Errorf("NewRemote(%q) echoes the password: %v", bad, err)
 		}
 	}
 }
