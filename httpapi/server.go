@@ -122,7 +122,9 @@ func New(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("httpapi: a rate limit names %q, which is not a route", route)
 		}
 	}
-	s.handler = s.recoverer(s.observe(cfg.Security.Wrap(s.limitBody(s.mux))))
+	// observe is outermost, so a recovered panic is counted, logged with
+	// its request id and answered with the X-Request-Id header.
+	s.handler = s.observe(s.recoverer(cfg.Security.Wrap(s.limitBody(s.mux))))
 	return s, nil
 }
 
