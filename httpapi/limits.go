@@ -9,11 +9,12 @@ import (
 	"github.com/gatehouse/gatehouse/ratelimit"
 )
 
-// clientKey is the rate-limit key of the request's client, from the one
-// client-IP function (httpsec.Proxies): X-Forwarded-For counts only from a
-// trusted proxy, so forging it changes nothing.
+// clientKey is the rate-limit key of the request's client: the address
+// observe took from the one client-IP function (httpsec.Proxies), so
+// X-Forwarded-For counts only from a trusted proxy, and limits and audit
+// rows name the same client.
 func (s *Server) clientKey(r *http.Request) string {
-	return ratelimit.AddrKey(s.cfg.Proxies.ClientIP(r))
+	return ratelimit.AddrKey(gatehouse.RequestInfoFrom(r.Context()).ClientAddr)
 }
 
 // allow takes one request from limiter under key. Refused, it sets
