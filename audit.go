@@ -5,7 +5,8 @@ import (
 	"net/netip"
 )
 
-// Audit event types (contract §9). Outcome is "success" or "failure".
+// Audit event types (contract §9). Outcome is "success" or "failure", or
+// "pending" for a login that awaits its second factor.
 const (
 	EventLogin             = "login"
 	EventRefresh           = "refresh"
@@ -26,6 +27,10 @@ const (
 
 	OutcomeSuccess = "success"
 	OutcomeFailure = "failure"
+	// OutcomePending is a login whose password was right and whose second
+	// factor is still to come: neither a failure (alerts on failed logins
+	// must not fire for every 2FA login) nor a success (no token yet).
+	OutcomePending = "pending"
 )
 
 // Auditor records audit events. Record must return quickly and never fail

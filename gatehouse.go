@@ -217,7 +217,7 @@ type AuditEvent struct {
 	ID        int64
 	Time      time.Time
 	Type      string // e.g. "login", "refresh_reuse", "logout", "api_key_created"
-	Outcome   string // "success" or "failure"
+	Outcome   string // "success", "failure" or "pending" (OutcomePending)
 	UserID    int64  // 0 when unknown
 	Username  string // as presented, for failed logins of unknown users
 	ClientIP  string

@@ -249,15 +249,19 @@ func (s *Service) recordLogin(ctx context.Context, username string, u *gatehouse
 	if u != nil {
 		ev.UserID = u.ID
 	}
-	if err != nil {
-		if gatehouse.ErrorCode(err) == gatehouse.EINVALID || gatehouse.ErrorCode(err) == gatehouse.EUNAVAILABLE {
-			return
-		}
-		ev.Outcome, ev.Detail = gatehouse.OutcomeFailure, gatehouse.ErrorMessage(err)
-		s.met.Login("failure")
-	} else {
+	var mfa *MFARequiredError
+	switch {
+	case err == nil:
 		s.met.Login("success")
 		s.met.TokenIssued(grant)
+	case gatehouse.ErrorCode(err) == gatehouse.EINVALID || gatehouse.ErrorCode(err) == gatehouse.EUNAVAILABLE:
+		return
+	case errors.As(err, &mfa):
+		ev.Outcome, ev.Detail = gatehouse.OutcomePending, gatehouse.ErrorMessage(err)
+		s.met.Login("mfa_required")
+	default:
+		ev.Outcome, ev.Detail = gatehouse.OutcomeFailure, gatehouse.ErrorMessage(err)
+		s.met.Login("failure")
 	}
 	s.audit.Record(ctx, ev)
 }

@@ -443,6 +443,12 @@ func TestMFATokenCompletesLoginOnce(t *testing.T) {
 		return e.form("/token", url.Values{"grant_type": {httpapi.GrantTypeMFA}, "mfa_token": {mfa}, "otp": {otp}})
 	}
 
+	// The password step is audited as pending, neither a failure (alerts
+	// on failed logins) nor a success (no token yet).
+	if p, f := e.audit.count(gatehouse.EventLogin, gatehouse.OutcomePending), e.audit.count(gatehouse.EventLogin, gatehouse.OutcomeFailure); p != 1 || f != 0 {
+		t.Fatalf("after the password step: %d pending and %d failed logins audited, want 1 and 0:\n%s", p, f, e.audit)
+	}
+
 	r = step2(e.wrongCode(a.secret)) // a typo may be retried
 	if r.status != 401 || r.str("error") != "invalid_otp" {
 		t.Fatalf("wrong otp: %d %s", r.status, r.raw)
