@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"os"
 	"runtime"
 	"sort"
 	"strings"
@@ -40,9 +41,19 @@ var _ gatehouse.Store = (*DB)(nil)
 // Open opens (creating if needed) the database file at path and applies any
 // pending migrations. ":memory:" is refused: two pools would see two
 // databases; tests use a file in t.TempDir().
+//
+// The file holds secrets (the JWT signing key and the API-key pepper live
+// in the settings table when none is configured), so Open creates it with
+// mode 0600 rather than leaving that to the driver and the umask, and
+// tightens an existing database file, or a -wal or -shm file left beside
+// it, whose mode grants any access to group or others to 0600. SQLite
+// gives the -wal and -shm files it creates the main file's mode.
 func Open(ctx context.Context, path string) (*DB, error) {
 	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file::memory:") {
 		return nil, errors.New("sqlite: a file path is required")
+	}
+	if err := restrictFile(path); err != nil {
+		return nil, err
 	}
 	dsn := func(txlock string) string {
 		q := url.Values{}
@@ -75,6 +86,43 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		return nil, err
 	}
 	return db, nil
+}
+
+// restrictFile creates the database file at path with mode 0600 if it is
+// missing, and sets it and any -wal or -shm companion to 0600 if group or
+// others have any access, so that the secrets in it are the owner's alone.
+func restrictFile(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("sqlite: create %s: %w", path, err)
+	}
+	defer f.Close()
+	// Through the open descriptor, not the name: it is this file that gets
+	// the mode even if the name is replaced meanwhile.
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("sqlite: stat %s: %w", path, err)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		if err := f.Chmod(0o600); err != nil {
+			return fmt.Errorf("sqlite: restrict permissions of %s: %w", path, err)
+		}
+	}
+	for _, companion := range []string{path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(companion)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("sqlite: stat %s: %w", companion, err)
+		}
+		if fi.Mode().Perm()&0o077 != 0 {
+			if err := os.Chmod(companion, 0o600); err != nil {
+				return fmt.Errorf("sqlite: restrict permissions of %s: %w", companion, err)
+			}
+		}
+	}
+	return f.Close()
 }
 
 // Close closes both pools.
@@ -140,7 +188,10 @@ func (db *DB) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	}
 	if err := fn(tx); err != nil {
 		tx.Rollback()
-		return err
+		// Classified here, once, like the commit's error: every caller then
+		// sees a unique violation as ECONFLICT and a busy or failing disk
+		// as EUNAVAILABLE, as from PostgreSQL.
+		return classify(err)
 	}
 	return classify(tx.Commit())
 }
@@ -148,8 +199,9 @@ func (db *DB) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 // classify turns driver errors into gatehouse errors by SQLite result code,
 // never by matching message text.
 func classify(err error) error {
-	if err == nil {
-		return nil
+	var ge *gatehouse.Error
+	if err == nil || errors.As(err, &ge) {
+		return err // nil, or already carries a gatehouse code
 	}
 	var se *sqlite.Error
 	if errors.As(err, &se) {

@@ -48,3 +48,22 @@ func TestMemoryDatabaseRefused(t *testing.T) {
 		t.Fatal("Open(:memory:) succeeded")
 	}
 }
+
+// A taken username is reported as PostgreSQL reports it: a conflict whose
+// public message names the username, not the generic "Already exists".
+func TestCreateUserTakenUsernameIsUsernameAlreadyRegistered(t *testing.T) {
+	for _, second := range []string{"alice", "ALICE"} {
+		t.Run(second, func(t *testing.T) {
+			ctx := context.Background()
+			db := open(t)
+			if err := db.CreateUser(ctx, &gatehouse.User{Username: "alice", PasswordHash: "h", Role: gatehouse.RoleUser}); err != nil {
+				t.Fatal(err)
+			}
+			err := db.CreateUser(ctx, &gatehouse.User{Username: second, PasswordHash: "h", Role: gatehouse.RoleUser})
+			if code, msg := gatehouse.ErrorCode(err), gatehouse.ErrorMessage(err); code != gatehouse.ECONFLICT || msg != "Username already registered" {
+				t.Fatalf("CreateUser(%q) after \"alice\" = code %q, message %q (%v); want %q, %q",
+					second, code, msg, err, gatehouse.ECONFLICT, "Username already registered")
+			}
+		})
+	}
+}

@@ -66,7 +66,7 @@ func (db *DB) CreateUser(ctx context.Context, u *gatehouse.User) error {
 		return &gatehouse.Error{Code: gatehouse.ECONFLICT, Message: "Username already registered", Err: err}
 	}
 	if err != nil {
-		return fmt.Errorf("sqlite: create user: %w", classify(err))
+		return fmt.Errorf("sqlite: create user: %w", err)
 	}
 	return nil
 }
