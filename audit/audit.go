@@ -7,8 +7,10 @@ package audit
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gatehouse/gatehouse"
 )
@@ -61,12 +63,7 @@ func (r *Recorder) Record(ctx context.Context, e gatehouse.AuditEvent) {
 	if e.Path == "" {
 		e.Path = ri.Path
 	}
-	if len(e.UserAgent) > 512 {
-		e.UserAgent = e.UserAgent[:512]
-	}
-	if len(e.Username) > 256 {
-		e.Username = e.Username[:256]
-	}
+	sanitize(&e)
 	// The request id is added by the server's log handler, from ctx.
 	r.log.LogAttrs(ctx, slog.LevelInfo, "audit",
 		slog.String("event", e.Type), slog.String("outcome", e.Outcome), slog.Int64("user_id", e.UserID),
@@ -109,15 +106,34 @@ func (r *Recorder) run() {
 		}
 		if len(batch) > 0 {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			if err := r.store.AddAuditEvents(ctx, batch...); err != nil {
-				r.log.Error("audit events not stored (they are in this log)", "count", len(batch), "err", err)
-			}
+			err := r.store.AddAuditEvents(ctx, batch...)
 			cancel()
+			if err != nil {
+				r.storeEach(batch, err)
+			}
 		}
 		for _, c := range waiting {
 			close(c)
 		}
 		batch, waiting = batch[:0], waiting[:0]
+	}
+}
+
+// storeEach stores the events of a batch whose write failed one at a time,
+// so that one event the store refuses cannot take the others with it: the
+// batch is one transaction. The events that still fail are in the log
+// already; this names them by type and request id only.
+func (r *Recorder) storeEach(batch []*gatehouse.AuditEvent, batchErr error) {
+	r.log.Warn("audit batch not stored, retrying its events one by one", "count", len(batch), "err", batchErr)
+	// One deadline for all the retries: when the store is down, every
+	// event fails, and the writer must not wait a full timeout for each.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, e := range batch {
+		if err := r.store.AddAuditEvents(ctx, e); err != nil {
+			r.log.Error("audit event not stored (it is in this log)", "event", e.Type, "outcome", e.Outcome,
+				"request_id", e.RequestID, "err", err)
+		}
 	}
 }
 
@@ -136,4 +152,43 @@ func (r *Recorder) Flush() {
 	c := make(chan struct{})
 	r.queue <- item{flushed: c}
 	<-c
+}
+
+// Length limits of the free-text fields a client controls, in bytes.
+const (
+	maxUserAgent = 512
+	maxUsername  = 256
+)
+
+// sanitize makes every text field of e storable: HTTP headers and decoded
+// paths may hold any byte, and PostgreSQL refuses invalid UTF-8 and NUL in
+// text columns, failing the whole batch the event is written in.
+func sanitize(e *gatehouse.AuditEvent) {
+	e.Type = cleanText(e.Type, 0)
+	e.Outcome = cleanText(e.Outcome, 0)
+	e.Username = cleanText(e.Username, maxUsername)
+	e.ClientIP = cleanText(e.ClientIP, 0)
+	e.UserAgent = cleanText(e.UserAgent, maxUserAgent)
+	e.RequestID = cleanText(e.RequestID, 0)
+	e.Path = cleanText(e.Path, 0)
+	e.Detail = cleanText(e.Detail, 0)
+}
+
+// cleanText returns s as valid UTF-8 (each run of invalid bytes replaced by
+// U+FFFD) without NUL bytes, cut to at most limit bytes (0: none) at a
+// rune boundary so the cut cannot make it invalid again. Text already clean
+// and short enough is returned as it is, without allocating.
+func cleanText(s string, limit int) string {
+	// ToValidUTF8 first: removing an ASCII byte from valid UTF-8 keeps it
+	// valid, whereas removing NULs first could join stray bytes.
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	s = strings.ReplaceAll(s, "\x00", "")
+	if limit > 0 && len(s) > limit {
+		cut := limit
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut]
+	}
+	return s
 }

@@ -24,7 +24,6 @@ type Metrics struct {
 	refreshReuse    prometheus.Counter
 	revocations     *prometheus.CounterVec
 	rateLimited     *prometheus.CounterVec
-	hashQueueDepth  prometheus.GaugeFunc
 	hashWait        prometheus.Histogram
 	apiKeyAuth      *prometheus.CounterVec
 	twoFactorChecks *prometheus.CounterVec
@@ -63,9 +62,8 @@ func New(queueDepth func() int) *Metrics {
 		m.rateLimited, m.hashWait, m.apiKeyAuth, m.twoFactorChecks,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if queueDepth != nil {
-		m.hashQueueDepth = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "gatehouse_password_hash_queue_depth",
-			Help: "Password-hashing jobs waiting for a worker."}, func() float64 { return float64(queueDepth()) })
-		reg.MustRegister(m.hashQueueDepth)
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "gatehouse_password_hash_queue_depth",
+			Help: "Password-hashing jobs waiting for a worker."}, func() float64 { return float64(queueDepth()) }))
 	}
 	return m
 }
@@ -75,11 +73,13 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{})
 }
 
-// Request records one HTTP request.
+// Request records one HTTP request. The method is reduced to the standard
+// ones (methodLabel) before it names a series.
 func (m *Metrics) Request(route, method string, status int, d time.Duration) {
 	if m == nil {
 		return
 	}
+	method = methodLabel(method)
 	k := requestKey{route, method, status}
 	v, ok := m.byRequest.Load(k)
 	if !ok {
@@ -91,6 +91,19 @@ func (m *Metrics) Request(route, method string, status int, d time.Duration) {
 	rs := v.(requestSeries)
 	rs.count.Inc()
 	rs.latency.Observe(d.Seconds())
+}
+
+// methodLabel returns method if it is one of the methods Gatehouse serves or
+// a client commonly sends, and "OTHER" for anything else. Any token is a
+// valid HTTP method, so labelling by the raw method would let a client
+// create series (and cache entries) without bound.
+func methodLabel(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions:
+		return method
+	}
+	return "OTHER"
 }
 
 // requestKey and requestSeries cache the labelled series of each route,

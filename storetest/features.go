@@ -34,6 +34,7 @@ var featureTests = []storeTest{
 	{"nonces: concurrent use of one nonce: exactly one wins", testNonceRace},
 	{"audit: events filtered by user, type and time, paged newest first", testAuditEvents},
 	{"audit: purge deletes events older than t", testPurgeAudit},
+	{"audit: non-ASCII text is stored and read back unchanged", testAuditNonASCII},
 	{"concurrent removal of the last two admins: exactly one wins", testLastAdminRace},
 	{"change feed: a poller racing writers misses no change", testChangeFeedRace},
 }
