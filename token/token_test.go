@@ -278,6 +278,11 @@ func TestVerifyRefusesTokensItDidNotSign(t *testing.T) {
 		{"a changed payload", parts[0] + "." + b64([]byte(other)) + "." + parts[2], token.ErrSignature},
 		{"a changed signature", parts[0] + "." + parts[1] + "." + string(sig), token.ErrSignature},
 		{"a signature under another key", forge(secret("Z"), goodHeader, payload(nil)), token.ErrSignature},
+		// Nothing in the payload is read before the signature passes, so a
+		// forged token learns nothing about how its claims would be judged.
+		{"another key over a claims set that is not JSON", forge(secret("Z"), goodHeader, `{"exp":`), token.ErrSignature},
+		{"another key over an expired refresh token", forge(secret("Z"), goodHeader,
+			payload(map[string]any{"type": "refresh", "exp": t0 - 3600})), token.ErrSignature},
 		{"alg none with no signature", b64([]byte(`{"alg":"none","typ":"JWT"}`)) + "." + parts[1] + ".", token.ErrMalformed},
 		{"an HS384 signature", hs384(keyA().Secret, `{"alg":"HS384","typ":"JWT"}`, payload(nil)), token.ErrMalformed},
 	}
