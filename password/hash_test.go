@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -143,6 +144,36 @@ func TestVerifyNeedsRehashWhenArgon2ParamsDiffer(t *testing.T) {
 				t.Errorf("Verify = %v, %v, %v; want true, %v, nil", ok, rehash, err, tt.want)
 			}
 		})
+	}
+}
+
+// TestVerifyDummyDoesTheMemoryHardWorkOfVerify checks the promise that an
+// unknown user costs the same argon2id work as a wrong password. argon2id's
+// cost is its memory: each call fills Params.Memory KiB, so VerifyDummy must
+// allocate that much, as much as a real Verify with the same parameters.
+func TestVerifyDummyDoesTheMemoryHardWorkOfVerify(t *testing.T) {
+	p := Params{Memory: 8 * 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32} // 8 MiB
+	h := NewHasher(p)
+	enc, err := h.Hash("the real password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	allocated := func(fn func()) uint64 {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		fn()
+		runtime.ReadMemStats(&after)
+		return after.TotalAlloc - before.TotalAlloc
+	}
+	verify := allocated(func() { h.Verify("a wrong password", enc) })
+	dummy := allocated(func() { h.VerifyDummy("a wrong password") })
+
+	memory := uint64(p.Memory) * 1024
+	if verify < memory {
+		t.Fatalf("Verify allocated %d bytes, less than Params.Memory (%d): the measurement is broken", verify, memory)
+	}
+	if dummy < memory || dummy < verify*9/10 {
+		t.Errorf("VerifyDummy allocated %d bytes; Verify allocated %d and Params.Memory is %d", dummy, verify, memory)
 	}
 }
 
