@@ -4,6 +4,7 @@ import (
 	_ "embed"
 	"fmt"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"golang.org/x/text/cases"
@@ -21,27 +22,22 @@ func TooLong(password string) bool { return len(password) > MaxBytes }
 // Policy decides which passwords may be set, after NIST SP 800-63B
 // §3.1.1.2: a minimum length, a generous maximum, no composition rules, and
 // no password that is commonly used or equal to the username. Passwords are
-// judged exactly as received: spaces count and nothing is trimmed.
+// judged exactly as received: spaces count and nothing is trimmed. The
+// maximum is always MaxBytes.
 //
-// Use DefaultPolicy and adjust its fields. A Policy literal works too, but it
-// has no prepared list, so each Check parses the embedded one (a millisecond
-// or two) rather than skipping the check.
+// The zero Policy behaves as DefaultPolicy, and every Policy, however made,
+// shares one copy of the common-password list.
 type Policy struct {
 	// MinLength is the fewest characters (Unicode code points) allowed;
 	// zero means 8, the §3.1.1.2 minimum.
 	MinLength int
-	// MaxBytes is the most bytes allowed; zero, or more than the constant
-	// MaxBytes (1024), means the constant, which TooLong enforces anyway.
-	MaxBytes int
-
-	common map[string]struct{} // keys are foldKey'd
 }
 
 // DefaultPolicy returns the policy of contract §2: at least 8 characters, at
 // most 1024 bytes, not among the 30,000 most common passwords, not the
 // username.
 func DefaultPolicy() Policy {
-	return Policy{MinLength: 8, MaxBytes: MaxBytes, common: commonPasswords()}
+	return Policy{MinLength: 8}
 }
 
 // PolicyError is the reason a password was refused.
@@ -54,15 +50,12 @@ func (e *PolicyError) Error() string { return "password: refused by policy: " + 
 
 // Check returns nil if password may be set for username, or a *PolicyError.
 func (p Policy) Check(username, password string) error {
-	minLen, maxBytes := p.MinLength, p.MaxBytes
+	minLen := p.MinLength
 	if minLen <= 0 {
 		minLen = 8
 	}
-	if maxBytes <= 0 || maxBytes > MaxBytes {
-		maxBytes = MaxBytes
-	}
-	if len(password) > maxBytes {
-		return &PolicyError{"too_long", fmt.Sprintf("Password must be at most %d bytes", maxBytes)}
+	if TooLong(password) {
+		return &PolicyError{"too_long", fmt.Sprintf("Password must be at most %d bytes", MaxBytes)}
 	}
 	if utf8.RuneCountInString(password) < minLen {
 		return &PolicyError{"too_short", fmt.Sprintf("Password must be at least %d characters", minLen)}
@@ -71,11 +64,7 @@ func (p Policy) Check(username, password string) error {
 	if key == foldKey(username) {
 		return &PolicyError{"equals_username", "Password must not be the same as the username"}
 	}
-	common := p.common
-	if common == nil {
-		common = commonPasswords()
-	}
-	if _, found := common[key]; found {
+	if _, found := commonSet()[key]; found {
 		return &PolicyError{"common", "Password is too common; choose a less predictable one"}
 	}
 	return nil
@@ -91,10 +80,16 @@ func foldKey(s string) string {
 //go:embed commonpasswords.txt
 var commonPasswordsTxt string
 
-// commonPasswords parses the embedded list into a set. It is called when a
-// Policy is made, not at init, so a program that never checks a policy never
-// pays for it. Entries are stored lowercase ASCII, already in foldKey form
-// (a test keeps them so), so they are used as they are.
+// commonSet returns the embedded list as a set whose keys are in foldKey
+// form. It is built on the first Check, not at init, so a program that never
+// checks a password never pays for it (a millisecond or two), and is then
+// shared by every Policy. It is never written after it is built, so it is a
+// constant, only a lazy one.
+var commonSet = sync.OnceValue(commonPasswords)
+
+// commonPasswords parses the embedded list into a set. Entries are stored
+// lowercase ASCII, already in foldKey form (a test keeps them so), so they
+// are used as they are.
 func commonPasswords() map[string]struct{} {
 	set := make(map[string]struct{}, 30000)
 	for line := range strings.SplitSeq(commonPasswordsTxt, "\n") {
