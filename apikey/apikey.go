@@ -6,11 +6,14 @@
 // scan; the secret is 32 random bytes (256 bits, beyond NIST SP 800-63B's
 // 112-bit floor for look-up secrets) in unpadded base64url.
 //
-// Only an HMAC-SHA-256 of the secret, keyed with a server-side pepper, is
-// stored. A fast keyed hash is right here: the secret has full entropy, so
-// there is nothing for a slow password hash to protect against, and a key
-// is checked on every request. The pepper, kept outside the database, means
-// a copy of the database alone cannot even confirm a guessed key.
+// Only an HMAC-SHA-256 of the secret, keyed with a pepper, is stored. A fast
+// keyed hash is right here: the secret's 256 bits of entropy are what make
+// guessing a key impossible, so there is nothing for a slow password hash to
+// protect against, and a key is checked on every request. The pepper is a
+// key of its own, separate from the token signing key, so the stored values
+// are HMACs rather than plain hashes of the secret. It is not a second line
+// of defence against a stolen database: the gatehouse server keeps it in
+// the settings table, beside the hashes.
 package apikey
 
 import (

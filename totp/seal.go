@@ -51,8 +51,11 @@ const sealVersion = "v1"
 // old; everything new is sealed under the new key while old values still open.
 // Re-seal each value for which NeedsReseal reports true (lazily when it is
 // read, or in one pass over the table); once none is left, drop the old key.
-// Random nonces keep one key safe for 2^32 seals (NIST SP 800-38D §8.3), far
-// more than a user table needs.
+// With random 96-bit nonces, NIST SP 800-38D §8.3 allows one key at most
+// 2^32 seals. That counts every seal, not just stored secrets: auth also
+// seals each mfa_token, so the count grows with two-factor logins. At a
+// million such logins a day the bound is over ten years away; rotate
+// GATEHOUSE_ENCRYPTION_KEY well before a deployment's count nears it.
 //
 // A Sealer is safe for concurrent use.
 type Sealer struct {
