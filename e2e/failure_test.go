@@ -45,9 +45,18 @@ func newCutter(t *testing.T, target string) *cutter {
 				in.Close()
 				continue
 			}
+			// cut may have run while we dialled; the pair must not outlive it.
 			c.mu.Lock()
-			c.conns = append(c.conns, in, out)
+			up = c.up
+			if up {
+				c.conns = append(c.conns, in, out)
+			}
 			c.mu.Unlock()
+			if !up {
+				in.Close()
+				out.Close()
+				continue
+			}
 			go func() { io.Copy(out, in); out.Close() }()
 			go func() { io.Copy(in, out); in.Close() }()
 		}
