@@ -28,41 +28,6 @@ func seconds(d time.Duration) int64 {
 	return int64((d + time.Second - 1) / time.Second)
 }
 
-// Middleware limits requests by key(r), for example
-// "limited:"+AddrKey(proxies.ClientIP(r)). Every answer it lets through
-// carries the RateLimit headers. A refused request, or one the store could
-// not decide (err != nil; the limiter fails closed), goes to refuse instead
-// of next; a nil refuse answers 429 {"detail":"Too many requests"} or 503
-// {"detail":"Rate limit unavailable"}.
-func (l *Limiter) Middleware(key func(*http.Request) string, refuse func(w http.ResponseWriter, r *http.Request, res Result, err error)) func(http.Handler) http.Handler {
-	if refuse == nil {
-		refuse = defaultRefuse
-	}
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			res, err := l.Allow(r.Context(), key(r))
-			if err == nil {
-				SetHeaders(w, res)
-			}
-			if err != nil || !res.Allowed {
-				refuse(w, r, res, err)
-				return
-			}
-			next.ServeHTTP(w, r)
-		})
-	}
-}
-
-func defaultRefuse(w http.ResponseWriter, _ *http.Request, _ Result, err error) {
-	status, body := http.StatusTooManyRequests, `{"detail":"Too many requests"}`
-	if err != nil {
-		status, body = http.StatusServiceUnavailable, `{"detail":"Rate limit unavailable"}`
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	w.Write([]byte(body + "\n"))
-}
-
 // AddrKey returns the rate-limit key of a client address: an IPv4 address
 // itself, but an IPv6 address's /64, because one subscriber is normally
 // given a whole /64 (RFC 6177) and could otherwise rotate through 2^64

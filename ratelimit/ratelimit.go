@@ -20,7 +20,6 @@ package ratelimit
 import (
 	"context"
 	"fmt"
-	"sync/atomic"
 	"time"
 )
 
@@ -112,28 +111,22 @@ func (l *Limiter) Allow(ctx context.Context, key string) (Result, error) {
 // FallbackStore uses Primary (a shared store) and, whenever it fails, Local
 // (a MemoryStore). An outage of the shared store then degrades limits to
 // per-instance ones, rather than refusing everyone or admitting everyone.
+// Breaker decides when Primary is tried again; a failure caused by the
+// caller's context (the client hung up) is not an outage: Take returns it.
 type FallbackStore struct {
 	Primary, Local Store
-	// OnError, if set, is told of every Primary failure, e.g. to log it.
-	OnError func(error)
-	// Cooldown is how long Local is used alone after a Primary failure,
-	// so that an unreachable Primary costs one timeout per Cooldown rather
-	// than one per request. Zero tries Primary every time.
-	Cooldown time.Duration
-
-	downUntil atomic.Int64 // unix nanoseconds (wall clock)
+	Breaker        Breaker
 }
 
 // Take implements Store.
 func (f *FallbackStore) Take(ctx context.Context, key string, now time.Time, interval, tolerance time.Duration) (time.Time, bool, error) {
-	if time.Now().UnixNano() >= f.downUntil.Load() {
+	if f.Breaker.Ready() {
 		tat, ok, err := f.Primary.Take(ctx, key, now, interval, tolerance)
 		if err == nil {
 			return tat, ok, nil
 		}
-		f.downUntil.Store(time.Now().Add(f.Cooldown).UnixNano())
-		if f.OnError != nil {
-			f.OnError(err)
+		if !f.Breaker.Failed(ctx, err) {
+			return time.Time{}, false, err
 		}
 	}
 	return f.Local.Take(ctx, key, now, interval, tolerance)

@@ -279,7 +279,7 @@ func TestStoreFailure(t *testing.T) {
 		fb := &ratelimit.FallbackStore{
 			Primary: failing{},
 			Local:   ratelimit.NewMemoryStore(10),
-			OnError: func(err error) { reported = append(reported, err) },
+			Breaker: ratelimit.Breaker{OnError: func(err error) { reported = append(reported, err) }},
 		}
 		l := newLimiter(t, "2/minute", fb, newClock())
 		want := []bool{true, true, false}
@@ -292,4 +292,84 @@ func TestStoreFailure(t *testing.T) {
 			t.Errorf("OnError saw %v, want the store's error 3 times", reported)
 		}
 	})
+}
+
+// primary is a shared Store that counts its calls. It fails the way a
+// network store does: with ctx's error once ctx is done, else with err if
+// set; otherwise it is a working store.
+type primary struct {
+	calls int
+	err   error
+	store ratelimit.Store
+}
+
+func (p *primary) Take(ctx context.Context, key string, now time.Time, interval, tolerance time.Duration) (time.Time, bool, error) {
+	p.calls++
+	if err := ctx.Err(); err != nil {
+		return time.Time{}, false, err
+	}
+	if p.err != nil {
+		return time.Time{}, false, p.err
+	}
+	return p.store.Take(ctx, key, now, interval, tolerance)
+}
+
+func TestFallbackStoreBlamesPrimaryOnlyForItsOwnFailures(t *testing.T) {
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	expired, cancel2 := context.WithDeadline(context.Background(), time.Unix(0, 0))
+	defer cancel2()
+	tests := []struct {
+		name string
+		ctx  context.Context
+		err  error // of the primary, with a live context
+		// wantErr is what the failed Take returns; nil when Local answered.
+		wantErr error
+		// wantDown: a live request right after is served by Local until
+		// the cooldown has passed.
+		wantDown bool
+	}{
+		{"a client that hung up is told, and the primary stays in use", cancelled, nil, context.Canceled, false},
+		{"a request out of time is told, and the primary stays in use", expired, nil, context.DeadlineExceeded, false},
+		{"a primary failure falls back and starts the cooldown", context.Background(), errDown, nil, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newClock()
+			p := &primary{err: tt.err, store: ratelimit.NewMemoryStore(10)}
+			var reported []error
+			fb := &ratelimit.FallbackStore{Primary: p, Local: ratelimit.NewMemoryStore(10), Breaker: ratelimit.Breaker{
+				Cooldown: 10 * time.Second, Now: c.now, OnError: func(err error) { reported = append(reported, err) }}}
+			take := func(ctx context.Context) error {
+				_, _, err := fb.Take(ctx, "k", c.now(), time.Second, 5*time.Second)
+				return err
+			}
+
+			if err := take(tt.ctx); !errors.Is(err, tt.wantErr) {
+				t.Fatalf("Take = %v, want %v", err, tt.wantErr)
+			}
+			if tt.wantDown != (len(reported) == 1) {
+				t.Errorf("OnError saw %v; want an outage reported: %v", reported, tt.wantDown)
+			}
+			p.err = nil // the primary works from now on
+			steps := []struct {
+				after       time.Duration
+				wantPrimary bool
+			}{
+				{0, !tt.wantDown},
+				{10*time.Second - time.Nanosecond, !tt.wantDown},
+				{time.Nanosecond, true},
+			}
+			for i, s := range steps {
+				c.advance(s.after)
+				before := p.calls
+				if err := take(context.Background()); err != nil {
+					t.Fatalf("step %d: Take = %v", i, err)
+				}
+				if got := p.calls > before; got != s.wantPrimary {
+					t.Errorf("step %d (+%v): primary tried = %v, want %v", i, s.after, got, s.wantPrimary)
+				}
+			}
+		})
+	}
 }

@@ -4,20 +4,29 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse/gatehouse/auth"
+	"github.com/gatehouse/gatehouse/ratelimit"
 	goredis "github.com/redis/go-redis/v9"
 )
 
 // reserve counts one second-factor attempt in a fixed window that opens at
 // the first attempt, unless the window is full: then it returns the time
-// left in it. One script, so two instances never both take the last slot.
+// left in it, at least 1 ms, since -1 means "counted" and PTTL is 0 in the
+// window's last millisecond. A full key without an expiry (PTTL -1, say
+// one written by hand or PERSISTed) would lock its user out for good, so
+// it is given a fresh window. One script, so two instances never both take
+// the last slot.
 var reserve = goredis.NewScript(`
 local n = tonumber(redis.call('GET', KEYS[1]) or 0)
 if n >= tonumber(ARGV[1]) then
-	return redis.call('PTTL', KEYS[1])
+	local pttl = redis.call('PTTL', KEYS[1])
+	if pttl < 0 then
+		redis.call('PEXPIRE', KEYS[1], ARGV[2])
+		pttl = tonumber(ARGV[2])
+	end
+	return math.max(pttl, 1)
 end
 n = redis.call('INCR', KEYS[1])
 if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
@@ -32,34 +41,36 @@ return 0
 `)
 
 // CodeLimiter is auth.CodeLimiter shared by every instance through Redis,
-// with Local serving alone for a second after any Redis failure, so that
-// an outage degrades the limit to a per-instance one instead of refusing
-// or admitting everyone.
+// with Local serving alone for a while after a Redis failure, so that an
+// outage degrades the limit to a per-instance one instead of refusing or
+// admitting everyone. A failure caused by the caller's context (the client
+// hung up) is returned and is not taken for an outage.
 type CodeLimiter struct {
-	c         goredis.Scripter
-	prefix    string
-	max       int
-	window    time.Duration
-	local     auth.CodeLimiter
-	downUntil atomic.Int64
+	// Breaker decides when Redis is tried again after it failed;
+	// NewCodeLimiter sets its Cooldown to a second. Set its OnError (to
+	// log outages) or Now before the first call.
+	Breaker ratelimit.Breaker
+
+	c      goredis.Scripter
+	prefix string
+	max    int
+	window time.Duration
+	local  auth.CodeLimiter
 }
 
 var _ auth.CodeLimiter = (*CodeLimiter)(nil)
 
 // NewCodeLimiter allows max attempts per user per window.
 func NewCodeLimiter(c goredis.Scripter, prefix string, max int, window time.Duration, local auth.CodeLimiter) *CodeLimiter {
-	return &CodeLimiter{c: c, prefix: prefix + "2fa:", max: max, window: window, local: local}
+	return &CodeLimiter{Breaker: ratelimit.Breaker{Cooldown: time.Second},
+		c: c, prefix: prefix + "2fa:", max: max, window: window, local: local}
 }
 
 func (l *CodeLimiter) key(userID int64) string { return l.prefix + strconv.FormatInt(userID, 10) }
 
-func (l *CodeLimiter) up() bool { return time.Now().UnixNano() >= l.downUntil.Load() }
-
-func (l *CodeLimiter) down() { l.downUntil.Store(time.Now().Add(time.Second).UnixNano()) }
-
 // Reserve implements auth.CodeLimiter.
 func (l *CodeLimiter) Reserve(ctx context.Context, userID int64) (time.Duration, error) {
-	if l.up() {
+	if l.Breaker.Ready() {
 		ms, err := reserve.Run(ctx, l.c, []string{l.key(userID)}, l.max, l.window.Milliseconds()).Int64()
 		if err == nil {
 			if ms < 0 {
@@ -67,19 +78,21 @@ func (l *CodeLimiter) Reserve(ctx context.Context, userID int64) (time.Duration,
 			}
 			return time.Duration(ms) * time.Millisecond, nil
 		}
-		l.down()
+		if !l.Breaker.Failed(ctx, err) {
+			return 0, fmt.Errorf("redis: reserve 2fa attempt: %w", err)
+		}
 	}
 	return l.local.Reserve(ctx, userID)
 }
 
 // Release implements auth.CodeLimiter.
 func (l *CodeLimiter) Release(ctx context.Context, userID int64) error {
-	if l.up() {
+	if l.Breaker.Ready() {
 		err := release.Run(ctx, l.c, []string{l.key(userID)}).Err()
 		if err == nil {
 			return nil
 		}
-		l.down()
+		l.Breaker.Failed(ctx, err)
 		return fmt.Errorf("redis: release 2fa attempt: %w", err)
 	}
 	return l.local.Release(ctx, userID)

@@ -185,13 +185,16 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		defer rc.Close()
 		bus := redis.NewBus(rc, c.redisPrefix, log)
 		a.auth.SetBroadcaster(bus)
-		a.auth.SetCodeLimiter(redis.NewCodeLimiter(rc, c.redisPrefix, auth.MaxCodeFailures, auth.CodeFailureWindow,
-			auth.NewMemoryCodeLimiter(auth.MaxCodeFailures, auth.CodeFailureWindow, time.Now)))
+		redisDown := func(err error) {
+			log.Warn("redis unavailable: rate limits are per instance until it is back", "err", err)
+		}
+		codes := redis.NewCodeLimiter(rc, c.redisPrefix, auth.MaxCodeFailures, auth.CodeFailureWindow,
+			auth.NewMemoryCodeLimiter(auth.MaxCodeFailures, auth.CodeFailureWindow, time.Now))
+		codes.Breaker.OnError = redisDown
+		a.auth.SetCodeLimiter(codes)
 		go bus.Run(bg, a.auth)
 		rateStore = &ratelimit.FallbackStore{Primary: redis.NewRateStore(rc, c.redisPrefix), Local: rateStore,
-			Cooldown: time.Second, OnError: func(err error) {
-				log.Warn("redis unavailable: rate limits are per instance until it is back", "err", err)
-			}}
+			Breaker: ratelimit.Breaker{Cooldown: time.Second, OnError: redisDown}}
 		ready = bus.Ping
 		if err := bus.Ping(ctx); err != nil {
 			log.Warn("redis unavailable at start: serving degraded until it answers", "err", err)
