@@ -96,11 +96,8 @@ func (s *Server) handleCreateUser(w http.ResponseWriter, r *http.Request) error 
 	u, err := s.auth.CreateUser(r.Context(), auth.NewUser{Username: *body.Username, Password: *body.Password,
 		Email: body.Email, FullName: body.FullName, Role: gatehouse.Role(body.Role),
 		Permissions: compactPermissions(body.Permissions), Disabled: body.Disabled})
-	if gatehouse.ErrorCode(err) == gatehouse.ECONFLICT {
-		return &gatehouse.Error{Code: gatehouse.ECONFLICT, Message: "Username already registered", Err: err}
-	}
 	if err != nil {
-		return err
+		return err // a taken name is the stores' 409 "Username already registered"
 	}
 	httpsec.NoStore(w)
 	httperror.JSON(w, http.StatusCreated, toUserJSON(u))
