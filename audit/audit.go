@@ -22,7 +22,9 @@ type Recorder struct {
 	now   func() time.Time
 	queue chan item
 	done  chan struct{}
-	once  sync.Once
+
+	mu     sync.RWMutex // held to read closed and send, or to close queue
+	closed bool
 }
 
 var _ gatehouse.Auditor = (*Recorder)(nil)
@@ -70,6 +72,12 @@ func (r *Recorder) Record(ctx context.Context, e gatehouse.AuditEvent) {
 		slog.String("username", e.Username), slog.String("client_ip", e.ClientIP), slog.String("user_agent", e.UserAgent),
 		slog.String("path", e.Path), slog.String("detail", e.Detail))
 	if r.store == nil {
+		return
+	}
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if r.closed { // a handler still running after a shutdown timed out
+		r.log.Error("audit recorder closed: event kept in the log only", "event", e.Type)
 		return
 	}
 	select {
@@ -137,10 +145,16 @@ func (r *Recorder) storeEach(batch []*gatehouse.AuditEvent, batchErr error) {
 	}
 }
 
-// Close stores what is queued and stops the writer. Record must not be
-// called after Close.
+// Close stores what is queued and stops the writer. An event recorded
+// after Close, by a request that outlived a shutdown's deadline, is kept
+// in the log only.
 func (r *Recorder) Close() {
-	r.once.Do(func() { close(r.queue) })
+	r.mu.Lock()
+	if !r.closed {
+		r.closed = true
+		close(r.queue)
+	}
+	r.mu.Unlock()
 	<-r.done
 }
 
@@ -150,7 +164,13 @@ func (r *Recorder) Flush() {
 		return
 	}
 	c := make(chan struct{})
+	r.mu.RLock()
+	if r.closed {
+		r.mu.RUnlock()
+		return // Close stored everything
+	}
 	r.queue <- item{flushed: c}
+	r.mu.RUnlock()
 	<-c
 }
 

@@ -182,3 +182,23 @@ func TestOneRefusedEventDoesNotDropTheRestOfItsBatch(t *testing.T) {
 		t.Errorf("no batch of several events was refused (refused batch sizes %v): the test did not exercise the retry", s.failed)
 	}
 }
+
+// A request that outlives a shutdown's deadline may record after Close:
+// the event goes to the log only, and nothing panics (a send on the closed
+// queue would take the process down mid-shutdown).
+func TestRecordAfterCloseKeepsTheEventInTheLogOnly(t *testing.T) {
+	s := &fakeStore{}
+	var logs strings.Builder
+	r := New(s, slog.New(slog.NewTextHandler(&logs, nil)), nil)
+	r.Record(context.Background(), gatehouse.AuditEvent{Type: gatehouse.EventLogin, Outcome: gatehouse.OutcomeSuccess})
+	r.Close()
+	r.Record(context.Background(), gatehouse.AuditEvent{Type: gatehouse.EventLogout, Outcome: gatehouse.OutcomeSuccess})
+	r.Flush()
+	r.Close()
+	if got := s.stored(); len(got) != 1 || got[0].Type != gatehouse.EventLogin {
+		t.Fatalf("stored %+v, want only the event recorded before Close", got)
+	}
+	if !strings.Contains(logs.String(), "event="+gatehouse.EventLogout) {
+		t.Errorf("the late event is not in the log:\n%s", logs.String())
+	}
+}
