@@ -222,14 +222,16 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	go runAuditPurger(bg, a.store, c.auditRetention, log)
 
 	errc := make(chan error, 1)
+	scheme := "http"
+	if c.tlsCert != "" {
+		scheme = "https"
+	}
+	log.Info("listening", "addr", ln.Addr().String(), "scheme", scheme, "version", version)
 	go func() {
-		scheme := "http"
 		if c.tlsCert != "" {
-			scheme = "https"
 			errc <- srv.ServeTLS(ln, c.tlsCert, c.tlsKey)
 			return
 		}
-		log.Info("listening", "addr", ln.Addr().String(), "scheme", scheme, "version", version)
 		errc <- srv.Serve(ln)
 	}()
 	fmt.Fprintf(stdout, "gatehouse %s listening on %s\n", version, ln.Addr())
@@ -243,9 +245,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	sctx, cancel := context.WithTimeout(context.Background(), c.shutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+		// Requests still running are cut off; what was acknowledged is
+		// stored, and the buffered key uses are still worth writing.
+		log.Warn("shutdown timed out: closing the remaining connections", "err", err)
+		srv.Close()
 	}
-	if err := a.auth.FlushKeyUses(sctx); err != nil {
+	fctx, fcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer fcancel()
+	if err := a.auth.FlushKeyUses(fctx); err != nil {
 		log.Warn("api key last-use times not stored", "err", err)
 	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
