@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"log/slog"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -185,5 +187,25 @@ func TestPreviousSigningKeysStillVerify(t *testing.T) {
 	retired, _ := token.NewManager(token.Config{Keys: signingKeys(newKey, nil), Issuer: "gatehouse", Audience: "gatehouse"})
 	if _, err := retired.Verify(tok); err == nil {
 		t.Fatal("a retired key's token still verifies")
+	}
+}
+
+// The server serve runs cuts off slow clients within contract §2's 30 s
+// (httpapi's slow-client test shows these fields do so, made short).
+func TestServeBoundsSlowClients(t *testing.T) {
+	srv := newHTTPServer(context.Background(), http.NotFoundHandler(), slog.New(slog.DiscardHandler))
+	for name, d := range map[string]time.Duration{
+		"ReadHeaderTimeout": srv.ReadHeaderTimeout, "ReadTimeout": srv.ReadTimeout,
+		"WriteTimeout": srv.WriteTimeout, "IdleTimeout": srv.IdleTimeout,
+	} {
+		if d <= 0 || name != "IdleTimeout" && d > 30*time.Second {
+			t.Errorf("%s = %v, want set and (but for idle) at most 30 s", name, d)
+		}
+	}
+	if srv.ReadHeaderTimeout > srv.ReadTimeout {
+		t.Errorf("ReadHeaderTimeout %v longer than ReadTimeout %v", srv.ReadHeaderTimeout, srv.ReadTimeout)
+	}
+	if srv.MaxHeaderBytes <= 0 || srv.MaxHeaderBytes > 1<<20 {
+		t.Errorf("MaxHeaderBytes = %d, want set, well under net/http's 1 MiB default", srv.MaxHeaderBytes)
 	}
 }

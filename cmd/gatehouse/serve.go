@@ -206,16 +206,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return bad("GATEHOUSE_RATE_LIMITS", "%v", err) // a route limit naming no route
 	}
-	srv := &http.Server{
-		Handler:           api,
-		ReadHeaderTimeout: 10 * time.Second, // slowloris: headers must arrive quickly
-		ReadTimeout:       30 * time.Second, // the whole request, body included (contract §2)
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
-	}
+	srv := newHTTPServer(ctx, api, log)
 	go a.auth.RunPurger(bg, time.Minute)
 	go a.auth.RunWatcher(bg, 500*time.Millisecond)
 	go a.auth.RunKeyFlusher(bg)
@@ -260,6 +251,22 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// newHTTPServer is the server serve runs, with the limits that keep a slow
+// or hostile client from holding it (contract §2: a client that stalls
+// while sending headers or a body is cut off within 30 s).
+func newHTTPServer(ctx context.Context, h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second, // slowloris: headers must arrive quickly
+		ReadTimeout:       30 * time.Second, // the whole request, body included
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
 }
 
 // parseRouteLimits reads "METHOD /path=N/period" entries separated by commas.
