@@ -345,6 +345,14 @@ func TestLoginLimitedPerIPAndPerUsername(t *testing.T) {
 	if r.header.Get("Retry-After") == "" {
 		t.Error("429 without Retry-After")
 	}
+	// The second step of a two-factor login counts against the same
+	// address: it is not a way around the limit.
+	r = e.form("/token", url.Values{"grant_type": {"urn:gatehouse:params:oauth:grant-type:mfa-otp"}, "mfa_token": {"ghm_x"}, "otp": {"123456"}},
+		"X-Forwarded-For", "198.51.100.1")
+	wantStatus(t, r, 429)
+	if r.header.Get("Retry-After") == "" {
+		t.Error("429 without Retry-After on the second step")
+	}
 
 	// Guessing at one account from many addresses.
 	for i := range 3 {

@@ -41,10 +41,16 @@ var errRateLimited = &gatehouse.Error{Code: gatehouse.ERATELIMIT, Message: "Rate
 // GCRA lets one more attempt through every period/rate, so the real owner
 // is never locked out for long.
 func (s *Server) checkLogin(w http.ResponseWriter, r *http.Request, username string) error {
-	if err := s.allow(w, r, "login_ip", s.loginIP, "login-ip:"+s.clientKey(r)); err != nil {
+	if err := s.checkLoginIP(w, r); err != nil {
 		return err
 	}
 	return s.allow(w, r, "login_user", s.loginUN, "login-user:"+gatehouse.UsernameKey(username))
+}
+
+// checkLoginIP is the per-address half of checkLogin, which the second
+// step of a two-factor login (no username) shares.
+func (s *Server) checkLoginIP(w http.ResponseWriter, r *http.Request) error {
+	return s.allow(w, r, "login_ip", s.loginIP, "login-ip:"+s.clientKey(r))
 }
 
 // limitRoute lets a request through to h only within the route's limit

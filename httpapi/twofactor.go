@@ -139,7 +139,7 @@ func (s *Server) tokenMFA(w http.ResponseWriter, r *http.Request, form url.Value
 	if otp == "" {
 		return missing("otp")
 	}
-	if err := s.allow(w, r, "login_ip", s.loginIP, "login-ip:"+s.clientKey(r)); err != nil {
+	if err := s.checkLoginIP(w, r); err != nil {
 		return err
 	}
 	pair, err := s.auth.LoginMFA(r.Context(), tok, otp)
