@@ -71,6 +71,28 @@ type Key struct {
 	Secret []byte // at least 32 bytes
 }
 
+// KeysFromSecrets returns the Keys of a current secret and previous ones
+// (rotation: only the first signs, all verify), each named by its KeyID;
+// a previous secret equal to the current one is left out. It is how
+// Gatehouse names its keys, so anything verifying its tokens with the same
+// secrets names them alike.
+func KeysFromSecrets(current []byte, previous [][]byte) []Key {
+	keys := []Key{{ID: KeyID(current), Secret: current}}
+	for _, p := range previous {
+		if id := KeyID(p); id != keys[0].ID {
+			keys = append(keys, Key{ID: id, Secret: p})
+		}
+	}
+	return keys
+}
+
+// KeyID names a secret in the JWT header without revealing it: the first 8
+// bytes of its SHA-256, base64url, enough to pick among rotated keys.
+func KeyID(secret []byte) string {
+	sum := sha256.Sum256(secret)
+	return base64.RawURLEncoding.EncodeToString(sum[:8])
+}
+
 // String returns the key id with the secret redacted.
 func (k Key) String() string { return fmt.Sprintf("{ID:%s Secret:[redacted]}", k.ID) }
 

@@ -541,3 +541,17 @@ func TestNewIDIsUniqueAnd128Bits(t *testing.T) {
 		seen[id] = true
 	}
 }
+
+func TestKeysFromSecretsNamesEachSecretAndSignsWithTheFirst(t *testing.T) {
+	a, b := []byte(strings.Repeat("a", 32)), []byte(strings.Repeat("b", 32))
+	keys := token.KeysFromSecrets(a, [][]byte{b, a})
+	if len(keys) != 2 || string(keys[0].Secret) != string(a) || string(keys[1].Secret) != string(b) {
+		t.Fatalf("keys %v: want a (signing), then b; a repeated among the previous is dropped", keys)
+	}
+	if keys[0].ID == keys[1].ID || keys[0].ID != token.KeyID(a) || len(keys[0].ID) != 11 {
+		t.Fatalf("ids %q and %q", keys[0].ID, keys[1].ID)
+	}
+	if token.KeyID(a) != token.KeyID(append([]byte(nil), a...)) {
+		t.Fatal("KeyID is not a function of the secret alone")
+	}
+}

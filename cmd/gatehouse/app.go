@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
 	"io"
@@ -157,7 +156,7 @@ func openApp(ctx context.Context, c storeConfig, log *slog.Logger) (*app, error)
 		return nil, err
 	}
 	tokens, err := token.NewManager(token.Config{
-		Keys:     signingKeys(secret, c.previousSecrets),
+		Keys:     token.KeysFromSecrets(secret, c.previousSecrets),
 		Issuer:   "gatehouse",
 		Audience: "gatehouse",
 		Leeway:   auth.Leeway,
@@ -258,23 +257,4 @@ func storedSecret(ctx context.Context, store gatehouse.SettingStore, name string
 		return nil, fmt.Errorf("%s: stored value is corrupt", name)
 	}
 	return secret, nil
-}
-
-// keyID names a key in the JWT header without revealing it: the first 8
-// bytes of its SHA-256, enough to pick among rotated keys.
-func keyID(secret []byte) string {
-	sum := sha256.Sum256(secret)
-	return base64.RawURLEncoding.EncodeToString(sum[:8])
-}
-
-// signingKeys lists the current signing key first (it signs) and the
-// previous ones after it (they only verify), each named by its key id.
-func signingKeys(current []byte, previous [][]byte) []token.Key {
-	keys := []token.Key{{ID: keyID(current), Secret: current}}
-	for _, p := range previous {
-		if id := keyID(p); id != keys[0].ID {
-			keys = append(keys, token.Key{ID: id, Secret: p})
-		}
-	}
-	return keys
 }

@@ -168,7 +168,7 @@ func TestResealCommandRuns(t *testing.T) {
 func TestPreviousSigningKeysStillVerify(t *testing.T) {
 	oldKey := []byte("the-old-signing-key-of-32-bytes-or-more")
 	newKey := []byte("the-new-signing-key-of-32-bytes-or-more")
-	oldMgr, err := token.NewManager(token.Config{Keys: signingKeys(oldKey, nil), Issuer: "gatehouse", Audience: "gatehouse"})
+	oldMgr, err := token.NewManager(token.Config{Keys: token.KeysFromSecrets(oldKey, nil), Issuer: "gatehouse", Audience: "gatehouse"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +176,7 @@ func TestPreviousSigningKeysStillVerify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rotated, _ := token.NewManager(token.Config{Keys: signingKeys(newKey, [][]byte{oldKey}), Issuer: "gatehouse", Audience: "gatehouse"})
+	rotated, _ := token.NewManager(token.Config{Keys: token.KeysFromSecrets(newKey, [][]byte{oldKey}), Issuer: "gatehouse", Audience: "gatehouse"})
 	if _, err := rotated.Verify(tok); err != nil {
 		t.Fatalf("a token of the previous key is refused during rotation: %v", err)
 	}
@@ -184,7 +184,7 @@ func TestPreviousSigningKeysStillVerify(t *testing.T) {
 	if _, err := oldMgr.Verify(fresh); err == nil {
 		t.Fatal("new tokens are still signed with the old key")
 	}
-	retired, _ := token.NewManager(token.Config{Keys: signingKeys(newKey, nil), Issuer: "gatehouse", Audience: "gatehouse"})
+	retired, _ := token.NewManager(token.Config{Keys: token.KeysFromSecrets(newKey, nil), Issuer: "gatehouse", Audience: "gatehouse"})
 	if _, err := retired.Verify(tok); err == nil {
 		t.Fatal("a retired key's token still verifies")
 	}

@@ -26,8 +26,6 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -37,6 +35,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/auth"
 	"github.com/gatehouse/gatehouse/guard"
 	"github.com/gatehouse/gatehouse/httperror"
 	"github.com/gatehouse/gatehouse/token"
@@ -69,12 +68,11 @@ func localGuard(log *slog.Logger) *guard.Guard {
 		fmt.Fprintln(os.Stderr, "guarded: GATEHOUSE_SECRET_KEY must be the Gatehouse server's signing key (≥ 32 bytes)")
 		os.Exit(2)
 	}
-	// Gatehouse names its key in the JWT header by the first 8 bytes of the
-	// key's SHA-256, and issues tokens for itself (iss and aud "gatehouse").
-	sum := sha256.Sum256(secret)
+	// Gatehouse names its keys as token.KeysFromSecrets does, and issues
+	// tokens for itself (iss and aud "gatehouse").
 	tokens, err := token.NewManager(token.Config{
-		Keys:   []token.Key{{ID: base64.RawURLEncoding.EncodeToString(sum[:8]), Secret: secret}},
-		Issuer: "gatehouse", Audience: "gatehouse", Leeway: 60 * time.Second,
+		Keys:   token.KeysFromSecrets(secret, nil),
+		Issuer: "gatehouse", Audience: "gatehouse", Leeway: auth.Leeway,
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "guarded:", err)
