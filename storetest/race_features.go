@@ -4,34 +4,10 @@ import (
 	"context"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"testing"
 
 	"github.com/gatehouse/gatehouse"
 )
-
-// race starts n calls of fn at once and returns how many reported true.
-func race(t *testing.T, n int, fn func(i int) (bool, error)) int {
-	t.Helper()
-	var wins atomic.Int32
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range n {
-		wg.Go(func() {
-			<-start
-			ok, err := fn(i)
-			if err != nil {
-				t.Errorf("call %d: %v", i, err)
-			}
-			if ok {
-				wins.Add(1)
-			}
-		})
-	}
-	close(start)
-	wg.Wait()
-	return int(wins.Load())
-}
 
 // testLastAdminRace removes, at once, each of the only two enabled admins,
 // in several rounds: one removal must win and the other be refused, or

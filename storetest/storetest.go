@@ -64,6 +64,30 @@ func wantCode(t *testing.T, err error, code string) {
 	}
 }
 
+// race starts n calls of fn at once and returns how many reported true. An
+// error fails the test.
+func race(t *testing.T, n int, fn func(i int) (bool, error)) int {
+	t.Helper()
+	var wins atomic.Int32
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			ok, err := fn(i)
+			if err != nil {
+				t.Errorf("call %d: %v", i, err)
+			}
+			if ok {
+				wins.Add(1)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	return int(wins.Load())
+}
+
 func testCreateUser(t *testing.T, s gatehouse.Store) {
 	ctx := context.Background()
 	u := &gatehouse.User{Username: "Alice", Email: "a@example.com", FullName: "Alice A", PasswordHash: "h",
@@ -105,26 +129,19 @@ func testUsernameUnique(t *testing.T, s gatehouse.Store) {
 
 func testUsernameRace(t *testing.T, s gatehouse.Store) {
 	const n = 20
-	var wins, conflicts atomic.Int32
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			err := s.CreateUser(context.Background(), &gatehouse.User{Username: []string{"Bob", "bob", "BOB", "ｂｏｂ"}[i%4], PasswordHash: "h", Role: gatehouse.RoleUser})
-			switch gatehouse.ErrorCode(err) {
-			case "":
-				wins.Add(1)
-			case gatehouse.ECONFLICT:
-				conflicts.Add(1)
-			default:
-				t.Errorf("CreateUser: %v", err)
-			}
-		}()
-	}
-	wg.Wait()
-	if wins.Load() != 1 || conflicts.Load() != n-1 {
-		t.Fatalf("wins=%d conflicts=%d, want 1 and %d", wins.Load(), conflicts.Load(), n-1)
+	wins := race(t, n, func(i int) (bool, error) {
+		err := s.CreateUser(context.Background(), &gatehouse.User{Username: []string{"Bob", "bob", "BOB", "ｂｏｂ"}[i%4], PasswordHash: "h", Role: gatehouse.RoleUser})
+		switch gatehouse.ErrorCode(err) {
+		case "":
+			return true, nil
+		case gatehouse.ECONFLICT:
+			return false, nil
+		}
+		return false, err
+	})
+	// Any other error has failed the test, so the rest were conflicts.
+	if wins != 1 {
+		t.Fatalf("%d of %d concurrent creations of one username succeeded, want 1", wins, n)
 	}
 }
 
@@ -254,26 +271,13 @@ func testRotate(t *testing.T, s gatehouse.Store) {
 func testRotateRace(t *testing.T, s gatehouse.Store) {
 	newSession(t, s, "old", t0.Add(time.Hour))
 	const n = 10
-	var rotated atomic.Int32
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			next := &gatehouse.RefreshToken{Hash: fmt.Sprintf("next%d", i), CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}
-			rot, err := s.RotateRefreshToken(context.Background(), "old", t0.Add(time.Second), next, []byte{byte(i)})
-			if err != nil {
-				t.Errorf("rotate: %v", err)
-				return
-			}
-			if rot.Rotated {
-				rotated.Add(1)
-			}
-		}()
-	}
-	wg.Wait()
-	if rotated.Load() != 1 {
-		t.Fatalf("%d concurrent rotations succeeded, want exactly 1", rotated.Load())
+	rotated := race(t, n, func(i int) (bool, error) {
+		next := &gatehouse.RefreshToken{Hash: fmt.Sprintf("next%d", i), CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+		rot, err := s.RotateRefreshToken(context.Background(), "old", t0.Add(time.Second), next, []byte{byte(i)})
+		return err == nil && rot.Rotated, err
+	})
+	if rotated != 1 {
+		t.Fatalf("%d concurrent rotations succeeded, want exactly 1", rotated)
 	}
 }
 
@@ -329,6 +333,23 @@ func testRevocations(t *testing.T, s gatehouse.Store) {
 	if err != nil || n != 1 {
 		t.Fatalf("purge = %d, %v; want 1", n, err)
 	}
+	// Storing a revocation again with an earlier expiry keeps the later one:
+	// a second logout must not cut short the first one's revocation.
+	later := gatehouse.Revocation{Kind: gatehouse.RevokeSession, Value: "sid-2", ExpiresAt: t0.Add(2 * time.Hour)}
+	earlier := later
+	earlier.ExpiresAt = t0.Add(time.Hour)
+	for _, r := range []gatehouse.Revocation{later, earlier} {
+		if err := s.AddRevocations(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	revs, err = s.Revocations(ctx, t0.Add(90*time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(revs) != 1 || revs[0].Kind != later.Kind || revs[0].Value != later.Value || !revs[0].ExpiresAt.Equal(later.ExpiresAt) {
+		t.Fatalf("revocations after storing %+v then %+v = %+v, want only the first", later, earlier, revs)
+	}
 }
 
 func testSettings(t *testing.T, s gatehouse.Store) {
@@ -343,6 +364,28 @@ func testSettings(t *testing.T, s gatehouse.Store) {
 	}
 	if v, err := s.Setting(ctx, "k"); err != nil || v != "first" {
 		t.Fatalf("Setting = %q, %v", v, err)
+	}
+	// Instances starting at once, each with its own fresh secret, must all
+	// end up with the one that was stored. Several rounds, each on a new
+	// key, give the calls more chances to interleave.
+	const rounds, n = 20, 10
+	for round := range rounds {
+		key := fmt.Sprint("k", round+2)
+		got := make([]string, n)
+		race(t, n, func(i int) (bool, error) {
+			v, err := s.SetSettingIfAbsent(ctx, key, fmt.Sprint(i))
+			got[i] = v
+			return false, err
+		})
+		stored, err := s.Setting(ctx, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range got {
+			if v != stored {
+				t.Fatalf("%d concurrent SetSettingIfAbsent(%q) returned %q; want all to return %q, the stored value", n, key, got, stored)
+			}
+		}
 	}
 }
 
@@ -385,8 +428,19 @@ func testChangeFeed(t *testing.T, s gatehouse.Store) {
 	if more, _ := s.ChangesSince(ctx, latest, 100); len(more) != 0 {
 		t.Fatalf("changes after latest: %+v", more)
 	}
-	if _, err := s.PurgeChanges(ctx, time.Now().Add(time.Hour)); err != nil {
-		t.Fatal(err)
+	all := changesSince(t, s, 0)
+	if n, err := s.PurgeChanges(ctx, time.Now().Add(-time.Hour)); err != nil || n != 0 {
+		t.Fatalf("purge before the changes were recorded = %d, %v; want 0", n, err)
+	}
+	if kept := changesSince(t, s, 0); len(kept) != len(all) {
+		t.Fatalf("purge before the changes were recorded left %d of %d changes", len(kept), len(all))
+	}
+	if n, err := s.PurgeChanges(ctx, time.Now().Add(time.Hour)); err != nil || n != int64(len(all)-1) {
+		t.Fatalf("purge after the changes = %d, %v; want %d", n, err, len(all)-1)
+	}
+	// All but the newest are gone; the newest stays so the sequence goes on.
+	if kept := changesSince(t, s, 0); len(kept) != 1 || kept[0].Seq != latest {
+		t.Fatalf("changes after purge = %+v, want only seq %d", kept, latest)
 	}
 	if l, _ := s.LatestChange(ctx); l != latest {
 		t.Fatalf("purge reset the sequence: %d, want %d", l, latest)
