@@ -9,15 +9,26 @@ import (
 	"github.com/gatehouse/gatehouse"
 )
 
-func recordUserChange(ctx context.Context, tx *sql.Tx, userID int64) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO changes (user_id, created_at) VALUES (?, ?)`, userID, micros(time.Now()))
-	return err
-}
-
-func recordRevocation(ctx context.Context, tx *sql.Tx, r gatehouse.Revocation) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO changes (rev_kind, rev_value, rev_expires, created_at) VALUES (?, ?, ?, ?)`,
-		r.Kind, r.Value, micros(r.ExpiresAt), micros(time.Now()))
-	return err
+// recordChanges appends cs to the change feed, in the transaction of the
+// changes themselves. Unlike PostgreSQL, no lock is needed for sequence
+// numbers to become visible in order: every write goes through the one
+// writer connection, so transactions draw and commit them in turn.
+func recordChanges(ctx context.Context, tx *sql.Tx, cs ...gatehouse.Change) error {
+	now := micros(time.Now())
+	for _, c := range cs {
+		var kind, value sql.NullString
+		var expires sql.NullInt64
+		if r := c.Revocation; r != nil {
+			kind = sql.NullString{String: r.Kind, Valid: true}
+			value = sql.NullString{String: r.Value, Valid: true}
+			expires = sql.NullInt64{Int64: micros(r.ExpiresAt), Valid: true}
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO changes (user_id, api_key_id, rev_kind, rev_value, rev_expires, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+			c.UserID, c.APIKeyID, kind, value, expires, now); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // LatestChange implements gatehouse.ChangeFeed.

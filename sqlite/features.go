@@ -89,8 +89,7 @@ func (db *DB) DeactivateAPIKey(ctx context.Context, id int64) error {
 		if n, _ := res.RowsAffected(); n == 0 {
 			return &gatehouse.Error{Code: gatehouse.ENOTFOUND, Message: "API key not found"}
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO changes (api_key_id, created_at) VALUES (?, ?)`, id, micros(time.Now()))
-		return err
+		return recordChanges(ctx, tx, gatehouse.Change{APIKeyID: id})
 	})
 	if err != nil {
 		return fmt.Errorf("sqlite: deactivate api key: %w", classify(err))
@@ -182,7 +181,7 @@ func setTOTPEnabled(ctx context.Context, tx *sql.Tx, userID int64, on bool) erro
 	if _, err := tx.ExecContext(ctx, `UPDATE users SET totp_enabled = ?, updated_at = ? WHERE id = ?`, on, micros(time.Now()), userID); err != nil {
 		return err
 	}
-	return recordUserChange(ctx, tx, userID)
+	return recordChanges(ctx, tx, gatehouse.Change{UserID: userID})
 }
 
 func replaceCodes(ctx context.Context, tx *sql.Tx, userID int64, hashes []string) error {

@@ -9,18 +9,19 @@ import (
 	"github.com/gatehouse/gatehouse"
 )
 
+// addRevocations stores revs and records them in the change feed; storing
+// one twice keeps the later expiry.
 func addRevocations(ctx context.Context, tx *sql.Tx, revs []gatehouse.Revocation) error {
-	for _, r := range revs {
+	changes := make([]gatehouse.Change, len(revs))
+	for i, r := range revs {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO revocations (kind, value, expires_at) VALUES (?, ?, ?)
 			ON CONFLICT (kind, value) DO UPDATE SET expires_at = max(expires_at, excluded.expires_at)`,
 			r.Kind, r.Value, micros(r.ExpiresAt)); err != nil {
 			return err
 		}
-		if err := recordRevocation(ctx, tx, r); err != nil {
-			return err
-		}
+		changes[i].Revocation = &revs[i]
 	}
-	return nil
+	return recordChanges(ctx, tx, changes...)
 }
 
 // AddRevocations implements gatehouse.RevocationStore.

@@ -159,7 +159,7 @@ func (db *DB) UpdateUser(ctx context.Context, id int64, fn func(*gatehouse.User)
 			return err
 		}
 		out = u
-		return recordUserChange(ctx, tx, id)
+		return recordChanges(ctx, tx, gatehouse.Change{UserID: id})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: update user: %w", classify(err))
@@ -187,7 +187,7 @@ func (db *DB) DeleteUser(ctx context.Context, id int64) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM users WHERE id = ?`, id); err != nil {
 			return err
 		}
-		return recordUserChange(ctx, tx, id)
+		return recordChanges(ctx, tx, gatehouse.Change{UserID: id})
 	})
 	if err != nil {
 		return fmt.Errorf("sqlite: delete user: %w", classify(err))
