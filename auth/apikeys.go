@@ -64,7 +64,8 @@ type keyState struct {
 	used   map[int64]time.Time // key id → last use not yet stored
 }
 
-// maxMissing bounds the memory of lookup ids known to be absent.
+// maxMissing bounds the memory of ids known to be absent: API key lookup
+// ids here, user ids in userCache.
 const maxMissing = 10_000
 
 // errNoKey is the store's answer for a lookup id remembered as missing.
@@ -342,12 +343,7 @@ func (s *Service) DeactivateAPIKey(ctx context.Context, id, ownerID int64) error
 			s.log.WarnContext(ctx, "api key change broadcast failed", "err", err)
 		}
 	}
-	detail := fmt.Sprintf("key %d", id)
-	if p, ok := gatehouse.PrincipalFrom(ctx); ok {
-		detail += fmt.Sprintf(" by user %d", p.User.ID)
-	}
-	s.audit.Record(ctx, gatehouse.AuditEvent{Type: gatehouse.EventAPIKeyRevoked, Outcome: gatehouse.OutcomeSuccess,
-		UserID: ownerID, Detail: detail})
+	s.auditUser(ctx, gatehouse.EventAPIKeyRevoked, ownerID, fmt.Sprintf("key %d", id))
 	return nil
 }
 

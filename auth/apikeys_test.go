@@ -44,6 +44,13 @@ type fixture struct {
 
 func newFixture(tb testing.TB) *fixture {
 	tb.Helper()
+	return newFixtureOn(tb, nil)
+}
+
+// newFixtureOn is newFixture with the database seen through wrap (when not
+// nil), under the counting.
+func newFixtureOn(tb testing.TB, wrap func(gatehouse.Store) gatehouse.Store) *fixture {
+	tb.Helper()
 	ctx := context.Background()
 	db, err := sqlite.Open(ctx, filepath.Join(tb.TempDir(), "g.db"))
 	if err != nil {
@@ -56,7 +63,11 @@ func newFixture(tb testing.TB) *fixture {
 		tb.Fatal(err)
 	}
 	pool := password.NewPool(1, 4)
-	store := &countingStore{Store: db}
+	var inner gatehouse.Store = db
+	if wrap != nil {
+		inner = wrap(db)
+	}
+	store := &countingStore{Store: inner}
 	svc, err := auth.New(auth.Config{Store: store, Tokens: tokens, Pool: pool, Policy: password.DefaultPolicy(), Now: clock.Now,
 		Hasher:    password.NewHasher(password.Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}),
 		KeyPepper: []byte("pepper-pepper-pepper-pepper-pepper!")})

@@ -50,20 +50,19 @@ type Hasher interface {
 
 // Config configures a Service. Store, Tokens, Hasher and Pool are required.
 type Config struct {
-	Store       gatehouse.Store
-	Tokens      *token.Manager
-	Hasher      Hasher
-	Pool        *password.Pool
-	Policy      password.Policy
-	AccessTTL   time.Duration     // default 15m
-	RefreshTTL  time.Duration     // default 168h
-	Broadcaster Broadcaster       // optional
-	Auditor     gatehouse.Auditor // optional
-	Metrics     *metrics.Metrics  // optional
-	Now         func() time.Time
-	Logger      *slog.Logger
-	CacheSize   int // users kept in memory; default 100,000
-	MaxAPIKeys  int // live API keys a user may hold; default DefaultMaxAPIKeys
+	Store      gatehouse.Store
+	Tokens     *token.Manager
+	Hasher     Hasher
+	Pool       *password.Pool
+	Policy     password.Policy
+	AccessTTL  time.Duration     // default 15m
+	RefreshTTL time.Duration     // default 168h
+	Auditor    gatehouse.Auditor // optional
+	Metrics    *metrics.Metrics  // optional
+	Now        func() time.Time
+	Logger     *slog.Logger
+	CacheSize  int // users kept in memory; default 100,000
+	MaxAPIKeys int // live API keys a user may hold; default DefaultMaxAPIKeys
 	// KeyPepper keys the HMAC under which API key secrets are stored
 	// (≥ 32 bytes, kept apart from the signing key so that rotating one
 	// does not void the other). Empty: a random one, so keys last only as
@@ -73,9 +72,6 @@ type Config struct {
 	// authenticator apps (default "Gatehouse").
 	Sealer     *totp.Sealer
 	TOTPIssuer string
-	// CodeLimiter counts wrong second-factor codes per user; default in
-	// memory, MaxCodeFailures per CodeFailureWindow (contract §6).
-	CodeLimiter CodeLimiter
 }
 
 // Service runs the token path. It is safe for concurrent use.
@@ -83,11 +79,17 @@ type Service struct {
 	cfg    Config
 	mirror *Mirror
 	users  *userCache
-	bcast  Broadcaster
 	audit  gatehouse.Auditor
 	met    *metrics.Metrics
 	now    func() time.Time
 	log    *slog.Logger
+
+	// bcast tells other instances about changes; nil, as a single
+	// instance needs, until SetBroadcaster. codes counts wrong
+	// second-factor codes per user: in memory, MaxCodeFailures per
+	// CodeFailureWindow (contract §6), until SetCodeLimiter shares it.
+	bcast Broadcaster
+	codes CodeLimiter
 
 	feedMu  sync.Mutex
 	feedSeq int64     // last change-feed entry applied
@@ -96,7 +98,8 @@ type Service struct {
 	keys keyState // API keys: apikeys.go
 }
 
-// New returns a Service. Call Load before serving.
+// New returns a Service. Call Resync before serving, so that revocations
+// made before the start are refused from the first request.
 func New(cfg Config) (*Service, error) {
 	if cfg.Store == nil || cfg.Tokens == nil || cfg.Hasher == nil || cfg.Pool == nil {
 		return nil, errors.New("auth: Store, Tokens, Hasher and Pool are required")
@@ -119,9 +122,6 @@ func New(cfg Config) (*Service, error) {
 	if cfg.TOTPIssuer == "" {
 		cfg.TOTPIssuer = "Gatehouse"
 	}
-	if cfg.CodeLimiter == nil {
-		cfg.CodeLimiter = NewMemoryCodeLimiter(MaxCodeFailures, CodeFailureWindow, cfg.Now)
-	}
 	if cfg.MaxAPIKeys <= 0 {
 		cfg.MaxAPIKeys = DefaultMaxAPIKeys
 	}
@@ -137,7 +137,7 @@ func New(cfg Config) (*Service, error) {
 		cfg:    cfg,
 		mirror: NewMirror(),
 		users:  newUserCache(cfg.Store, cfg.CacheSize),
-		bcast:  cfg.Broadcaster,
+		codes:  NewMemoryCodeLimiter(MaxCodeFailures, CodeFailureWindow, cfg.Now),
 		audit:  cfg.Auditor,
 		met:    cfg.Metrics,
 		now:    cfg.Now,
@@ -311,14 +311,13 @@ func (s *Service) login(ctx context.Context, username, pw, scope, otp string) (*
 // rehash upgrades a bcrypt or outdated argon2id hash after a successful
 // login (passlib's deprecated="auto"). Failure only costs the upgrade.
 func (s *Service) rehash(ctx context.Context, u *gatehouse.User, pw string) {
-	var h string
-	var herr error
-	if err := s.hash(ctx, func() { h, herr = s.cfg.Hasher.Hash(pw) }); err != nil || herr != nil {
-		s.log.WarnContext(ctx, "password rehash skipped", "user_id", u.ID, "err", errors.Join(err, herr))
+	h, err := s.hashPassword(ctx, pw)
+	if err != nil {
+		s.log.WarnContext(ctx, "password rehash skipped", "user_id", u.ID, "err", err)
 		return
 	}
 	old := u.PasswordHash
-	_, err := s.cfg.Store.UpdateUser(ctx, u.ID, func(cur *gatehouse.User) error {
+	_, err = s.cfg.Store.UpdateUser(ctx, u.ID, func(cur *gatehouse.User) error {
 		if cur.PasswordHash == old { // changed meanwhile: keep the newer one
 			cur.PasswordHash = h
 		}

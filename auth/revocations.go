@@ -81,4 +81,4 @@ func (s *Service) SetBroadcaster(b Broadcaster) { s.bcast = b }
 
 // SetCodeLimiter replaces the second-factor attempt limiter, e.g. with one
 // shared through Redis. Call it before the service is used.
-func (s *Service) SetCodeLimiter(l CodeLimiter) { s.cfg.CodeLimiter = l }
+func (s *Service) SetCodeLimiter(l CodeLimiter) { s.codes = l }

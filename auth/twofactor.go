@@ -410,7 +410,7 @@ func (s *Service) requireCode(ctx context.Context, userID int64, st *gatehouse.T
 // it is given back when the code was right or could not be checked.
 // Every outcome is counted and audited.
 func (s *Service) attempt(ctx context.Context, userID int64, purpose string, check func() (bool, error)) (bool, error) {
-	wait, err := s.cfg.CodeLimiter.Reserve(ctx, userID)
+	wait, err := s.codes.Reserve(ctx, userID)
 	if err != nil {
 		return false, fmt.Errorf("auth: 2FA limiter: %w", err)
 	}
@@ -423,7 +423,7 @@ func (s *Service) attempt(ctx context.Context, userID int64, purpose string, che
 	}
 	ok, err := check()
 	if ok || err != nil {
-		if rerr := s.cfg.CodeLimiter.Release(ctx, userID); rerr != nil {
+		if rerr := s.codes.Release(ctx, userID); rerr != nil {
 			s.log.WarnContext(ctx, "2FA limiter release failed", "user_id", userID, "err", rerr)
 		}
 	}

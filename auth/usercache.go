@@ -14,17 +14,28 @@ import (
 // A load that raced with an invalidation must not put the stale row back:
 // each invalidation bumps epoch, and a load stores its result only if the
 // epoch it read before querying is still current.
+//
+// Ids the store did not have are remembered too (up to maxMissing), so a
+// still-valid token of a deleted user reads the database once rather than
+// at every request until it expires. That needs no invalidation: user ids
+// are never reused (AUTOINCREMENT in SQLite, an identity column in
+// PostgreSQL; storetest checks it), and an id is known to no token, key or
+// session before its user is stored, so an id found missing stays missing.
 type userCache struct {
 	store gatehouse.UserStore
 	max   int
 
-	mu    sync.RWMutex
-	users map[int64]*gatehouse.User // read-only snapshots
-	epoch uint64
+	mu      sync.RWMutex
+	users   map[int64]*gatehouse.User // read-only snapshots
+	missing map[int64]struct{}        // ids the store did not have
+	epoch   uint64
 }
 
+// errNoUser is the store's answer for an id remembered as missing.
+var errNoUser = gatehouse.Errorf(gatehouse.ENOTFOUND, "User not found")
+
 func newUserCache(store gatehouse.UserStore, max int) *userCache {
-	return &userCache{store: store, max: max, users: make(map[int64]*gatehouse.User)}
+	return &userCache{store: store, max: max, users: make(map[int64]*gatehouse.User), missing: make(map[int64]struct{})}
 }
 
 // get returns the user, from memory when it can. The result is shared: the
@@ -32,12 +43,27 @@ func newUserCache(store gatehouse.UserStore, max int) *userCache {
 func (c *userCache) get(ctx context.Context, id int64) (*gatehouse.User, error) {
 	c.mu.RLock()
 	u, ok := c.users[id]
+	_, missing := c.missing[id]
 	epoch := c.epoch
 	c.mu.RUnlock()
 	if ok {
 		return u, nil
 	}
+	if missing {
+		return nil, errNoUser
+	}
 	u, err := c.store.UserByID(ctx, id)
+	if gatehouse.ErrorCode(err) == gatehouse.ENOTFOUND {
+		c.mu.Lock()
+		if len(c.missing) >= maxMissing {
+			for m := range c.missing { // forget an arbitrary one
+				delete(c.missing, m)
+				break
+			}
+		}
+		c.missing[id] = struct{}{}
+		c.mu.Unlock()
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -64,7 +90,8 @@ func (c *userCache) invalidate(id int64) {
 }
 
 // invalidateAll drops every entry, for a reconnect after which changes may
-// have been missed.
+// have been missed. Missing ids stay remembered: no change can bring one
+// back.
 func (c *userCache) invalidateAll() {
 	c.mu.Lock()
 	clear(c.users)

@@ -96,8 +96,9 @@ func (s *Service) CreateUser(ctx context.Context, n NewUser) (*gatehouse.User, e
 	return u, nil
 }
 
-// auditUser records a change to a user, naming who made it when a
-// principal is in ctx (the CLI has none).
+// auditUser records a change to a user or to something of theirs (id 0:
+// owner unknown), naming who made it when a principal is in ctx (the CLI
+// has none).
 func (s *Service) auditUser(ctx context.Context, typ string, id int64, detail string) {
 	if p, ok := gatehouse.PrincipalFrom(ctx); ok {
 		detail = strings.TrimSpace(detail + fmt.Sprintf(" by user %d", p.User.ID))
@@ -204,7 +205,7 @@ func (s *Service) EnsureAdmin(ctx context.Context, username, pw string) (created
 	return u, generated, nil
 }
 
-// GeneratePassword returns a random 24-character password (≈143 bits).
+// GeneratePassword returns a random 24-character password (24 × log2(57) ≈ 140 bits).
 func GeneratePassword() string {
 	const alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789"
 	b := make([]byte, 24)

@@ -15,9 +15,11 @@ const (
 )
 
 // Resync reloads every revocation from the store and empties the user
-// cache: what an instance does at start and whenever it may have missed
-// changes. The feed position is read first, so a change made during the
-// reload is applied again by the next poll rather than missed.
+// cache and the API key cache: what an instance does at start and whenever
+// it may have missed changes. (Ids known to be missing stay known: no
+// change brings one back.) The feed position is read first, so a change
+// made during the reload is applied again by the next poll rather than
+// missed.
 func (s *Service) Resync(ctx context.Context) error {
 	s.feedMu.Lock()
 	defer s.feedMu.Unlock()
