@@ -163,11 +163,15 @@ func (s *Service) apiKeysChangedAll() {
 // Everything runs from memory once the key is cached: the key, its owner
 // (the user cache) and its last use (buffered, see FlushKeyUses). An
 // unknown, wrong, inactive or expired key, or one whose owner is gone or
-// disabled, gets 403 "Invalid API key" (contract §5), whichever it was.
+// disabled, gets 403 "Invalid API key" (contract §5), whichever it was,
+// and is audited as api_key_refused.
 func (s *Service) AuthenticateKey(ctx context.Context, key string) (*gatehouse.Principal, error) {
 	p, err := s.authenticateKey(ctx, key)
 	if err != nil {
 		s.met.APIKeyAuth("failure")
+		if err == errBadKey { // a refusal, not a store failure
+			s.audit.Record(ctx, gatehouse.AuditEvent{Type: gatehouse.EventAPIKeyRefused, Outcome: gatehouse.OutcomeFailure})
+		}
 		return nil, err
 	}
 	s.met.APIKeyAuth("success")

@@ -35,6 +35,11 @@ type Guard struct {
 	log    *slog.Logger
 	// OnError answers a refused request; it defaults to httperror.Write.
 	OnError func(w http.ResponseWriter, r *http.Request, err error)
+	// OnDenied, if set, is told of each authenticated principal that a
+	// requirement refused (a missing scope, role or permission) before
+	// the refusal is answered: the place to audit authorisation failures,
+	// apart from failures to authenticate.
+	OnDenied func(r *http.Request, p *gatehouse.Principal, err error)
 }
 
 // New returns a Guard that accepts Bearer tokens, and API keys when keys is
@@ -132,19 +137,36 @@ func (g *Guard) keyPrincipal(r *http.Request) (*gatehouse.Principal, error) {
 	return g.keys.AuthenticateKey(r.Context(), key)
 }
 
+// Check authenticates r (Principal) and checks reqs, as Require does, but
+// returns the outcome instead of answering: for a handler that answers
+// itself, such as a forward-auth endpoint.
+func (g *Guard) Check(r *http.Request, reqs ...Requirement) (*gatehouse.Principal, error) {
+	return g.check(g.Principal, r, reqs)
+}
+
+func (g *Guard) check(authenticate func(*http.Request) (*gatehouse.Principal, error), r *http.Request, reqs []Requirement) (*gatehouse.Principal, error) {
+	p, err := authenticate(r)
+	if err != nil {
+		return nil, err
+	}
+	for _, req := range reqs {
+		if err := req(p); err != nil {
+			if g.OnDenied != nil {
+				g.OnDenied(r, p, err)
+			}
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
 func (g *Guard) require(authenticate func(*http.Request) (*gatehouse.Principal, error), reqs []Requirement) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			p, err := authenticate(r)
+			p, err := g.check(authenticate, r, reqs)
 			if err != nil {
 				g.OnError(w, r, err)
 				return
-			}
-			for _, req := range reqs {
-				if err := req(p); err != nil {
-					g.OnError(w, r, err)
-					return
-				}
 			}
 			if gatehouse.SetPrincipal(r.Context(), p) {
 				next.ServeHTTP(w, r) // no request copy on the hot path

@@ -59,20 +59,12 @@ func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	p, err := s.guard.Principal(r)
+	p, err := s.guard.Check(r, reqs...)
 	if gatehouse.ErrorCode(err) == gatehouse.EINACTIVE {
 		err = &gatehouse.Error{Code: gatehouse.EFORBIDDEN, Message: gatehouse.ErrorMessage(err), Err: err}
 	}
-	if err == nil {
-		for _, req := range reqs {
-			if err = req(p); err != nil {
-				break
-			}
-		}
-	}
 	if err != nil {
-		s.refuse(w, r, err)
-		return nil
+		return err
 	}
 	u := p.User
 	h := w.Header()

@@ -115,7 +115,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.guard = guard.New(cfg.Auth, s.keyAuthenticator(), s.log)
-	s.guard.OnError = s.refuse
+	s.guard.OnDenied = s.denied
 	s.routes()
 	for route := range limits {
 		if !slices.Contains(s.patterns, route) {
@@ -146,19 +146,12 @@ func (s *Server) error(w http.ResponseWriter, r *http.Request, err error) {
 	httperror.Write(w, r, s.log, err)
 }
 
-// refuse answers a request the guard refused, auditing refusals of an
-// authenticated principal (a missing scope, role or permission) and of API
-// keys.
-func (s *Server) refuse(w http.ResponseWriter, r *http.Request, err error) {
-	switch code := gatehouse.ErrorCode(err); {
-	case code == gatehouse.EFORBIDDEN && r.Header.Get("X-API-Key") != "" && guard.BearerToken(r) == "" &&
-		gatehouse.ErrorMessage(err) == "Invalid API key":
-		s.audit.Record(r.Context(), gatehouse.AuditEvent{Type: gatehouse.EventAPIKeyRefused, Outcome: gatehouse.OutcomeFailure})
-	case code == gatehouse.EFORBIDDEN:
-		s.audit.Record(r.Context(), gatehouse.AuditEvent{Type: gatehouse.EventPermissionRefused, Outcome: gatehouse.OutcomeFailure,
-			Detail: gatehouse.ErrorMessage(err)})
-	}
-	s.error(w, r, err)
+// denied audits an authenticated principal that a route's requirement
+// refused (a missing scope, role or permission). Refused API keys are
+// audited where keys are checked, in auth.
+func (s *Server) denied(r *http.Request, p *gatehouse.Principal, err error) {
+	s.audit.Record(r.Context(), gatehouse.AuditEvent{Type: gatehouse.EventPermissionRefused, Outcome: gatehouse.OutcomeFailure,
+		UserID: p.User.ID, Username: p.User.Username, Detail: gatehouse.ErrorMessage(err)})
 }
 
 // handle registers h for pattern ("METHOD /path") and for the same path with
