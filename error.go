@@ -58,6 +58,11 @@ func Invalid(loc []string, msg, typ string) *Error {
 	return &Error{Code: EINVALID, Message: msg, Fields: []FieldError{{Loc: loc, Msg: msg, Type: typ}}}
 }
 
+// ErrLastAdmin refuses a change (demotion, disabling, deletion) that would
+// leave no enabled admin. Stores return it, each enforcing the rule
+// atomically in its own way.
+var ErrLastAdmin = &Error{Code: EFORBIDDEN, Message: "Cannot remove the last admin"}
+
 // TooManyAPIKeys is the error of a key creation refused because its user
 // already holds max live keys.
 func TooManyAPIKeys(max int) *Error {

@@ -70,6 +70,10 @@ type User struct {
 	UpdatedAt    time.Time
 }
 
+// EnabledAdmin reports whether u counts towards the rule that the server
+// always keeps at least one enabled admin (ErrLastAdmin).
+func (u *User) EnabledAdmin() bool { return u.Role == RoleAdmin && !u.Disabled }
+
 // Session is one login: every access and refresh token issued from one
 // password login, through all its refreshes, shares the session's ID (the
 // `sid` claim), so the whole chain can be revoked at once (RFC 9700 §4.14).
@@ -78,7 +82,6 @@ type Session struct {
 	UserID    int64
 	Scope     string // space-separated scopes granted at login
 	CreatedAt time.Time
-	RevokedAt time.Time // zero while the session is live
 }
 
 // RefreshToken is the stored form of an opaque refresh token: only a hash of

@@ -10,7 +10,7 @@ import (
 )
 
 func TestClassifyBySQLSTATE(t *testing.T) {
-	lastAdmin := fmt.Errorf("tx: %w", errLastAdmin)
+	lastAdmin := fmt.Errorf("tx: %w", gatehouse.ErrLastAdmin)
 	tests := []struct {
 		name string
 		err  error

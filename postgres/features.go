@@ -35,7 +35,7 @@ func (db *DB) CreateAPIKey(ctx context.Context, k *gatehouse.APIKey, maxLive int
 			// The owner's row, locked until commit, puts concurrent
 			// creations for one user in turn, so each counts the others.
 			var live int
-			if _, err := tx.Exec(ctx, `SELECT 1 FROM users WHERE id = $1 FOR UPDATE`, k.UserID); err != nil {
+			if _, err := tx.Exec(ctx, `SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE`, k.UserID); err != nil {
 				return err
 			}
 			if err := tx.QueryRow(ctx, `SELECT count(*) FROM api_keys WHERE user_id = $1 AND active

@@ -89,8 +89,6 @@ func (db *DB) CountUsers(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-var errLastAdmin = &gatehouse.Error{Code: gatehouse.EFORBIDDEN, Message: "Cannot remove the last admin"}
-
 // keepAnAdmin refuses to let the enabled admin id stop being one unless
 // another enabled admin remains. Counting alone would let two concurrent
 // demotions of the last two admins each see the other and both succeed;
@@ -106,7 +104,7 @@ func keepAnAdmin(ctx context.Context, tx pgx.Tx, id int64) error {
 		return err
 	}
 	if !others {
-		return errLastAdmin
+		return gatehouse.ErrLastAdmin
 	}
 	return nil
 }
@@ -122,11 +120,11 @@ func (db *DB) UpdateUser(ctx context.Context, id int64, fn func(*gatehouse.User)
 		if err != nil {
 			return notFound(err, "User")
 		}
-		wasAdmin := u.Role == gatehouse.RoleAdmin && !u.Disabled
+		wasAdmin := u.EnabledAdmin()
 		if err := fn(u); err != nil {
 			return err
 		}
-		if wasAdmin && (u.Role != gatehouse.RoleAdmin || u.Disabled) {
+		if wasAdmin && !u.EnabledAdmin() {
 			if err := keepAnAdmin(ctx, tx, id); err != nil {
 				return err
 			}

@@ -119,8 +119,6 @@ func (db *DB) CountUsers(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-var errLastAdmin = &gatehouse.Error{Code: gatehouse.EFORBIDDEN, Message: "Cannot remove the last admin"}
-
 // otherAdmins counts enabled admins other than id.
 func otherAdmins(ctx context.Context, tx *sql.Tx, id int64) (int, error) {
 	var n int
@@ -136,17 +134,17 @@ func (db *DB) UpdateUser(ctx context.Context, id int64, fn func(*gatehouse.User)
 		if err != nil {
 			return notFound(err, "User")
 		}
-		wasAdmin := u.Role == gatehouse.RoleAdmin && !u.Disabled
+		wasAdmin := u.EnabledAdmin()
 		if err := fn(u); err != nil {
 			return err
 		}
-		if wasAdmin && (u.Role != gatehouse.RoleAdmin || u.Disabled) {
+		if wasAdmin && !u.EnabledAdmin() {
 			n, err := otherAdmins(ctx, tx, id)
 			if err != nil {
 				return err
 			}
 			if n == 0 {
-				return errLastAdmin
+				return gatehouse.ErrLastAdmin
 			}
 		}
 		u.ID = id
@@ -181,7 +179,7 @@ func (db *DB) DeleteUser(ctx context.Context, id int64) error {
 				return err
 			}
 			if n == 0 {
-				return errLastAdmin
+				return gatehouse.ErrLastAdmin
 			}
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM users WHERE id = ?`, id); err != nil {
