@@ -3,7 +3,6 @@ package httpapi
 import (
 	"net/http"
 	"slices"
-	"strconv"
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/auth"
@@ -36,32 +35,15 @@ var errUserNotFound = gatehouse.Errorf(gatehouse.ENOTFOUND, "User not found")
 // handleListUsers pages through users by id; the cursor is the last id of
 // the previous page, as for GET /audit.
 func (s *Server) handleListUsers(w http.ResponseWriter, r *http.Request) error {
-	q := r.URL.Query()
-	limit := usersDefaultLimit
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > usersMaxLimit {
-			return gatehouse.Invalid([]string{"query", "limit"}, "Must be an integer from 1 to 500", "value_error")
-		}
-		limit = n
-	}
-	var after int64
-	if v := q.Get("cursor"); v != "" {
-		var err error
-		if after, err = decodeCursor(v); err != nil {
-			return gatehouse.Invalid([]string{"query", "cursor"}, "Invalid cursor", "value_error")
-		}
+	limit, after, err := readPage(r.URL.Query(), usersDefaultLimit, usersMaxLimit)
+	if err != nil {
+		return err
 	}
 	users, err := s.store.ListUsers(r.Context(), after, limit+1) // one more tells whether another page exists
 	if err != nil {
 		return err
 	}
-	var next *string
-	if len(users) > limit {
-		users = users[:limit]
-		c := encodeCursor(users[len(users)-1].ID)
-		next = &c
-	}
+	users, next := nextPage(users, limit, func(u *gatehouse.User) int64 { return u.ID })
 	out := make([]userJSON, len(users))
 	for i, u := range users {
 		out[i] = toUserJSON(u)

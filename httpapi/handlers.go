@@ -30,8 +30,11 @@ type tokenResponse struct {
 	Scope        string `json:"scope"`
 }
 
+// writeTokens answers with a token pair. It leaves Cache-Control to the
+// handlers it answers for, handleToken and handleRefresh (directly or via
+// tokenMFA and refresh), which set no-store before anything else so that
+// their error answers are not cached either.
 func writeTokens(w http.ResponseWriter, p *auth.TokenPair) {
-	httpsec.NoStore(w)
 	httperror.JSON(w, http.StatusOK, tokenResponse{AccessToken: p.AccessToken, RefreshToken: p.RefreshToken,
 		TokenType: "bearer", ExpiresIn: p.ExpiresIn, Scope: p.Scope})
 }
@@ -49,7 +52,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) error {
 	switch form.Get("grant_type") {
 	case "", "password":
 		username, pw := form.Get("username"), form.Get("password")
-		if _, ok := form["username"]; !ok || username == "" {
+		if username == "" { // absent or empty
 			return missing("username")
 		}
 		if _, ok := form["password"]; !ok {

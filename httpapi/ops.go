@@ -3,7 +3,6 @@ package httpapi
 import (
 	"context"
 	"embed"
-	"encoding/base64"
 	"io/fs"
 	"mime"
 	"net/http"
@@ -191,12 +190,7 @@ func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	var next *string
-	if len(events) > limit {
-		events = events[:limit]
-		c := encodeCursor(events[len(events)-1].ID)
-		next = &c
-	}
+	events, next := nextPage(events, limit, func(e *gatehouse.AuditEvent) int64 { return e.ID })
 	entries, err := AuditEntries(r.Context(), s.store, events)
 	if err != nil {
 		return err
@@ -213,18 +207,8 @@ func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) error {
 // match nothing (a user that does not exist).
 func (s *Server) auditFilter(r *http.Request) (f gatehouse.AuditFilter, none bool, err error) {
 	q := r.URL.Query()
-	f.Limit = auditDefaultLimit
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > auditMaxLimit {
-			return f, false, gatehouse.Invalid([]string{"query", "limit"}, "Must be an integer from 1 to 200", "value_error")
-		}
-		f.Limit = n
-	}
-	if v := q.Get("cursor"); v != "" {
-		if f.Before, err = decodeCursor(v); err != nil {
-			return f, false, gatehouse.Invalid([]string{"query", "cursor"}, "Invalid cursor", "value_error")
-		}
+	if f.Limit, f.Before, err = readPage(q, auditDefaultLimit, auditMaxLimit); err != nil {
+		return f, false, err
 	}
 	for _, p := range []struct {
 		name string
@@ -263,21 +247,4 @@ func (s *Server) auditUserID(ctx context.Context, v string) (int64, error) {
 		return id, nil
 	}
 	return 0, nil
-}
-
-// Cursors are opaque to clients: base64url of the last id seen.
-func encodeCursor(id int64) string {
-	return base64.RawURLEncoding.EncodeToString(strconv.AppendInt(nil, id, 10))
-}
-
-func decodeCursor(c string) (int64, error) {
-	b, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil {
-		return 0, err
-	}
-	id, err := strconv.ParseInt(string(b), 10, 64)
-	if err != nil || id <= 0 {
-		return 0, strconv.ErrSyntax
-	}
-	return id, nil
 }
