@@ -51,15 +51,29 @@ type Layer struct {
 	cors     *cors.Cors // nil when no origin is configured
 }
 
-// New validates c and returns its Layer.
+// ConfigError is New's error for a refused Config field. It names the field
+// so that a caller can name the setting the value came from, without
+// validating each field on its own first.
+type ConfigError struct {
+	Field string // "TrustedHosts" or "CORSOrigins"
+	Err   error
+}
+
+// Error is Err's message alone: the field is for the caller to name.
+func (e *ConfigError) Error() string { return e.Err.Error() }
+
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// New validates c and returns its Layer. A refused field is reported as a
+// *ConfigError.
 func New(c Config) (*Layer, error) {
 	h, err := parseHosts(c.TrustedHosts)
 	if err != nil {
-		return nil, err
+		return nil, &ConfigError{Field: "TrustedHosts", Err: err}
 	}
 	origins, err := parseOrigins(c.CORSOrigins)
 	if err != nil {
-		return nil, err
+		return nil, &ConfigError{Field: "CORSOrigins", Err: err}
 	}
 	l := &Layer{proxies: c.Proxies, hosts: h, redirect: c.HTTPSRedirect}
 	if len(origins) > 0 {
@@ -142,18 +156,27 @@ func (l *Layer) Wrap(next http.Handler) http.Handler {
 // out on purpose: the "1; mode=block" filter it enables is gone from
 // browsers and was itself a source of cross-site leaks.
 func setHeaders(h http.Header, https bool) {
-	// One backing array for all values instead of one allocation per
-	// header. Each value gets a full slice expression, so a later Add on
-	// any of them reallocates rather than writing into its neighbour.
-	vals := []string{"nosniff", "DENY", "no-referrer", APICSP, hsts}
-	h["X-Content-Type-Options"] = vals[0:1:1]
-	h["X-Frame-Options"] = vals[1:2:2]
-	h["Referrer-Policy"] = vals[2:3:3]
-	h["Content-Security-Policy"] = vals[3:4:4]
+	// Canonical keys and shared values, as in NoStore: this runs on every
+	// request and allocates nothing.
+	h["X-Content-Type-Options"] = nosniffValue
+	h["X-Frame-Options"] = denyValue
+	h["Referrer-Policy"] = noReferrerValue
+	h["Content-Security-Policy"] = apiCSPValue
 	if https {
-		h["Strict-Transport-Security"] = vals[4:5:5]
+		h["Strict-Transport-Security"] = hstsValue
 	}
 }
+
+// The values of the security headers, shared by every response. Each is
+// its own full slice (len == cap), so a handler's Add copies it rather than
+// writing into the shared array; Set and SetCSP replace the slice.
+var (
+	nosniffValue    = []string{"nosniff"}
+	denyValue       = []string{"DENY"}
+	noReferrerValue = []string{"no-referrer"}
+	apiCSPValue     = []string{APICSP}
+	hstsValue       = []string{hsts}
+)
 
 // toHTTPS answers a plain-HTTP request when HTTPS is required. GET and HEAD
 // are safe to repeat, so they are sent to the same URL over https with 308

@@ -3,6 +3,7 @@ package httpsec_test
 import (
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -170,6 +171,27 @@ func TestHeaderAddDoesNotCorruptNeighbour(t *testing.T) {
 	w := serve(h, httptest.NewRequest("GET", "/", nil))
 	if got := w.Header().Values("X-Frame-Options"); len(got) != 1 || got[0] != "DENY" {
 		t.Errorf("X-Frame-Options = %q after an Add on its neighbour", got)
+	}
+}
+
+// The layer's header values are shared by every response; a handler that
+// adds to one must get its own copy, or two responses would write into the
+// same array.
+func TestHeaderAddDoesNotLeakIntoOtherResponses(t *testing.T) {
+	shared := []string{"X-Content-Type-Options", "X-Frame-Options", "Referrer-Policy",
+		"Content-Security-Policy", "Strict-Transport-Security", "Cache-Control", "Pragma"}
+	h := wrap(t, httpsec.Config{}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		httpsec.NoStore(w)
+		for _, k := range shared {
+			w.Header().Add(k, r.URL.Query().Get("v"))
+		}
+	}))
+	first := serve(h, httptest.NewRequest("GET", "https://api.example.com/?v=first", nil))
+	serve(h, httptest.NewRequest("GET", "https://api.example.com/?v=second", nil))
+	for _, k := range shared {
+		if got := first.Header().Values(k); len(got) != 2 || got[1] != "first" {
+			t.Errorf("%s of the first response = %q after the second response added to it", k, got)
+		}
 	}
 }
 
@@ -365,29 +387,38 @@ func TestCORS(t *testing.T) {
 }
 
 func TestNewRefusesUnsafeConfig(t *testing.T) {
+	const origins, hosts = "CORSOrigins", "TrustedHosts"
 	tests := []struct {
 		name   string
 		config httpsec.Config
+		field  string // the field the *ConfigError names
 	}{
-		{"origin *", httpsec.Config{CORSOrigins: []string{"*"}}},
-		{"origin null", httpsec.Config{CORSOrigins: []string{"null"}}},
-		{"origin with a path", httpsec.Config{CORSOrigins: []string{"https://app.example.com/"}}},
-		{"origin with a query", httpsec.Config{CORSOrigins: []string{"https://app.example.com?x"}}},
-		{"origin without a scheme", httpsec.Config{CORSOrigins: []string{"app.example.com"}}},
-		{"origin with another scheme", httpsec.Config{CORSOrigins: []string{"ftp://app.example.com"}}},
-		{"origin with a wildcard", httpsec.Config{CORSOrigins: []string{"https://*.example.com"}}},
-		{"origin with user info", httpsec.Config{CORSOrigins: []string{"https://u@app.example.com"}}},
-		{"origin with the default port", httpsec.Config{CORSOrigins: []string{"https://app.example.com:443"}}},
-		{"host with a port", httpsec.Config{TrustedHosts: []string{"api.example.com:443"}}},
-		{"host with a star inside", httpsec.Config{TrustedHosts: []string{"api.*.com"}}},
-		{"host with a bare star prefix", httpsec.Config{TrustedHosts: []string{"*example.com"}}},
-		{"host given as a URL", httpsec.Config{TrustedHosts: []string{"https://api.example.com"}}},
-		{"star dot alone", httpsec.Config{TrustedHosts: []string{"*."}}},
+		{"origin *", httpsec.Config{CORSOrigins: []string{"*"}}, origins},
+		{"origin null", httpsec.Config{CORSOrigins: []string{"null"}}, origins},
+		{"origin with a path", httpsec.Config{CORSOrigins: []string{"https://app.example.com/"}}, origins},
+		{"origin with a query", httpsec.Config{CORSOrigins: []string{"https://app.example.com?x"}}, origins},
+		{"origin without a scheme", httpsec.Config{CORSOrigins: []string{"app.example.com"}}, origins},
+		{"origin with another scheme", httpsec.Config{CORSOrigins: []string{"ftp://app.example.com"}}, origins},
+		{"origin with a wildcard", httpsec.Config{CORSOrigins: []string{"https://*.example.com"}}, origins},
+		{"origin with user info", httpsec.Config{CORSOrigins: []string{"https://u@app.example.com"}}, origins},
+		{"origin with the default port", httpsec.Config{CORSOrigins: []string{"https://app.example.com:443"}}, origins},
+		{"host with a port", httpsec.Config{TrustedHosts: []string{"api.example.com:443"}}, hosts},
+		{"host with a star inside", httpsec.Config{TrustedHosts: []string{"api.*.com"}}, hosts},
+		{"host with a bare star prefix", httpsec.Config{TrustedHosts: []string{"*example.com"}}, hosts},
+		{"host given as a URL", httpsec.Config{TrustedHosts: []string{"https://api.example.com"}}, hosts},
+		{"star dot alone", httpsec.Config{TrustedHosts: []string{"*."}}, hosts},
+		{"a good host list does not hide a bad origin",
+			httpsec.Config{TrustedHosts: []string{"api.example.com"}, CORSOrigins: []string{"null"}}, origins},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := httpsec.New(tt.config); err == nil {
-				t.Error("New accepted it")
+			_, err := httpsec.New(tt.config)
+			if err == nil {
+				t.Fatal("New accepted it")
+			}
+			var ce *httpsec.ConfigError
+			if !errors.As(err, &ce) || ce.Field != tt.field {
+				t.Errorf("error %q (%T) does not name the field %s", err, err, tt.field)
 			}
 		})
 	}
