@@ -210,6 +210,10 @@ func signingSecret(ctx context.Context, store gatehouse.SettingStore, configured
 	return storedSecret(ctx, store, secretSetting)
 }
 
+// totpKeyInfo is the HKDF info string of the TOTP-secret key. Changing it
+// changes the key, and the stored secrets no longer open.
+const totpKeyInfo = "gatehouse totp secrets v1"
+
 // newSealer builds the TOTP-secret sealer: under GATEHOUSE_ENCRYPTION_KEY
 // when set, else under a key derived from the signing key (HKDF, its own
 // info string, so the two keys are independent).
@@ -218,20 +222,20 @@ func newSealer(signing, configured []byte, previous [][]byte) (*totp.Sealer, err
 	if master == nil {
 		master = signing
 	}
-	key, err := totp.DeriveKey(master, "gatehouse totp secrets v1")
+	key, err := totp.DeriveKey(master, totpKeyInfo)
 	if err != nil {
 		return nil, bad("GATEHOUSE_ENCRYPTION_KEY", "%v", err)
 	}
 	var old [][]byte
 	for _, p := range previous {
-		k, err := totp.DeriveKey(p, "gatehouse totp secrets v1")
+		k, err := totp.DeriveKey(p, totpKeyInfo)
 		if err != nil {
 			return nil, bad("GATEHOUSE_PREVIOUS_ENCRYPTION_KEYS", "%v", err)
 		}
 		old = append(old, k)
 	}
 	if configured != nil { // rotating to a configured key: the derived one still opens old rows
-		if k, err := totp.DeriveKey(signing, "gatehouse totp secrets v1"); err == nil {
+		if k, err := totp.DeriveKey(signing, totpKeyInfo); err == nil {
 			old = append(old, k)
 		}
 	}

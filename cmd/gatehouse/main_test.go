@@ -28,6 +28,11 @@ func TestBadConfigurationExitsWithStatus2NamingTheSetting(t *testing.T) {
 		{"GATEHOUSE_TRUSTED_PROXIES", "10.0.0.0/33"},
 		{"GATEHOUSE_CORS_ORIGINS", "*"},
 		{"GATEHOUSE_CORS_ORIGINS", "null"},
+		{"GATEHOUSE_TRUSTED_HOSTS", "api.example.com:443"},
+		{"GATEHOUSE_TRUSTED_HOSTS", " , "},
+		{"GATEHOUSE_REDIS_URL", "http://cache:6379/0"},
+		{"GATEHOUSE_REDIS_URL", "unix:///run/redis.sock"},
+		{"GATEHOUSE_REDIS_URL", "redis://u:hunter2@cache:port/0"},
 		{"GATEHOUSE_LOGIN_RATE_LIMIT", "ten per minute"},
 		{"GATEHOUSE_RATE_LIMITS", "GET /items"},
 		{"GATEHOUSE_RATE_LIMITS", "GET /items=lots"},
@@ -44,7 +49,11 @@ func TestBadConfigurationExitsWithStatus2NamingTheSetting(t *testing.T) {
 				t.Setenv("GATEHOUSE_TLS_KEY", "/nonexistent.key")
 			}
 			var stdout, stderr bytes.Buffer
-			err := run(context.Background(), []string{"serve"}, strings.NewReader(""), &stdout, &stderr)
+			// A value wrongly accepted starts the server; the deadline stops
+			// it, and the test fails on the exit code instead of hanging.
+			ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+			defer cancel()
+			err := run(ctx, []string{"serve"}, strings.NewReader(""), &stdout, &stderr)
 			if code := exitCode(err); code != 2 {
 				t.Fatalf("exit code = %d (err %v), want 2", code, err)
 			}
@@ -57,7 +66,19 @@ func TestBadConfigurationExitsWithStatus2NamingTheSetting(t *testing.T) {
 			if tt.env == "GATEHOUSE_SECRET_KEY" && strings.Contains(err.Error(), tt.value) {
 				t.Fatalf("error repeats the secret: %q", err)
 			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Fatalf("error repeats the password in the URL: %q", err)
+			}
 		})
+	}
+}
+
+func TestRedisURLIsValidatedWithoutContactingRedis(t *testing.T) {
+	t.Setenv("GATEHOUSE_DATABASE_URL", "sqlite:"+filepath.Join(t.TempDir(), "g.db"))
+	for _, u := range []string{"redis://cache.invalid:6379/0", "rediss://u:p@cache.invalid/1"} {
+		if _, err := parseServe([]string{"--redis-url", u}, &bytes.Buffer{}); err != nil {
+			t.Errorf("%s: %v", u, err)
+		}
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/gatehouse/gatehouse/httpsec"
 	"github.com/gatehouse/gatehouse/ratelimit"
 	"github.com/gatehouse/gatehouse/redis"
+	goredis "github.com/redis/go-redis/v9"
 )
 
 // serveConfig is the validated configuration of `gatehouse serve`.
@@ -25,18 +26,18 @@ type serveConfig struct {
 	addr                  string
 	redisURL, redisPrefix string
 	adminUser, adminPass  string
-	corsOrigins           []string
-	trustedHosts          []string
-	security              *httpsec.Layer // built from the settings above
+	security              *httpsec.Layer // trusted hosts, CORS, HTTPS redirect and proxies
 	proxies               *httpsec.Proxies
-	httpsRedirect         bool
 	loginRateLimit        ratelimit.Limit
 	routeLimits           map[string]ratelimit.Limit
 	tlsCert, tlsKey       string
 	logLevel              string
-	shutdownTimeout       time.Duration
 	auditRetention        time.Duration
 }
+
+// shutdownTimeout is how long serve lets in-flight requests finish once
+// asked to stop, before it closes their connections.
+const shutdownTimeout = 30 * time.Second
 
 func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	s := newSettings("serve", "Run the Gatehouse server.")
@@ -74,33 +75,28 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 		return c, err
 	}
 	if c.redisURL != "" {
-		if !strings.HasPrefix(c.redisURL, "redis://") && !strings.HasPrefix(c.redisURL, "rediss://") {
-			return c, bad("GATEHOUSE_REDIS_URL", "must start with redis:// or rediss://")
-		}
-		if _, err := redis.NewClient(c.redisURL); err != nil {
-			return c, bad("GATEHOUSE_REDIS_URL", "unparsable URL")
+		if err := checkRedisURL(c.redisURL); err != nil {
+			return c, err
 		}
 	}
-	c.corsOrigins = splitList(*cors)
-	c.trustedHosts = splitList(*hosts)
-	if len(c.trustedHosts) == 0 {
+	trustedHosts := splitList(*hosts)
+	if len(trustedHosts) == 0 {
 		return c, bad("GATEHOUSE_TRUSTED_HOSTS", "must not be empty (use * to allow every host)")
 	}
 	if c.proxies, err = httpsec.ParseProxies(splitList(*proxies)); err != nil {
 		return c, bad("GATEHOUSE_TRUSTED_PROXIES", "%v", err)
 	}
-	if _, err := httpsec.New(httpsec.Config{TrustedHosts: c.trustedHosts}); err != nil {
-		return c, bad("GATEHOUSE_TRUSTED_HOSTS", "%v", err)
-	}
-	if _, err := httpsec.New(httpsec.Config{CORSOrigins: c.corsOrigins}); err != nil {
-		return c, bad("GATEHOUSE_CORS_ORIGINS", "%v", err)
-	}
-	if c.httpsRedirect, err = parseBool("GATEHOUSE_HTTPS_REDIRECT", *redirect); err != nil {
+	httpsRedirect, err := parseBool("GATEHOUSE_HTTPS_REDIRECT", *redirect)
+	if err != nil {
 		return c, err
 	}
-	if c.security, err = httpsec.New(httpsec.Config{Proxies: c.proxies, TrustedHosts: c.trustedHosts,
-		HTTPSRedirect: c.httpsRedirect, CORSOrigins: c.corsOrigins}); err != nil {
-		return c, bad("GATEHOUSE_TRUSTED_HOSTS", "%v", err) // unreachable: each part was checked above
+	if c.security, err = httpsec.New(httpsec.Config{Proxies: c.proxies, TrustedHosts: trustedHosts,
+		HTTPSRedirect: httpsRedirect, CORSOrigins: splitList(*cors)}); err != nil {
+		env := "GATEHOUSE_TRUSTED_HOSTS"
+		if ce := (*httpsec.ConfigError)(nil); errors.As(err, &ce) && ce.Field == "CORSOrigins" {
+			env = "GATEHOUSE_CORS_ORIGINS"
+		}
+		return c, bad(env, "%v", err)
 	}
 	if c.routeLimits, err = parseRouteLimits(*routeLimits); err != nil {
 		return c, err
@@ -124,8 +120,18 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	if c.auditRetention, err = parseDuration("GATEHOUSE_AUDIT_RETENTION", *retention); err != nil {
 		return c, err
 	}
-	c.shutdownTimeout = 30 * time.Second
 	return c, nil
+}
+
+// checkRedisURL validates GATEHOUSE_REDIS_URL with the parser
+// redis.NewClient uses, without building a client. The parser's error is
+// not shown: it can quote the URL, password included. unix:// parses too,
+// but serve takes redis:// and rediss:// only.
+func checkRedisURL(v string) error {
+	if opt, err := goredis.ParseURL(v); err != nil || opt.Network != "tcp" {
+		return bad("GATEHOUSE_REDIS_URL", "want a redis:// or rediss:// URL")
+	}
+	return nil
 }
 
 func parseLevel(v string) (slog.Level, error) {
@@ -233,7 +239,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case <-ctx.Done():
 	}
 	log.Info("shutting down: finishing in-flight requests")
-	sctx, cancel := context.WithTimeout(context.Background(), c.shutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		// Requests still running are cut off; what was acknowledged is

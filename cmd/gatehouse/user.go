@@ -63,40 +63,36 @@ func userCommand(ctx context.Context, args []string, stdin io.Reader, stdout, st
 	defer a.Close()
 
 	readPassword := func() (string, error) { return promptPassword(stdin, stderr, *fromStdin) }
+	// Every subcommand with a NAME but create acts on an existing user.
+	var u *gatehouse.User
+	if n > 0 && sub != "create" {
+		if u, err = a.store.UserByUsername(ctx, pos[0]); err != nil {
+			return publicError(err)
+		}
+	}
 	switch sub {
 	case "create":
 		pw, err := readPassword()
 		if err != nil {
 			return err
 		}
-		u, err := a.auth.CreateUser(ctx, auth.NewUser{Username: pos[0], Password: pw, Email: *email, FullName: *fullName, Role: gatehouse.Role(*role)})
+		u, err = a.auth.CreateUser(ctx, auth.NewUser{Username: pos[0], Password: pw, Email: *email, FullName: *fullName, Role: gatehouse.Role(*role)})
 		if err != nil {
 			return publicError(err)
 		}
 		fmt.Fprintf(stdout, "created user %s (id %d, role %s)\n", u.Username, u.ID, u.Role)
 	case "list":
+		users, err := allUsers(ctx, a.store)
+		if err != nil {
+			return err
+		}
 		w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(w, "ID\tUSERNAME\tROLE\tDISABLED\tEMAIL\tCREATED")
-		var after int64
-		for {
-			users, err := a.store.ListUsers(ctx, after, 500)
-			if err != nil {
-				return err
-			}
-			for _, u := range users {
-				fmt.Fprintf(w, "%d\t%s\t%s\t%v\t%s\t%s\n", u.ID, u.Username, u.Role, u.Disabled, u.Email, u.CreatedAt.Format("2006-01-02T15:04:05Z07:00"))
-				after = u.ID
-			}
-			if len(users) < 500 {
-				break
-			}
+		for _, user := range users {
+			fmt.Fprintf(w, "%d\t%s\t%s\t%v\t%s\t%s\n", user.ID, user.Username, user.Role, user.Disabled, user.Email, rfc3339(user.CreatedAt))
 		}
 		w.Flush()
 	case "set-role", "disable", "enable":
-		u, err := a.store.UserByUsername(ctx, pos[0])
-		if err != nil {
-			return publicError(err)
-		}
 		u, err = a.auth.UpdateUser(ctx, u.ID, func(u *gatehouse.User) error {
 			switch sub {
 			case "set-role":
@@ -117,28 +113,16 @@ func userCommand(ctx context.Context, args []string, stdin io.Reader, stdout, st
 		}
 		fmt.Fprintf(stdout, "user %s: role %s, disabled %v\n", u.Username, u.Role, u.Disabled)
 	case "delete":
-		u, err := a.store.UserByUsername(ctx, pos[0])
-		if err != nil {
-			return publicError(err)
-		}
 		if err := a.auth.DeleteUser(ctx, u.ID); err != nil {
 			return publicError(err)
 		}
 		fmt.Fprintf(stdout, "deleted user %s\n", u.Username)
 	case "reset-2fa":
-		u, err := a.store.UserByUsername(ctx, pos[0])
-		if err != nil {
-			return publicError(err)
-		}
 		if err := a.auth.ResetTwoFactor(ctx, u.ID); err != nil {
 			return publicError(err)
 		}
 		fmt.Fprintf(stdout, "two-factor authentication of %s reset\n", u.Username)
 	case "set-password":
-		u, err := a.store.UserByUsername(ctx, pos[0])
-		if err != nil {
-			return publicError(err)
-		}
 		pw, err := readPassword()
 		if err != nil {
 			return err
@@ -156,8 +140,9 @@ func userCommand(ctx context.Context, args []string, stdin io.Reader, stdout, st
 func publicError(err error) error {
 	var e *gatehouse.Error
 	if errors.As(err, &e) {
-		if len(e.Fields) > 0 {
-			return fmt.Errorf("%s: %s", strings.Join(e.Fields[0].Loc[len(e.Fields[0].Loc)-1:], "."), e.Fields[0].Msg)
+		if len(e.Fields) > 0 { // the first field's own name, not its path
+			f := e.Fields[0]
+			return fmt.Errorf("%s: %s", f.Loc[len(f.Loc)-1], f.Msg)
 		}
 		return errors.New(gatehouse.ErrorMessage(err))
 	}
