@@ -98,13 +98,7 @@ func (s *Service) cachedKey(ctx context.Context, l string) (*gatehouse.APIKey, e
 		if c.missing == nil {
 			c.missing = make(map[string]struct{})
 		}
-		if len(c.missing) >= maxMissing {
-			for m := range c.missing { // forget an arbitrary one
-				delete(c.missing, m)
-				break
-			}
-		}
-		c.missing[l] = struct{}{}
+		addBounded(c.missing, l)
 		c.mu.Unlock()
 	}
 	if err != nil {

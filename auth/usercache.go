@@ -55,13 +55,7 @@ func (c *userCache) get(ctx context.Context, id int64) (*gatehouse.User, error) 
 	u, err := c.store.UserByID(ctx, id)
 	if gatehouse.ErrorCode(err) == gatehouse.ENOTFOUND {
 		c.mu.Lock()
-		if len(c.missing) >= maxMissing {
-			for m := range c.missing { // forget an arbitrary one
-				delete(c.missing, m)
-				break
-			}
-		}
-		c.missing[id] = struct{}{}
+		addBounded(c.missing, id)
 		c.mu.Unlock()
 	}
 	if err != nil {
@@ -97,4 +91,17 @@ func (c *userCache) invalidateAll() {
 	clear(c.users)
 	c.epoch++
 	c.mu.Unlock()
+}
+
+// addBounded adds k to set, first forgetting an arbitrary member when the
+// set holds maxMissing: the sets of ids found missing stay bounded however
+// many unknown ids clients send.
+func addBounded[K comparable](set map[K]struct{}, k K) {
+	if len(set) >= maxMissing {
+		for m := range set {
+			delete(set, m)
+			break
+		}
+	}
+	set[k] = struct{}{}
 }
