@@ -35,6 +35,7 @@ var featureTests = []storeTest{
 	{"audit: events filtered by user, type and time, paged newest first", testAuditEvents},
 	{"audit: purge deletes events older than t", testPurgeAudit},
 	{"audit: non-ASCII text is stored and read back unchanged", testAuditNonASCII},
+	{"audit: a summary's count is kept; an event without one counts once", testAuditCount},
 	{"concurrent removal of the last two admins: exactly one wins", testLastAdminRace},
 	{"change feed: a poller racing writers misses no change", testChangeFeedRace},
 }
@@ -289,7 +290,7 @@ func testAuditEvents(t *testing.T, s gatehouse.Store) {
 		events = append(events, &gatehouse.AuditEvent{
 			Time: t0.Add(time.Duration(i) * time.Minute), Type: []string{"login", "logout"}[i%2], Outcome: "success",
 			UserID: int64(1 + i%3), Username: fmt.Sprint("u", i), ClientIP: "192.0.2.1", UserAgent: "ua",
-			RequestID: fmt.Sprint("req", i), Path: "/token", Detail: "d",
+			RequestID: fmt.Sprint("req", i), Path: "/token", Detail: "d", Count: 1,
 		})
 	}
 	if err := s.AddAuditEvents(ctx, events[:2]...); err != nil {
