@@ -36,6 +36,7 @@ var featureTests = []storeTest{
 	{"audit: purge deletes events older than t", testPurgeAudit},
 	{"audit: non-ASCII text is stored and read back unchanged", testAuditNonASCII},
 	{"audit: a summary's count is kept; an event without one counts once", testAuditCount},
+	{"settings: a swap changes only the value named, one racer wins", testSwapSetting},
 	{"concurrent removal of the last two admins: exactly one wins", testLastAdminRace},
 	{"change feed: a poller racing writers misses no change", testChangeFeedRace},
 }
