@@ -57,6 +57,7 @@ type Config struct {
 	Policy     password.Policy
 	AccessTTL  time.Duration     // default 15m
 	RefreshTTL time.Duration     // default 168h
+	SessionTTL time.Duration     // a browser session's absolute lifetime; default 12h (browser.go)
 	Auditor    gatehouse.Auditor // optional
 	Metrics    *metrics.Metrics  // optional
 	Now        func() time.Time
@@ -96,6 +97,8 @@ type Service struct {
 	feedOK  time.Time // last successful poll
 
 	keys keyState // API keys: apikeys.go
+
+	browser browserState // browser sessions and session last use: browser.go, sessions.go
 }
 
 // New returns a Service. Call Resync before serving, so that revocations
@@ -109,6 +112,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	if cfg.RefreshTTL <= 0 {
 		cfg.RefreshTTL = 168 * time.Hour
+	}
+	if cfg.SessionTTL <= 0 {
+		cfg.SessionTTL = DefaultSessionTTL
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -193,6 +199,9 @@ type TokenPair struct {
 	Scope        string
 	User         *gatehouse.User
 	SessionID    string
+	// Browser is set, and the tokens empty, when the login opened a
+	// browser session (browser.go).
+	Browser *BrowserSession
 }
 
 var (
@@ -237,7 +246,7 @@ func (s *Service) Login(ctx context.Context, username, pw, scope string) (*Token
 // mfa_token that LoginMFA takes in place of the password; a wrong otp is
 // 401 "invalid_otp", and counts towards the user's limit on wrong codes.
 func (s *Service) LoginWithOTP(ctx context.Context, username, pw, scope, otp string) (*TokenPair, error) {
-	pair, u, err := s.login(ctx, username, pw, scope, otp)
+	pair, u, err := s.login(ctx, gatehouse.SessionToken, username, pw, scope, otp)
 	s.recordLogin(ctx, username, u, "password", err)
 	return pair, err
 }
@@ -266,7 +275,10 @@ func (s *Service) recordLogin(ctx context.Context, username string, u *gatehouse
 	s.audit.Record(ctx, ev)
 }
 
-func (s *Service) login(ctx context.Context, username, pw, scope, otp string) (*TokenPair, *gatehouse.User, error) {
+// login checks a login's credentials and opens a session of the kind
+// asked for (gatehouse.SessionToken or SessionBrowser): both kinds take
+// the one path, with its answers, limits on codes and audit.
+func (s *Service) login(ctx context.Context, kind, username, pw, scope, otp string) (*TokenPair, *gatehouse.User, error) {
 	if password.TooLong(pw) {
 		return nil, nil, gatehouse.Invalid([]string{"body", "password"}, "Password must be at most 1024 bytes", "value_error")
 	}
@@ -304,7 +316,7 @@ func (s *Service) login(ctx context.Context, username, pw, scope, otp string) (*
 			return nil, u, err
 		}
 	}
-	pair, err := s.openSession(ctx, u, granted)
+	pair, err := s.openSession(ctx, u, granted, kind)
 	return pair, u, err
 }
 
@@ -330,9 +342,14 @@ func (s *Service) rehash(ctx context.Context, u *gatehouse.User, pw string) {
 	s.userChanged(ctx, u.ID)
 }
 
-func (s *Service) openSession(ctx context.Context, u *gatehouse.User, scope string) (*TokenPair, error) {
+// openSession opens a session of kind for u, who has just proved every
+// factor the account asks for, recording where the login came from.
+func (s *Service) openSession(ctx context.Context, u *gatehouse.User, scope, kind string) (*TokenPair, error) {
 	now := s.now()
-	sess := &gatehouse.Session{ID: token.NewID(), UserID: u.ID, Scope: scope, CreatedAt: now}
+	sess := s.newSession(ctx, u, scope, kind, now)
+	if kind == gatehouse.SessionBrowser {
+		return s.openBrowserSession(ctx, u, sess)
+	}
 	rt := newRefreshToken()
 	first := &gatehouse.RefreshToken{Hash: hashRefresh(rt), SessionID: sess.ID, UserID: u.ID, Scope: scope,
 		CreatedAt: now, ExpiresAt: now.Add(s.cfg.RefreshTTL)}
@@ -417,6 +434,7 @@ func (s *Service) Refresh(ctx context.Context, rt string) (*TokenPair, error) {
 	}
 	pair, err := s.pair(u, old.SessionID, rbac.Restrict(u.Role, old.Scope), next, now)
 	if err == nil {
+		s.sessionUsed(old.SessionID, now)
 		s.met.TokenIssued("refresh")
 		s.audit.Record(ctx, gatehouse.AuditEvent{Type: gatehouse.EventRefresh, Outcome: gatehouse.OutcomeSuccess, UserID: u.ID})
 	}
@@ -424,11 +442,11 @@ func (s *Service) Refresh(ctx context.Context, rt string) (*TokenPair, error) {
 }
 
 // revokeSession stores the session's revocation, then mirrors and
-// broadcasts it. The access-token revocation of a session needs to outlive
-// only the access tokens it covers.
+// broadcasts it. It must outlive whatever the session issued: its access
+// tokens, or a browser session's cookie (sessionRevocationEnd).
 func (s *Service) revokeSession(ctx context.Context, sid string, now time.Time, extra ...gatehouse.Revocation) error {
 	revs := append([]gatehouse.Revocation{{Kind: gatehouse.RevokeSession, Value: sid,
-		ExpiresAt: now.Add(s.cfg.AccessTTL + Leeway)}}, extra...)
+		ExpiresAt: s.sessionRevocationEnd(now)}}, extra...)
 	if err := s.cfg.Store.RevokeSession(ctx, sid, now, revs...); err != nil {
 		return err
 	}
