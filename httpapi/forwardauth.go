@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/auth"
 	"github.com/gatehouse/gatehouse/guard"
 	"github.com/gatehouse/gatehouse/httperror"
 	"github.com/gatehouse/gatehouse/httpsec"
@@ -59,7 +60,10 @@ func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	p, err := s.guard.Check(r, reqs...)
+	p, err := s.browser.Check(r, reqs...)
+	if gatehouse.ErrorCode(err) == gatehouse.EUNAUTHENTICATED && s.portal(w, r) {
+		return nil
+	}
 	if gatehouse.ErrorCode(err) == gatehouse.EINACTIVE {
 		err = &gatehouse.Error{Code: gatehouse.EFORBIDDEN, Message: gatehouse.ErrorMessage(err), Err: err}
 	}
@@ -79,6 +83,9 @@ func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request) error {
 	}
 	if p.APIKeyID != 0 {
 		v.Credential, v.APIKeyID = "api_key", &p.APIKeyID
+	}
+	if auth.IsBrowser(p) {
+		v.Credential = "session"
 	}
 	if !p.ExpiresAt.IsZero() {
 		t := p.ExpiresAt.UTC().Truncate(time.Second)
@@ -126,9 +133,15 @@ func verifyRequirements(raw string) ([]guard.Requirement, error) {
 	if err != nil {
 		return nil, gatehouse.Invalid([]string{"query"}, "Malformed query string", "value_error")
 	}
-	for name := range q {
+	for name, v := range q {
+		if name == "redirect" { // the portal's switch (contract §11), read by portal
+			if len(v) != 1 || v[0] != "1" {
+				return nil, gatehouse.Invalid([]string{"query", "redirect"}, "Give redirect=1, or leave it out", "value_error")
+			}
+			continue
+		}
 		if name != "scope" && name != "role" {
-			return nil, gatehouse.Invalid([]string{"query", name}, "Unknown parameter; only scope and role are understood", "value_error")
+			return nil, gatehouse.Invalid([]string{"query", name}, "Unknown parameter; only scope, role and redirect are understood", "value_error")
 		}
 	}
 	var reqs []guard.Requirement
