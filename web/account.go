@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/apikey"
 	"github.com/gatehouse/gatehouse/auth"
 	"github.com/gatehouse/gatehouse/rbac"
 	"github.com/gatehouse/gatehouse/totp"
@@ -71,7 +72,7 @@ func (h *Handler) renderAccount(w http.ResponseWriter, r *http.Request, p *gateh
 	}
 	now := h.now()
 	for _, k := range keys {
-		d.Keys = append(d.Keys, keyRow{ID: k.ID, Name: k.Name, Prefix: k.LookupID, Scope: k.Scope, Created: k.CreatedAt,
+		d.Keys = append(d.Keys, keyRow{ID: k.ID, Name: k.Name, Prefix: apikey.Prefix + k.LookupID, Scope: k.Scope, Created: k.CreatedAt,
 			LastUsed: k.LastUsedAt, Expires: k.ExpiresAt, Active: k.Active,
 			Expired: !k.ExpiresAt.IsZero() && !now.Before(k.ExpiresAt)})
 	}
@@ -154,6 +155,7 @@ func (h *Handler) twoFactorSetup(w http.ResponseWriter, r *http.Request, p *gate
 		QR:     template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(png)), // our own PNG
 		Secret: en.Secret, Groups: groupsOf(en.Secret, 4)}}
 	v := h.newView(p, "Set up two-factor authentication", "account")
+	v.Notice = "Two-factor setup has started: scan the QR code under Two-factor authentication below, then enter the code your app shows."
 	return h.renderAccount(w, r, p, v, d, http.StatusOK)
 }
 

@@ -369,11 +369,17 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 // known code: nothing a user typed is ever put in the URL.
 func (h *Handler) see(w http.ResponseWriter, r *http.Request, to, notice string) error {
 	if notice != "" {
+		to, frag, _ := strings.Cut(to, "#")
 		sep := "?"
 		if strings.Contains(to, "?") {
 			sep = "&"
 		}
 		to += sep + "done=" + notice
+		if frag != "" {
+			to += "#" + frag
+		}
+		http.Redirect(w, r, to, http.StatusSeeOther)
+		return nil
 	}
 	http.Redirect(w, r, to, http.StatusSeeOther)
 	return nil
