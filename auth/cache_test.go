@@ -8,17 +8,6 @@ import (
 	"github.com/gatehouse/gatehouse"
 )
 
-const testPassword = "correct horse battery" // what fixture.user sets
-
-func (f *fixture) login(tb testing.TB, username string) string {
-	tb.Helper()
-	pair, err := f.svc.Login(context.Background(), username, testPassword, "")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return pair.AccessToken
-}
-
 func TestAuthenticateReadsNothingFromTheStore(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)

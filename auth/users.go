@@ -14,6 +14,19 @@ import (
 	"github.com/gatehouse/gatehouse/rbac"
 )
 
+// UserChanged drops a user from the cache, for an adapter that relays
+// changes made by other instances.
+func (s *Service) UserChanged(id int64) { s.users.invalidate(id) }
+
+func (s *Service) userChanged(ctx context.Context, id int64) {
+	s.users.invalidate(id)
+	if s.bcast != nil {
+		if err := s.bcast.PublishUserChanged(ctx, id); err != nil {
+			s.log.WarnContext(ctx, "user change broadcast failed", "user_id", id, "err", err)
+		}
+	}
+}
+
 // NewUser is what it takes to create an account.
 type NewUser struct {
 	Username    string
