@@ -20,7 +20,7 @@
 //	codelimit.go     the per-user limit on wrong second-factor codes
 //	reseal.go        re-encrypting TOTP secrets under a new key
 //	revocations.go   the revocation Mirror
-//	usercache.go     the cache of users
+//	cache.go         the bounded cache of users and of API keys
 //	watcher.go       the change feed: what other processes changed
 //	purge.go         forgetting what has expired
 package auth
@@ -73,7 +73,7 @@ type Config struct {
 	Metrics    *metrics.Metrics  // optional
 	Now        func() time.Time
 	Logger     *slog.Logger
-	CacheSize  int // users kept in memory; default 100,000
+	CacheSize  int // users, and API keys, kept in memory; default 100,000 each
 	MaxAPIKeys int // live API keys a user may hold; default DefaultMaxAPIKeys
 	// KeyPepper keys the HMAC under which API key secrets are stored
 	// (≥ 32 bytes, kept apart from the signing key so that rotating one
@@ -90,7 +90,8 @@ type Config struct {
 type Service struct {
 	cfg    Config
 	mirror *Mirror
-	users  *userCache
+	users  *cache[int64, *gatehouse.User]    // users.go
+	keys   *cache[string, *gatehouse.APIKey] // apikeys.go
 	audit  gatehouse.Auditor
 	met    *metrics.Metrics
 	now    func() time.Time
@@ -107,7 +108,7 @@ type Service struct {
 	feedSeq int64     // last change-feed entry applied
 	feedOK  time.Time // last successful poll
 
-	keys keyState // API keys: apikeys.go
+	keyUses keyUses // apikeys.go
 }
 
 // New returns a Service. Call Resync before serving, so that revocations
@@ -149,6 +150,7 @@ func New(cfg Config) (*Service, error) {
 		cfg:    cfg,
 		mirror: NewMirror(),
 		users:  newUserCache(cfg.Store, cfg.CacheSize),
+		keys:   newKeyCache(cfg.Store, cfg.CacheSize),
 		codes:  NewMemoryCodeLimiter(MaxCodeFailures, CodeFailureWindow, cfg.Now),
 		audit:  cfg.Auditor,
 		met:    cfg.Metrics,

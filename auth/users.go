@@ -14,6 +14,19 @@ import (
 	"github.com/gatehouse/gatehouse/rbac"
 )
 
+// errNoUser is the user cache's answer for an id remembered as missing.
+var errNoUser = gatehouse.Errorf(gatehouse.ENOTFOUND, "User not found")
+
+// newUserCache returns the cache of the users that tokens and keys name.
+// Ids the store did not have are remembered, so a still-valid token of a
+// deleted user reads the database once rather than at every request until
+// it expires: user ids are never reused (AUTOINCREMENT in SQLite, an
+// identity column in PostgreSQL; storetest checks it), and an id is known
+// to no token, key or session before its user is stored.
+func newUserCache(store gatehouse.UserStore, max int) *cache[int64, *gatehouse.User] {
+	return newCache(max, store.UserByID, func(u *gatehouse.User) int64 { return u.ID }, errNoUser)
+}
+
 // UserChanged drops a user from the cache, for an adapter that relays
 // changes made by other instances.
 func (s *Service) UserChanged(id int64) { s.users.invalidate(id) }
