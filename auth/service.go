@@ -84,6 +84,13 @@ type Config struct {
 	// authenticator apps (default "Gatehouse").
 	Sealer     *totp.Sealer
 	TOTPIssuer string
+	// Broadcaster tells other instances about revocations and changes to
+	// users and keys; nil, as a single instance needs, for none.
+	Broadcaster Broadcaster
+	// CodeLimiter counts wrong second-factor codes per user (contract §6);
+	// nil: in memory, MaxCodeFailures per CodeFailureWindow. Instances
+	// behind one name share one (Redis).
+	CodeLimiter CodeLimiter
 }
 
 // Service runs the token path. It is safe for concurrent use.
@@ -97,11 +104,7 @@ type Service struct {
 	now    func() time.Time
 	log    *slog.Logger
 
-	// bcast tells other instances about changes; nil, as a single
-	// instance needs, until SetBroadcaster. codes counts wrong
-	// second-factor codes per user: in memory, MaxCodeFailures per
-	// CodeFailureWindow (contract §6), until SetCodeLimiter shares it.
-	bcast Broadcaster
+	bcast Broadcaster // nil for a single instance
 	codes CodeLimiter
 
 	feedMu  sync.Mutex
@@ -146,12 +149,16 @@ func New(cfg Config) (*Service, error) {
 		return nil, err
 	}
 	cfg.KeyPepper = pepper
+	if cfg.CodeLimiter == nil {
+		cfg.CodeLimiter = NewMemoryCodeLimiter(MaxCodeFailures, CodeFailureWindow, cfg.Now)
+	}
 	return &Service{
 		cfg:    cfg,
 		mirror: NewMirror(),
 		users:  newUserCache(cfg.Store, cfg.CacheSize),
 		keys:   newKeyCache(cfg.Store, cfg.CacheSize),
-		codes:  NewMemoryCodeLimiter(MaxCodeFailures, CodeFailureWindow, cfg.Now),
+		bcast:  cfg.Broadcaster,
+		codes:  cfg.CodeLimiter,
 		audit:  cfg.Auditor,
 		met:    cfg.Metrics,
 		now:    cfg.Now,
@@ -193,11 +200,3 @@ func (s *Service) hash(ctx context.Context, fn func()) error {
 type nopAuditor struct{}
 
 func (nopAuditor) Record(context.Context, gatehouse.AuditEvent) {}
-
-// SetBroadcaster sets where revocations and user changes are announced to
-// other instances. Call it before the service is used.
-func (s *Service) SetBroadcaster(b Broadcaster) { s.bcast = b }
-
-// SetCodeLimiter replaces the second-factor attempt limiter, e.g. with one
-// shared through Redis. Call it before the service is used.
-func (s *Service) SetCodeLimiter(l CodeLimiter) { s.codes = l }
