@@ -118,6 +118,15 @@ func advisoryLock(ctx context.Context, tx pgx.Tx, key int32) error {
 	return err
 }
 
+// renamedMigrations maps the file name of a migration to the name an
+// earlier version of Gatehouse recorded it under. Such a migration counts
+// as applied under either name and is recorded under both, so that a
+// database migrated before the rename is not migrated again, and one
+// migrated after it still opens with the earlier version.
+var renamedMigrations = map[string]string{
+	"migrations/002_apikeys_items_totp_nonces_audit.sql": "migrations/002_features.sql",
+}
+
 // migrate applies the embedded migrations not yet recorded, in file-name
 // order, in one transaction under an advisory lock: of two instances
 // starting at once, the second waits for the first to commit and then
@@ -148,20 +157,26 @@ func (db *DB) migrate(ctx context.Context) error {
 			return err
 		}
 		for _, name := range names {
-			if slices.Contains(applied, name) {
-				continue
+			recorded := []string{name}
+			if old, ok := renamedMigrations[name]; ok {
+				recorded = append(recorded, old)
 			}
-			body, err := migrations.ReadFile(name)
-			if err != nil {
-				return err
+			if !slices.ContainsFunc(recorded, func(v string) bool { return slices.Contains(applied, v) }) {
+				body, err := migrations.ReadFile(name)
+				if err != nil {
+					return err
+				}
+				// Without arguments Exec uses the simple protocol, which
+				// runs a file of several statements.
+				if _, err := tx.Exec(ctx, string(body)); err != nil {
+					return fmt.Errorf("%s: %w", name, err)
+				}
 			}
-			// Without arguments Exec uses the simple protocol, which runs
-			// a file of several statements.
-			if _, err := tx.Exec(ctx, string(body)); err != nil {
-				return fmt.Errorf("%s: %w", name, err)
-			}
-			if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)`, name, time.Now()); err != nil {
-				return err
+			for _, v := range recorded {
+				if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)
+					ON CONFLICT (version) DO NOTHING`, v, time.Now()); err != nil {
+					return err
+				}
 			}
 		}
 		return nil

@@ -159,24 +159,43 @@ func (db *DB) migrate(ctx context.Context) error {
 	return nil
 }
 
+// renamedMigrations maps the file name of a migration to the name an
+// earlier version of Gatehouse recorded it under. Such a migration counts
+// as applied under either name and is recorded under both, so that a
+// database migrated before the rename is not migrated again, and one
+// migrated after it still opens with the earlier version.
+var renamedMigrations = map[string]string{
+	"migrations/002_apikeys_items_totp_nonces_audit.sql": "migrations/002_features.sql",
+}
+
 func (db *DB) applyMigration(ctx context.Context, name string) error {
 	body, err := migrations.ReadFile(name)
 	if err != nil {
 		return err
 	}
+	names := []string{name}
+	if old, ok := renamedMigrations[name]; ok {
+		names = append(names, old)
+	}
 	return db.tx(ctx, func(tx *sql.Tx) error {
 		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, name).Scan(&n); err != nil {
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version IN (?, ?)`,
+			names[0], names[len(names)-1]).Scan(&n); err != nil {
 			return err
 		}
-		if n > 0 {
-			return nil
+		if n == 0 {
+			if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+				return err
+			}
 		}
-		if _, err := tx.ExecContext(ctx, string(body)); err != nil {
-			return err
+		now := micros(time.Now())
+		for _, v := range names {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)
+				ON CONFLICT (version) DO NOTHING`, v, now); err != nil {
+				return err
+			}
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, name, micros(time.Now()))
-		return err
+		return nil
 	})
 }
 
