@@ -49,11 +49,11 @@ func newFixture(tb testing.TB) *fixture {
 func newFixtureOn(tb testing.TB, wrap func(gatehouse.Store) gatehouse.Store) *fixture {
 	tb.Helper()
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(tb.TempDir(), "g.db"))
+	clock := fakeclock.New(time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC))
+	db, err := sqlite.Open(ctx, filepath.Join(tb.TempDir(), "g.db"), sqlite.WithNow(clock.Now))
 	if err != nil {
 		tb.Fatal(err)
 	}
-	clock := fakeclock.New(time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC))
 	tokens, err := token.NewManager(token.Config{Keys: []token.Key{{ID: "k1", Secret: []byte("0123456789abcdef0123456789abcdef")}},
 		Issuer: "gatehouse", Audience: "gatehouse", Leeway: time.Minute, Now: clock.Now})
 	if err != nil {

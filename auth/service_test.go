@@ -25,7 +25,11 @@ func newTestService(tb testing.TB, cfg Config) *Service {
 	tb.Helper()
 	ctx := context.Background()
 	if cfg.Store == nil {
-		store, err := sqlite.Open(ctx, filepath.Join(tb.TempDir(), "test.db"))
+		var opts []sqlite.Option
+		if cfg.Now != nil {
+			opts = append(opts, sqlite.WithNow(cfg.Now))
+		}
+		store, err := sqlite.Open(ctx, filepath.Join(tb.TempDir(), "test.db"), opts...)
 		if err != nil {
 			tb.Fatal(err)
 		}

@@ -26,7 +26,7 @@ func scanAPIKey(row pgx.CollectableRow) (*gatehouse.APIKey, error) {
 // CreateAPIKey implements gatehouse.APIKeyStore.
 func (db *DB) CreateAPIKey(ctx context.Context, k *gatehouse.APIKey, maxLive int) error {
 	if k.CreatedAt.IsZero() {
-		k.CreatedAt = time.Now().UTC().Truncate(time.Microsecond)
+		k.CreatedAt = db.now().UTC().Truncate(time.Microsecond)
 	}
 	err := db.tx(ctx, func(tx pgx.Tx) error {
 		if maxLive > 0 {
@@ -84,7 +84,7 @@ func (db *DB) DeactivateAPIKey(ctx context.Context, id int64) error {
 		if tag.RowsAffected() == 0 {
 			return &gatehouse.Error{Code: gatehouse.ENOTFOUND, Message: "API key not found"}
 		}
-		return recordChanges(ctx, tx, gatehouse.Change{APIKeyID: id})
+		return db.recordChanges(ctx, tx, gatehouse.Change{APIKeyID: id})
 	})
 	if err != nil {
 		return fmt.Errorf("postgres: deactivate api key: %w", classify(err))

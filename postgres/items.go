@@ -11,7 +11,7 @@ import (
 
 // CreateItem implements gatehouse.ItemStore.
 func (db *DB) CreateItem(ctx context.Context, it *gatehouse.Item) error {
-	it.CreatedAt = time.Now().UTC().Truncate(time.Microsecond)
+	it.CreatedAt = db.now().UTC().Truncate(time.Microsecond)
 	err := db.pool.QueryRow(ctx, `INSERT INTO items (owner_id, name, description, price, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id`,
 		it.OwnerID, it.Name, it.Description, it.Price, it.CreatedAt).Scan(&it.ID)
 	if err != nil {

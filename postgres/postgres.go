@@ -35,7 +35,16 @@ var migrations embed.FS
 // DB is an open PostgreSQL connection pool. It implements gatehouse.Store.
 type DB struct {
 	pool *pgxpool.Pool
+	now  func() time.Time
 }
+
+// An Option changes how Open opens the database.
+type Option func(*DB)
+
+// WithNow makes the store read the time it records itself (creation and
+// update times, the change feed's times, when a migration was applied)
+// from now instead of time.Now.
+func WithNow(now func() time.Time) Option { return func(db *DB) { db.now = now } }
 
 var _ gatehouse.Store = (*DB)(nil)
 
@@ -44,7 +53,7 @@ var _ gatehouse.Store = (*DB)(nil)
 // url (pool_max_conns, connect_timeout, statement_timeout, …) win over the
 // defaults set here; search_path=name keeps the tables in a schema other
 // than public.
-func Open(ctx context.Context, url string) (*DB, error) {
+func Open(ctx context.Context, url string, opts ...Option) (*DB, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		// The parse error may quote the URL, password included.
@@ -81,7 +90,10 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: open: %w", classify(err))
 	}
-	db := &DB{pool: pool}
+	db := &DB{pool: pool, now: time.Now}
+	for _, o := range opts {
+		o(db)
+	}
 	if err := db.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, err
@@ -174,7 +186,7 @@ func (db *DB) migrate(ctx context.Context) error {
 			}
 			for _, v := range recorded {
 				if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)
-					ON CONFLICT (version) DO NOTHING`, v, time.Now()); err != nil {
+					ON CONFLICT (version) DO NOTHING`, v, db.now()); err != nil {
 					return err
 				}
 			}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/postgres"
@@ -59,9 +60,9 @@ func freshSchema(t testing.TB) string {
 	return u.String()
 }
 
-func openDB(t testing.TB) *postgres.DB {
+func openDB(t testing.TB, opts ...postgres.Option) *postgres.DB {
 	t.Helper()
-	db, err := postgres.Open(context.Background(), freshSchema(t))
+	db, err := postgres.Open(context.Background(), freshSchema(t), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +70,9 @@ func openDB(t testing.TB) *postgres.DB {
 	return db
 }
 
-func open(t *testing.T) gatehouse.Store { return openDB(t) }
+func open(t *testing.T, now func() time.Time) gatehouse.Store {
+	return openDB(t, postgres.WithNow(now))
+}
 
 func TestConformance(t *testing.T) {
 	testURL(t)
@@ -199,7 +202,7 @@ func TestRenamedMigrationRunsOnceUnderEitherName(t *testing.T) {
 
 func TestUniqueViolationIsConflict(t *testing.T) {
 	ctx := context.Background()
-	s := open(t)
+	s := openDB(t)
 	u := &gatehouse.User{Username: "kim", PasswordHash: "h", Role: gatehouse.RoleUser}
 	if err := s.CreateUser(ctx, u); err != nil {
 		t.Fatal(err)

@@ -11,7 +11,7 @@ import (
 
 // addRevocations stores revs and records them in the change feed; storing
 // one twice keeps the later expiry.
-func addRevocations(ctx context.Context, tx pgx.Tx, revs []gatehouse.Revocation) error {
+func (db *DB) addRevocations(ctx context.Context, tx pgx.Tx, revs []gatehouse.Revocation) error {
 	if len(revs) == 0 {
 		return nil
 	}
@@ -24,12 +24,12 @@ func addRevocations(ctx context.Context, tx pgx.Tx, revs []gatehouse.Revocation)
 		}
 		changes[i].Revocation = &revs[i]
 	}
-	return recordChanges(ctx, tx, changes...)
+	return db.recordChanges(ctx, tx, changes...)
 }
 
 // AddRevocations implements gatehouse.RevocationStore.
 func (db *DB) AddRevocations(ctx context.Context, revs ...gatehouse.Revocation) error {
-	if err := db.tx(ctx, func(tx pgx.Tx) error { return addRevocations(ctx, tx, revs) }); err != nil {
+	if err := db.tx(ctx, func(tx pgx.Tx) error { return db.addRevocations(ctx, tx, revs) }); err != nil {
 		return fmt.Errorf("postgres: add revocations: %w", classify(err))
 	}
 	return nil

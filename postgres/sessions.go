@@ -77,7 +77,7 @@ func (db *DB) RevokeSession(ctx context.Context, sessionID string, now time.Time
 		if _, err := tx.Exec(ctx, `UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL`, now, sessionID); err != nil {
 			return err
 		}
-		return addRevocations(ctx, tx, revs)
+		return db.addRevocations(ctx, tx, revs)
 	})
 	if err != nil {
 		return fmt.Errorf("postgres: revoke session: %w", classify(err))

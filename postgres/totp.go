@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/jackc/pgx/v5"
@@ -30,11 +29,11 @@ func (db *DB) SetPendingTOTP(ctx context.Context, userID int64, sealed string) e
 	return nil
 }
 
-func setTOTPEnabled(ctx context.Context, tx pgx.Tx, userID int64, on bool) error {
-	if _, err := tx.Exec(ctx, `UPDATE users SET totp_enabled = $1, updated_at = $2 WHERE id = $3`, on, time.Now(), userID); err != nil {
+func (db *DB) setTOTPEnabled(ctx context.Context, tx pgx.Tx, userID int64, on bool) error {
+	if _, err := tx.Exec(ctx, `UPDATE users SET totp_enabled = $1, updated_at = $2 WHERE id = $3`, on, db.now(), userID); err != nil {
 		return err
 	}
-	return recordChanges(ctx, tx, gatehouse.Change{UserID: userID})
+	return db.recordChanges(ctx, tx, gatehouse.Change{UserID: userID})
 }
 
 func replaceCodes(ctx context.Context, tx pgx.Tx, userID int64, hashes []string) error {
@@ -64,7 +63,7 @@ func (db *DB) EnableTOTP(ctx context.Context, userID int64, sealedPending string
 		if err := replaceCodes(ctx, tx, userID, recoveryHashes); err != nil {
 			return err
 		}
-		return setTOTPEnabled(ctx, tx, userID, true)
+		return db.setTOTPEnabled(ctx, tx, userID, true)
 	})
 	if err != nil {
 		return fmt.Errorf("postgres: enable totp: %w", classify(err))
@@ -110,7 +109,7 @@ func (db *DB) DisableTOTP(ctx context.Context, userID int64) error {
 		if err := replaceCodes(ctx, tx, userID, nil); err != nil {
 			return err
 		}
-		return setTOTPEnabled(ctx, tx, userID, false)
+		return db.setTOTPEnabled(ctx, tx, userID, false)
 	})
 	if err != nil {
 		return fmt.Errorf("postgres: disable totp: %w", classify(err))

@@ -31,7 +31,7 @@ func permissions(p []string) []string {
 
 // CreateUser implements gatehouse.UserStore.
 func (db *DB) CreateUser(ctx context.Context, u *gatehouse.User) error {
-	now := time.Now().UTC().Truncate(time.Microsecond)
+	now := db.now().UTC().Truncate(time.Microsecond)
 	if u.CreatedAt.IsZero() {
 		u.CreatedAt = now
 	}
@@ -130,7 +130,7 @@ func (db *DB) UpdateUser(ctx context.Context, id int64, fn func(*gatehouse.User)
 			}
 		}
 		u.ID = id
-		u.UpdatedAt = time.Now().UTC().Truncate(time.Microsecond)
+		u.UpdatedAt = db.now().UTC().Truncate(time.Microsecond)
 		_, err = tx.Exec(ctx, `UPDATE users SET email = $1, full_name = $2, password_hash = $3, role = $4, permissions = $5,
 			disabled = $6, totp_enabled = $7, updated_at = $8 WHERE id = $9`,
 			u.Email, u.FullName, u.PasswordHash, u.Role, permissions(u.Permissions), u.Disabled, u.TOTPEnabled, u.UpdatedAt, id)
@@ -138,7 +138,7 @@ func (db *DB) UpdateUser(ctx context.Context, id int64, fn func(*gatehouse.User)
 			return err
 		}
 		out = u
-		return recordChanges(ctx, tx, gatehouse.Change{UserID: id})
+		return db.recordChanges(ctx, tx, gatehouse.Change{UserID: id})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("postgres: update user: %w", classify(err))
@@ -164,7 +164,7 @@ func (db *DB) DeleteUser(ctx context.Context, id int64) error {
 		if _, err := tx.Exec(ctx, `DELETE FROM users WHERE id = $1`, id); err != nil {
 			return err
 		}
-		return recordChanges(ctx, tx, gatehouse.Change{UserID: id})
+		return db.recordChanges(ctx, tx, gatehouse.Change{UserID: id})
 	})
 	if err != nil {
 		return fmt.Errorf("postgres: delete user: %w", classify(err))

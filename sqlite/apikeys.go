@@ -27,7 +27,7 @@ func scanAPIKey(s scanner) (*gatehouse.APIKey, error) {
 // CreateAPIKey implements gatehouse.APIKeyStore.
 func (db *DB) CreateAPIKey(ctx context.Context, k *gatehouse.APIKey, maxLive int) error {
 	if k.CreatedAt.IsZero() {
-		k.CreatedAt = time.Now().UTC().Truncate(time.Microsecond)
+		k.CreatedAt = db.now().UTC().Truncate(time.Microsecond)
 	}
 	err := db.tx(ctx, func(tx *sql.Tx) error {
 		// One writer connection: nothing commits between count and insert.
@@ -88,7 +88,7 @@ func (db *DB) DeactivateAPIKey(ctx context.Context, id int64) error {
 		if n, _ := res.RowsAffected(); n == 0 {
 			return &gatehouse.Error{Code: gatehouse.ENOTFOUND, Message: "API key not found"}
 		}
-		return recordChanges(ctx, tx, gatehouse.Change{APIKeyID: id})
+		return db.recordChanges(ctx, tx, gatehouse.Change{APIKeyID: id})
 	})
 	if err != nil {
 		return fmt.Errorf("sqlite: deactivate api key: %w", classify(err))

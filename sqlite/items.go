@@ -11,7 +11,7 @@ import (
 
 // CreateItem implements gatehouse.ItemStore.
 func (db *DB) CreateItem(ctx context.Context, it *gatehouse.Item) error {
-	it.CreatedAt = time.Now().UTC().Truncate(time.Microsecond)
+	it.CreatedAt = db.now().UTC().Truncate(time.Microsecond)
 	err := db.tx(ctx, func(tx *sql.Tx) error {
 		return tx.QueryRowContext(ctx, `INSERT INTO items (owner_id, name, description, price, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id`,
 			it.OwnerID, it.Name, it.Description, it.Price, micros(it.CreatedAt)).Scan(&it.ID)

@@ -11,7 +11,7 @@ import (
 
 // addRevocations stores revs and records them in the change feed; storing
 // one twice keeps the later expiry.
-func addRevocations(ctx context.Context, tx *sql.Tx, revs []gatehouse.Revocation) error {
+func (db *DB) addRevocations(ctx context.Context, tx *sql.Tx, revs []gatehouse.Revocation) error {
 	changes := make([]gatehouse.Change, len(revs))
 	for i, r := range revs {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO revocations (kind, value, expires_at) VALUES (?, ?, ?)
@@ -21,12 +21,12 @@ func addRevocations(ctx context.Context, tx *sql.Tx, revs []gatehouse.Revocation
 		}
 		changes[i].Revocation = &revs[i]
 	}
-	return recordChanges(ctx, tx, changes...)
+	return db.recordChanges(ctx, tx, changes...)
 }
 
 // AddRevocations implements gatehouse.RevocationStore.
 func (db *DB) AddRevocations(ctx context.Context, revs ...gatehouse.Revocation) error {
-	if err := db.tx(ctx, func(tx *sql.Tx) error { return addRevocations(ctx, tx, revs) }); err != nil {
+	if err := db.tx(ctx, func(tx *sql.Tx) error { return db.addRevocations(ctx, tx, revs) }); err != nil {
 		return fmt.Errorf("sqlite: add revocations: %w", classify(err))
 	}
 	return nil

@@ -76,7 +76,7 @@ func (db *DB) RevokeSession(ctx context.Context, sessionID string, now time.Time
 		if _, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`, micros(now), sessionID); err != nil {
 			return err
 		}
-		return addRevocations(ctx, tx, revs)
+		return db.addRevocations(ctx, tx, revs)
 	})
 	if err != nil {
 		return fmt.Errorf("sqlite: revoke session: %w", classify(err))

@@ -34,7 +34,16 @@ var migrations embed.FS
 type DB struct {
 	read  *sql.DB
 	write *sql.DB
+	now   func() time.Time
 }
+
+// An Option changes how Open opens the database.
+type Option func(*DB)
+
+// WithNow makes the store read the time it records itself (creation and
+// update times, the change feed's times, when a migration was applied)
+// from now instead of time.Now.
+func WithNow(now func() time.Time) Option { return func(db *DB) { db.now = now } }
 
 var _ gatehouse.Store = (*DB)(nil)
 
@@ -48,7 +57,7 @@ var _ gatehouse.Store = (*DB)(nil)
 // tightens an existing database file, or a -wal or -shm file left beside
 // it, whose mode grants any access to group or others to 0600. SQLite
 // gives the -wal and -shm files it creates the main file's mode.
-func Open(ctx context.Context, path string) (*DB, error) {
+func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file::memory:") {
 		return nil, errors.New("sqlite: a file path is required")
 	}
@@ -80,7 +89,10 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	n := max(4, runtime.GOMAXPROCS(0))
 	read.SetMaxOpenConns(n)
 	read.SetMaxIdleConns(n)
-	db := &DB{read: read, write: write}
+	db := &DB{read: read, write: write, now: time.Now}
+	for _, o := range opts {
+		o(db)
+	}
 	if err := db.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -188,7 +200,7 @@ func (db *DB) applyMigration(ctx context.Context, name string) error {
 				return err
 			}
 		}
-		now := micros(time.Now())
+		now := micros(db.now())
 		for _, v := range names {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)
 				ON CONFLICT (version) DO NOTHING`, v, now); err != nil {

@@ -7,15 +7,16 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/sqlite"
 	"github.com/gatehouse/gatehouse/storetest"
 )
 
-func open(t *testing.T) gatehouse.Store {
+func open(t *testing.T, now func() time.Time) gatehouse.Store {
 	t.Helper()
-	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "test.db"))
+	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "test.db"), sqlite.WithNow(now))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +102,7 @@ func TestCreateUserTakenUsernameIsUsernameAlreadyRegistered(t *testing.T) {
 	for _, second := range []string{"alice", "ALICE"} {
 		t.Run(second, func(t *testing.T) {
 			ctx := context.Background()
-			db := open(t)
+			db := open(t, time.Now)
 			if err := db.CreateUser(ctx, &gatehouse.User{Username: "alice", PasswordHash: "h", Role: gatehouse.RoleUser}); err != nil {
 				t.Fatal(err)
 			}

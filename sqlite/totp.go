@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"time"
 
 	"github.com/gatehouse/gatehouse"
 )
@@ -33,11 +32,11 @@ func (db *DB) SetPendingTOTP(ctx context.Context, userID int64, sealed string) e
 	return nil
 }
 
-func setTOTPEnabled(ctx context.Context, tx *sql.Tx, userID int64, on bool) error {
-	if _, err := tx.ExecContext(ctx, `UPDATE users SET totp_enabled = ?, updated_at = ? WHERE id = ?`, on, micros(time.Now()), userID); err != nil {
+func (db *DB) setTOTPEnabled(ctx context.Context, tx *sql.Tx, userID int64, on bool) error {
+	if _, err := tx.ExecContext(ctx, `UPDATE users SET totp_enabled = ?, updated_at = ? WHERE id = ?`, on, micros(db.now()), userID); err != nil {
 		return err
 	}
-	return recordChanges(ctx, tx, gatehouse.Change{UserID: userID})
+	return db.recordChanges(ctx, tx, gatehouse.Change{UserID: userID})
 }
 
 func replaceCodes(ctx context.Context, tx *sql.Tx, userID int64, hashes []string) error {
@@ -66,7 +65,7 @@ func (db *DB) EnableTOTP(ctx context.Context, userID int64, sealedPending string
 		if err := replaceCodes(ctx, tx, userID, recoveryHashes); err != nil {
 			return err
 		}
-		return setTOTPEnabled(ctx, tx, userID, true)
+		return db.setTOTPEnabled(ctx, tx, userID, true)
 	})
 	if err != nil {
 		return fmt.Errorf("sqlite: enable totp: %w", classify(err))
@@ -123,7 +122,7 @@ func (db *DB) DisableTOTP(ctx context.Context, userID int64) error {
 		if err := replaceCodes(ctx, tx, userID, nil); err != nil {
 			return err
 		}
-		return setTOTPEnabled(ctx, tx, userID, false)
+		return db.setTOTPEnabled(ctx, tx, userID, false)
 	})
 	if err != nil {
 		return fmt.Errorf("sqlite: disable totp: %w", classify(err))

@@ -51,7 +51,7 @@ func notFound(err error, what string) error {
 
 // CreateUser implements gatehouse.UserStore.
 func (db *DB) CreateUser(ctx context.Context, u *gatehouse.User) error {
-	now := time.Now().UTC().Truncate(time.Microsecond)
+	now := db.now().UTC().Truncate(time.Microsecond)
 	if u.CreatedAt.IsZero() {
 		u.CreatedAt = now
 	}
@@ -148,7 +148,7 @@ func (db *DB) UpdateUser(ctx context.Context, id int64, fn func(*gatehouse.User)
 			}
 		}
 		u.ID = id
-		u.UpdatedAt = time.Now().UTC().Truncate(time.Microsecond)
+		u.UpdatedAt = db.now().UTC().Truncate(time.Microsecond)
 		_, err = tx.ExecContext(ctx, `UPDATE users SET email = ?, full_name = ?, password_hash = ?, role = ?, permissions = ?,
 			disabled = ?, totp_enabled = ?, updated_at = ? WHERE id = ?`,
 			u.Email, u.FullName, u.PasswordHash, string(u.Role), permissionsJSON(u.Permissions), u.Disabled, u.TOTPEnabled,
@@ -157,7 +157,7 @@ func (db *DB) UpdateUser(ctx context.Context, id int64, fn func(*gatehouse.User)
 			return err
 		}
 		out = u
-		return recordChanges(ctx, tx, gatehouse.Change{UserID: id})
+		return db.recordChanges(ctx, tx, gatehouse.Change{UserID: id})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: update user: %w", classify(err))
@@ -185,7 +185,7 @@ func (db *DB) DeleteUser(ctx context.Context, id int64) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM users WHERE id = ?`, id); err != nil {
 			return err
 		}
-		return recordChanges(ctx, tx, gatehouse.Change{UserID: id})
+		return db.recordChanges(ctx, tx, gatehouse.Change{UserID: id})
 	})
 	if err != nil {
 		return fmt.Errorf("sqlite: delete user: %w", classify(err))

@@ -50,13 +50,13 @@ func testChangeFeed(t *testing.T, s gatehouse.Store) {
 		t.Fatalf("changes after latest: %+v", more)
 	}
 	all := changesSince(t, s, 0)
-	if n, err := s.PurgeChanges(ctx, time.Now().Add(-time.Hour)); err != nil || n != 0 {
+	if n, err := s.PurgeChanges(ctx, t0.Add(-time.Hour)); err != nil || n != 0 {
 		t.Fatalf("purge before the changes were recorded = %d, %v; want 0", n, err)
 	}
 	if kept := changesSince(t, s, 0); len(kept) != len(all) {
 		t.Fatalf("purge before the changes were recorded left %d of %d changes", len(kept), len(all))
 	}
-	if n, err := s.PurgeChanges(ctx, time.Now().Add(time.Hour)); err != nil || n != int64(len(all)-1) {
+	if n, err := s.PurgeChanges(ctx, t0.Add(time.Hour)); err != nil || n != int64(len(all)-1) {
 		t.Fatalf("purge after the changes = %d, %v; want %d", n, err, len(all)-1)
 	}
 	// All but the newest are gone; the newest stays so the sequence goes on.

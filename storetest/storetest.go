@@ -15,10 +15,12 @@ import (
 	"github.com/gatehouse/gatehouse"
 )
 
-// Run runs the suite. open returns a new, empty store for each subtest.
-func Run(t *testing.T, open func(t *testing.T) gatehouse.Store) {
+// Run runs the suite. open returns a new, empty store for each subtest,
+// reading the time it records itself from now (a clock stopped at t0).
+func Run(t *testing.T, open func(t *testing.T, now func() time.Time) gatehouse.Store) {
 	tests := []storeTest{
 		{"unknown ids and names are not found", testNotFound},
+		{"the times a store records itself come from its clock", testClock},
 
 		// users.go
 		{"create and read a user", testCreateUser},
@@ -73,7 +75,7 @@ func Run(t *testing.T, open func(t *testing.T) gatehouse.Store) {
 		{"audit: non-ASCII text is stored and read back unchanged", testAuditNonASCII},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open(t)) })
+		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open(t, func() time.Time { return t0 })) })
 	}
 }
 
@@ -138,4 +140,39 @@ func testNotFound(t *testing.T, s gatehouse.Store) {
 	wantCode(t, err, gatehouse.ENOTFOUND)
 	_, err = s.RotateRefreshToken(ctx, "nohash", t0, &gatehouse.RefreshToken{Hash: "x"}, nil)
 	wantCode(t, err, gatehouse.ENOTFOUND)
+}
+
+// testClock checks that a store takes the times it sets from the clock it
+// was given (t0), not from the machine's: creation and update times, and
+// the change feed's, which PurgeChanges compares.
+func testClock(t *testing.T, s gatehouse.Store) {
+	ctx := context.Background()
+	u := mustCreate(t, s, "clara", gatehouse.RoleUser)
+	got, err := s.UserByID(ctx, u.ID)
+	if err != nil || !got.CreatedAt.Equal(t0) || !got.UpdatedAt.Equal(t0) {
+		t.Fatalf("new user: created %v, updated %v (%v); want %v", got.CreatedAt, got.UpdatedAt, err, t0)
+	}
+	if u, err = s.UpdateUser(ctx, u.ID, func(u *gatehouse.User) error { u.Email = "c@example.com"; return nil }); err != nil || !u.UpdatedAt.Equal(t0) {
+		t.Fatalf("updated user: %+v, %v; want UpdatedAt %v", u, err, t0)
+	}
+	it := &gatehouse.Item{OwnerID: u.ID, Name: "thing"}
+	if err := s.CreateItem(ctx, it); err != nil || !it.CreatedAt.Equal(t0) {
+		t.Fatalf("new item: %+v, %v; want CreatedAt %v", it, err, t0)
+	}
+	k := newAPIKey(u.ID, "lk", time.Time{})
+	mustCreateAPIKey(t, s, k)
+	if got := mustAPIKey(t, s, "lk"); !got.CreatedAt.Equal(t0) {
+		t.Fatalf("new API key without a time: CreatedAt %v, want %v", got.CreatedAt, t0)
+	}
+	if err := s.DeactivateAPIKey(ctx, k.ID); err != nil {
+		t.Fatal(err)
+	}
+	// Two changes (the update and the deactivation), recorded at t0: none
+	// is older than t0, both but the newest are older than just after it.
+	if n, err := s.PurgeChanges(ctx, t0); err != nil || n != 0 {
+		t.Fatalf("PurgeChanges(t0) = %d, %v; want 0", n, err)
+	}
+	if n, err := s.PurgeChanges(ctx, t0.Add(time.Microsecond)); err != nil || n != 1 {
+		t.Fatalf("PurgeChanges(t0 + 1µs) = %d, %v; want 1", n, err)
+	}
 }
