@@ -89,18 +89,23 @@ func (db *DB) CountUsers(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// keepAnAdmin refuses to let the enabled admin id stop being one unless
-// another enabled admin remains. Counting alone would let two concurrent
-// demotions of the last two admins each see the other and both succeed;
-// the advisory lock, held to commit, makes the second wait, and its count
-// (a new snapshot under READ COMMITTED) then sees the first's change.
+// otherAdminsQuery tells whether an enabled admin other than the given
+// user exists; the partial index users_enabled_admins serves it.
+const otherAdminsQuery = `SELECT EXISTS (SELECT 1 FROM users WHERE role = 'admin' AND NOT disabled AND id <> $1)`
+
+// keepAnAdmin refuses, with gatehouse.ErrLastAdmin, to let the enabled
+// admin id stop being one (demoted, disabled or deleted) unless another
+// enabled admin remains. It counts under a lock: counting alone would let
+// two concurrent removals of the last two admins each see the other and
+// both succeed; the advisory lock, held to commit, makes the second wait,
+// and its count (a new snapshot under READ COMMITTED) then sees the
+// first's change.
 func keepAnAdmin(ctx context.Context, tx pgx.Tx, id int64) error {
 	if err := advisoryLock(ctx, tx, lockAdmins); err != nil {
 		return err
 	}
 	var others bool
-	err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM users WHERE role = 'admin' AND NOT disabled AND id <> $1)`, id).Scan(&others)
-	if err != nil {
+	if err := tx.QueryRow(ctx, otherAdminsQuery, id).Scan(&others); err != nil {
 		return err
 	}
 	if !others {
@@ -149,12 +154,11 @@ func (db *DB) UpdateUser(ctx context.Context, id int64, fn func(*gatehouse.User)
 // DeleteUser implements gatehouse.UserStore.
 func (db *DB) DeleteUser(ctx context.Context, id int64) error {
 	err := db.tx(ctx, func(tx pgx.Tx) error {
-		var role gatehouse.Role
-		var disabled bool
-		if err := tx.QueryRow(ctx, `SELECT role, disabled FROM users WHERE id = $1 FOR UPDATE`, id).Scan(&role, &disabled); err != nil {
+		var u gatehouse.User
+		if err := tx.QueryRow(ctx, `SELECT role, disabled FROM users WHERE id = $1 FOR UPDATE`, id).Scan(&u.Role, &u.Disabled); err != nil {
 			return notFound(err, "User")
 		}
-		if role == gatehouse.RoleAdmin && !disabled {
+		if u.EnabledAdmin() {
 			if err := keepAnAdmin(ctx, tx, id); err != nil {
 				return err
 			}

@@ -119,11 +119,26 @@ func (db *DB) CountUsers(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// otherAdmins counts enabled admins other than id.
-func otherAdmins(ctx context.Context, tx *sql.Tx, id int64) (int, error) {
-	var n int
-	err := tx.QueryRowContext(ctx, `SELECT count(*) FROM users WHERE role = 'admin' AND disabled = 0 AND id <> ?`, id).Scan(&n)
-	return n, err
+// otherAdminsQuery tells whether an enabled admin other than the given
+// user exists. Its WHERE repeats the partial index users_enabled_admins
+// term for term, as SQLite requires of a partial index it is to use.
+const otherAdminsQuery = `SELECT EXISTS (SELECT 1 FROM users WHERE role = 'admin' AND NOT disabled AND id <> ?)`
+
+// keepAnAdmin refuses, with gatehouse.ErrLastAdmin, to let the enabled
+// admin id stop being one (demoted, disabled or deleted) unless another
+// enabled admin remains. It counts under the write lock: every write
+// transaction holds SQLite's one write lock from its BEGIN IMMEDIATE to
+// its end, so two concurrent removals of the last two admins run one
+// after the other, and the second sees the first's change.
+func keepAnAdmin(ctx context.Context, tx *sql.Tx, id int64) error {
+	var others bool
+	if err := tx.QueryRowContext(ctx, otherAdminsQuery, id).Scan(&others); err != nil {
+		return err
+	}
+	if !others {
+		return gatehouse.ErrLastAdmin
+	}
+	return nil
 }
 
 // UpdateUser implements gatehouse.UserStore.
@@ -139,12 +154,8 @@ func (db *DB) UpdateUser(ctx context.Context, id int64, fn func(*gatehouse.User)
 			return err
 		}
 		if wasAdmin && !u.EnabledAdmin() {
-			n, err := otherAdmins(ctx, tx, id)
-			if err != nil {
+			if err := keepAnAdmin(ctx, tx, id); err != nil {
 				return err
-			}
-			if n == 0 {
-				return gatehouse.ErrLastAdmin
 			}
 		}
 		u.ID = id
@@ -168,20 +179,17 @@ func (db *DB) UpdateUser(ctx context.Context, id int64, fn func(*gatehouse.User)
 // DeleteUser implements gatehouse.UserStore.
 func (db *DB) DeleteUser(ctx context.Context, id int64) error {
 	err := db.tx(ctx, func(tx *sql.Tx) error {
-		var role string
-		var disabled bool
-		if err := tx.QueryRowContext(ctx, `SELECT role, disabled FROM users WHERE id = ?`, id).Scan(&role, &disabled); err != nil {
+		var u gatehouse.User
+		if err := tx.QueryRowContext(ctx, `SELECT role, disabled FROM users WHERE id = ?`, id).Scan(&u.Role, &u.Disabled); err != nil {
 			return notFound(err, "User")
 		}
-		if role == string(gatehouse.RoleAdmin) && !disabled {
-			n, err := otherAdmins(ctx, tx, id)
-			if err != nil {
+		if u.EnabledAdmin() {
+			if err := keepAnAdmin(ctx, tx, id); err != nil {
 				return err
 			}
-			if n == 0 {
-				return gatehouse.ErrLastAdmin
-			}
 		}
+		// Sessions, refresh tokens, API keys, items and two-factor state
+		// go with the user (ON DELETE CASCADE).
 		if _, err := tx.ExecContext(ctx, `DELETE FROM users WHERE id = ?`, id); err != nil {
 			return err
 		}
