@@ -127,12 +127,12 @@ func (s *Service) rehash(ctx context.Context, u *gatehouse.User, pw string) {
 		return
 	}
 	old := u.PasswordHash
-	_, err = s.cfg.Store.UpdateUser(ctx, u.ID, func(cur *gatehouse.User) error {
+	_, _, err = s.cfg.Store.UpdateUser(ctx, u.ID, gatehouse.UserEdit{Apply: func(cur *gatehouse.User) error {
 		if cur.PasswordHash == old { // changed meanwhile: keep the newer one
 			cur.PasswordHash = h
 		}
 		return nil
-	})
+	}})
 	if err != nil {
 		s.log.WarnContext(ctx, "password rehash not stored", "user_id", u.ID, "err", err)
 		return

@@ -157,7 +157,7 @@ func (s *Service) hashPassword(ctx context.Context, pw string) (string, error) {
 // change effective at once: the user's cache entry is dropped here and, with
 // a Broadcaster, on every instance.
 func (s *Service) UpdateUser(ctx context.Context, id int64, fn func(*gatehouse.User) error) (*gatehouse.User, error) {
-	u, err := s.cfg.Store.UpdateUser(ctx, id, fn)
+	u, _, err := s.cfg.Store.UpdateUser(ctx, id, gatehouse.UserEdit{Apply: fn})
 	if err != nil {
 		return nil, err
 	}

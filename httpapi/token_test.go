@@ -249,7 +249,7 @@ func TestChangesMadeOutsideTheServerArePickedUp(t *testing.T) {
 	u := e.createUser("alice", "correct horse battery", gatehouse.RoleUser)
 	at, _ := e.mustLogin("alice", "correct horse battery")
 	wantStatus(t, e.get("/users/me", at), 200)
-	if _, err := e.store.UpdateUser(ctx, u.ID, func(u *gatehouse.User) error { u.Disabled = true; return nil }); err != nil {
+	if _, _, err := e.store.UpdateUser(ctx, u.ID, gatehouse.UserEdit{Apply: func(u *gatehouse.User) error { u.Disabled = true; return nil }}); err != nil {
 		t.Fatal(err)
 	}
 	wantStatus(t, e.get("/users/me", at), 200) // cached until the next poll

@@ -9,22 +9,31 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// addRevocations stores revs and records them in the change feed; storing
-// one twice keeps the later expiry.
+// addRevocations stores revs and records them in the change feed.
 func (db *DB) addRevocations(ctx context.Context, tx pgx.Tx, revs []gatehouse.Revocation) error {
 	if len(revs) == 0 {
 		return nil
 	}
+	changes, err := storeRevocations(ctx, tx, revs)
+	if err != nil {
+		return err
+	}
+	return db.recordChanges(ctx, tx, changes...)
+}
+
+// storeRevocations stores revs and returns the change-feed entries that
+// announce them; storing one twice keeps the later expiry.
+func storeRevocations(ctx context.Context, tx pgx.Tx, revs []gatehouse.Revocation) ([]gatehouse.Change, error) {
 	changes := make([]gatehouse.Change, len(revs))
 	for i, r := range revs {
 		if _, err := tx.Exec(ctx, `INSERT INTO revocations (kind, value, expires_at) VALUES ($1, $2, $3)
 			ON CONFLICT (kind, value) DO UPDATE SET expires_at = greatest(revocations.expires_at, excluded.expires_at)`,
 			r.Kind, r.Value, r.ExpiresAt); err != nil {
-			return err
+			return nil, err
 		}
 		changes[i].Revocation = &revs[i]
 	}
-	return db.recordChanges(ctx, tx, changes...)
+	return changes, nil
 }
 
 // AddRevocations implements gatehouse.RevocationStore.

@@ -115,8 +115,11 @@ func keepAnAdmin(ctx context.Context, tx pgx.Tx, id int64) error {
 }
 
 // UpdateUser implements gatehouse.UserStore.
-func (db *DB) UpdateUser(ctx context.Context, id int64, fn func(*gatehouse.User) error) (*gatehouse.User, error) {
-	var out *gatehouse.User
+func (db *DB) UpdateUser(ctx context.Context, id int64, e gatehouse.UserEdit) (*gatehouse.User, []gatehouse.Revocation, error) {
+	var (
+		out   *gatehouse.User
+		ended []gatehouse.Revocation
+	)
 	err := db.tx(ctx, func(tx pgx.Tx) error {
 		// NO KEY UPDATE: the id does not change, so rows referencing the
 		// user may still be inserted meanwhile.
@@ -125,11 +128,13 @@ func (db *DB) UpdateUser(ctx context.Context, id int64, fn func(*gatehouse.User)
 		if err != nil {
 			return notFound(err, "User")
 		}
-		wasAdmin := u.EnabledAdmin()
-		if err := fn(u); err != nil {
-			return err
+		was := *u
+		if e.Apply != nil {
+			if err := e.Apply(u); err != nil {
+				return err
+			}
 		}
-		if wasAdmin && !u.EnabledAdmin() {
+		if was.EnabledAdmin() && !u.EnabledAdmin() {
 			if err := keepAnAdmin(ctx, tx, id); err != nil {
 				return err
 			}
@@ -142,13 +147,24 @@ func (db *DB) UpdateUser(ctx context.Context, id int64, fn func(*gatehouse.User)
 		if err != nil {
 			return err
 		}
+		if was.TOTPEnabled && !u.TOTPEnabled {
+			if err := removeTwoFactor(ctx, tx, id); err != nil {
+				return err
+			}
+		}
+		var changes []gatehouse.Change
+		if e.EndSessions != nil {
+			if ended, changes, err = endSessions(ctx, tx, id, *e.EndSessions); err != nil {
+				return err
+			}
+		}
 		out = u
-		return db.recordChanges(ctx, tx, gatehouse.Change{UserID: id})
+		return db.recordChanges(ctx, tx, append(changes, gatehouse.Change{UserID: id})...)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("postgres: update user: %w", classify(err))
+		return nil, nil, fmt.Errorf("postgres: update user: %w", classify(err))
 	}
-	return out, nil
+	return out, ended, nil
 }
 
 // DeleteUser implements gatehouse.UserStore.

@@ -9,19 +9,28 @@ import (
 	"github.com/gatehouse/gatehouse"
 )
 
-// addRevocations stores revs and records them in the change feed; storing
-// one twice keeps the later expiry.
+// addRevocations stores revs and records them in the change feed.
 func (db *DB) addRevocations(ctx context.Context, tx *sql.Tx, revs []gatehouse.Revocation) error {
+	changes, err := storeRevocations(ctx, tx, revs)
+	if err != nil {
+		return err
+	}
+	return db.recordChanges(ctx, tx, changes...)
+}
+
+// storeRevocations stores revs and returns the change-feed entries that
+// announce them; storing one twice keeps the later expiry.
+func storeRevocations(ctx context.Context, tx *sql.Tx, revs []gatehouse.Revocation) ([]gatehouse.Change, error) {
 	changes := make([]gatehouse.Change, len(revs))
 	for i, r := range revs {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO revocations (kind, value, expires_at) VALUES (?, ?, ?)
 			ON CONFLICT (kind, value) DO UPDATE SET expires_at = max(expires_at, excluded.expires_at)`,
 			r.Kind, r.Value, micros(r.ExpiresAt)); err != nil {
-			return err
+			return nil, err
 		}
 		changes[i].Revocation = &revs[i]
 	}
-	return db.recordChanges(ctx, tx, changes...)
+	return changes, nil
 }
 
 // AddRevocations implements gatehouse.RevocationStore.

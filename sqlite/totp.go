@@ -113,13 +113,19 @@ func (db *DB) ReplaceRecoveryCodes(ctx context.Context, userID int64, hashes []s
 	return nil
 }
 
+// removeTwoFactor deletes the user's two-factor state: secrets and
+// recovery codes.
+func removeTwoFactor(ctx context.Context, tx *sql.Tx, userID int64) error {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM totp WHERE user_id = ?`, userID); err != nil {
+		return err
+	}
+	return replaceCodes(ctx, tx, userID, nil)
+}
+
 // DisableTOTP implements gatehouse.TOTPStore.
 func (db *DB) DisableTOTP(ctx context.Context, userID int64) error {
 	err := db.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM totp WHERE user_id = ?`, userID); err != nil {
-			return err
-		}
-		if err := replaceCodes(ctx, tx, userID, nil); err != nil {
+		if err := removeTwoFactor(ctx, tx, userID); err != nil {
 			return err
 		}
 		return db.setTOTPEnabled(ctx, tx, userID, false)

@@ -18,7 +18,7 @@ func testChangeFeed(t *testing.T, s gatehouse.Store) {
 	}
 	u := mustCreate(t, s, "frank", gatehouse.RoleUser)
 	mustCreate(t, s, "root", gatehouse.RoleAdmin)
-	if _, err := s.UpdateUser(ctx, u.ID, func(u *gatehouse.User) error { u.Disabled = true; return nil }); err != nil {
+	if _, err := update(s, u.ID, func(u *gatehouse.User) error { u.Disabled = true; return nil }); err != nil {
 		t.Fatal(err)
 	}
 	rev := gatehouse.Revocation{Kind: gatehouse.RevokeToken, Value: "j", ExpiresAt: t0.Add(time.Hour)}

@@ -30,6 +30,9 @@ func Run(t *testing.T, open func(t *testing.T, now func() time.Time) gatehouse.S
 		{"delete removes the user and keeps the last admin", testDeleteUser},
 		{"list pages by id", testListUsers},
 		{"concurrent removal of the last two admins: exactly one wins", testLastAdminRace},
+		{"update: ending sessions revokes the user's live ones but the one kept", testUpdateEndsSessions},
+		{"update: a refused change ends no session and records nothing", testUpdateRefusedChangesNothing},
+		{"update: turning two-factor off removes its state", testUpdateClearsTwoFactor},
 
 		// sessions.go
 		{"refresh rotation marks used and stores the successor", testRotate},
@@ -133,7 +136,7 @@ func testNotFound(t *testing.T, s gatehouse.Store) {
 	wantCode(t, err, gatehouse.ENOTFOUND)
 	_, err = s.UserByUsername(ctx, "nobody")
 	wantCode(t, err, gatehouse.ENOTFOUND)
-	_, err = s.UpdateUser(ctx, 12345, func(*gatehouse.User) error { return nil })
+	_, err = update(s, 12345, func(*gatehouse.User) error { return nil })
 	wantCode(t, err, gatehouse.ENOTFOUND)
 	wantCode(t, s.DeleteUser(ctx, 12345), gatehouse.ENOTFOUND)
 	_, err = s.Setting(ctx, "nothing")
@@ -152,7 +155,7 @@ func testClock(t *testing.T, s gatehouse.Store) {
 	if err != nil || !got.CreatedAt.Equal(t0) || !got.UpdatedAt.Equal(t0) {
 		t.Fatalf("new user: created %v, updated %v (%v); want %v", got.CreatedAt, got.UpdatedAt, err, t0)
 	}
-	if u, err = s.UpdateUser(ctx, u.ID, func(u *gatehouse.User) error { u.Email = "c@example.com"; return nil }); err != nil || !u.UpdatedAt.Equal(t0) {
+	if u, err = update(s, u.ID, func(u *gatehouse.User) error { u.Email = "c@example.com"; return nil }); err != nil || !u.UpdatedAt.Equal(t0) {
 		t.Fatalf("updated user: %+v, %v; want UpdatedAt %v", u, err, t0)
 	}
 	it := &gatehouse.Item{OwnerID: u.ID, Name: "thing"}
