@@ -9,6 +9,7 @@ import (
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/apikey"
+	"github.com/gatehouse/gatehouse/auth"
 )
 
 func wantInvalidKey(t *testing.T, p *gatehouse.Principal, err error) {
@@ -150,11 +151,11 @@ func TestOwnerChangesTakeEffectOnKeysAtOnce(t *testing.T) {
 		wantScope string // "" means the key must be refused
 	}{
 		{"demotion drops the admin scope", func(f *fixture, u *gatehouse.User) error {
-			_, err := f.svc.UpdateUser(ctx, u.ID, func(u *gatehouse.User) error { u.Role = gatehouse.RoleUser; return nil })
+			_, err := f.svc.UpdateUser(ctx, u.ID, auth.UserUpdate{Role: new(gatehouse.RoleUser)})
 			return err
 		}, "read:items write:items"},
 		{"disabling refuses the key", func(f *fixture, u *gatehouse.User) error {
-			_, err := f.svc.UpdateUser(ctx, u.ID, func(u *gatehouse.User) error { u.Disabled = true; return nil })
+			_, err := f.svc.UpdateUser(ctx, u.ID, auth.UserUpdate{Disabled: new(true)})
 			return err
 		}, ""},
 		{"deletion refuses the key", func(f *fixture, u *gatehouse.User) error { return f.svc.DeleteUser(ctx, u.ID) }, ""},

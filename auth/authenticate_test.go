@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/auth"
 )
 
 func TestAuthenticateReadsNothingFromTheStore(t *testing.T) {
@@ -129,7 +130,7 @@ func TestLoadRacingAChangeDoesNotCacheTheStaleRow(t *testing.T) {
 				at := f.login(t, "alice")
 				return func() error { _, err := f.svc.Authenticate(ctx, at); return err },
 					func() error {
-						_, err := f.svc.UpdateUser(ctx, u.ID, func(u *gatehouse.User) error { u.Disabled = true; return nil })
+						_, err := f.svc.UpdateUser(ctx, u.ID, auth.UserUpdate{Disabled: new(true)})
 						return err
 					}
 			},

@@ -16,6 +16,15 @@ func (s *Service) revokeSession(ctx context.Context, sid string, now time.Time, 
 	if err := s.cfg.Store.RevokeSession(ctx, sid, now, revs...); err != nil {
 		return err
 	}
+	s.revoked(ctx, revs)
+	return nil
+}
+
+// revoked mirrors and broadcasts revocations once they are stored.
+func (s *Service) revoked(ctx context.Context, revs []gatehouse.Revocation) {
+	if len(revs) == 0 {
+		return
+	}
 	s.mirror.Add(revs...)
 	if s.bcast != nil {
 		if err := s.bcast.PublishRevocations(ctx, revs); err != nil {
@@ -23,7 +32,6 @@ func (s *Service) revokeSession(ctx context.Context, sid string, now time.Time, 
 			s.log.WarnContext(ctx, "revocation broadcast failed", "err", err)
 		}
 	}
-	return nil
 }
 
 // Logout revokes the principal's access token and its whole login session,

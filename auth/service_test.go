@@ -126,7 +126,7 @@ func TestConfigSharesStateThroughItsBroadcasterAndCodeLimiter(t *testing.T) {
 	if err := s.DeactivateAPIKey(ctx, k.ID, u.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.UpdateUser(ctx, u.ID, func(u *gatehouse.User) error { u.Disabled = true; return nil }); err != nil {
+	if _, err := s.UpdateUser(ctx, u.ID, UserUpdate{Disabled: new(true)}); err != nil {
 		t.Fatal(err)
 	}
 	if len(b.revs) != 2 || len(b.users) != 1 || b.users[0] != u.ID || len(b.keys) != 1 || b.keys[0] != k.ID {

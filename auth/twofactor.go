@@ -149,16 +149,6 @@ func (s *Service) NewRecoveryCodes(ctx context.Context, u *gatehouse.User, code 
 	return codes, nil
 }
 
-// ResetTwoFactor removes a user's two-factor state (an admin's reset).
-func (s *Service) ResetTwoFactor(ctx context.Context, id int64) error {
-	if err := s.cfg.Store.DisableTOTP(ctx, id); err != nil {
-		return err
-	}
-	s.userChanged(ctx, id)
-	s.auditUser(ctx, gatehouse.EventTwoFactorDisabled, id, "reset by an admin")
-	return nil
-}
-
 // requireCode checks code against the enabled state st, under the user's
 // limit, and returns wrong when it is not accepted.
 //

@@ -114,13 +114,13 @@ func TestRemoteGuardsAServiceWithoutTheSigningKey(t *testing.T) {
 	if code, body, _ := send("POST", "/items", "X-API-Key", key); code != 403 || body != `{"detail":"Invalid API key"}` {
 		t.Fatalf("revoked key: %d %s", code, body)
 	}
-	if _, err := svc.UpdateUser(ctx, u.ID, func(u *gatehouse.User) error { u.Disabled = true; return nil }); err != nil {
+	if _, err := svc.UpdateUser(ctx, u.ID, auth.UserUpdate{Disabled: new(true)}); err != nil {
 		t.Fatal(err)
 	}
 	if code, body, _ := send("GET", "/items", "Authorization", bearer); code != 400 || body != `{"detail":"Inactive user"}` {
 		t.Fatalf("disabled user: %d %s, want 400 Inactive user as on Gatehouse", code, body)
 	}
-	if _, err := svc.UpdateUser(ctx, u.ID, func(u *gatehouse.User) error { u.Disabled = false; return nil }); err != nil {
+	if _, err := svc.UpdateUser(ctx, u.ID, auth.UserUpdate{Disabled: new(false)}); err != nil {
 		t.Fatal(err)
 	}
 	p, err := svc.Authenticate(ctx, pair.AccessToken)
