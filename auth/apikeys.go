@@ -131,7 +131,7 @@ func (s *Service) authenticateKey(ctx context.Context, key string) (*gatehouse.P
 	}
 	s.keyUses.used[k.ID] = now
 	s.keyUses.mu.Unlock()
-	return &gatehouse.Principal{User: u, Scope: rbac.Restrict(u.Role, k.Scope), ExpiresAt: k.ExpiresAt,
+	return &gatehouse.Principal{User: &u.User, Snapshot: u.snap, Scope: rbac.Restrict(u.Role, k.Scope), ExpiresAt: k.ExpiresAt,
 		APIKeyID: k.ID, KeyName: k.Name}, nil
 }
 

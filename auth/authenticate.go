@@ -41,7 +41,8 @@ func (s *Service) Authenticate(ctx context.Context, bearer string) (*gatehouse.P
 		return nil, errInactive
 	}
 	return &gatehouse.Principal{
-		User:      u,
+		User:      &u.User,
+		Snapshot:  u.snap,
 		Scope:     rbac.Restrict(u.Role, c.Scope),
 		TokenID:   c.ID,
 		SessionID: c.SessionID,

@@ -83,7 +83,7 @@ func (s *Service) Refresh(ctx context.Context, rt string) (*TokenPair, error) {
 	if u.Disabled {
 		return nil, errInactive
 	}
-	pair, err := s.pair(u, old.SessionID, rbac.Restrict(u.Role, old.Scope), next, now)
+	pair, err := s.pair(&u.User, old.SessionID, rbac.Restrict(u.Role, old.Scope), next, now)
 	if err == nil {
 		s.met.TokenIssued("refresh")
 		s.audit.Record(ctx, gatehouse.AuditEvent{Type: gatehouse.EventRefresh, Outcome: gatehouse.OutcomeSuccess, UserID: u.ID})

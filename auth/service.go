@@ -97,7 +97,7 @@ type Config struct {
 type Service struct {
 	cfg    Config
 	mirror *Mirror
-	users  *cache[int64, *gatehouse.User]    // users.go
+	users  *cache[int64, *cachedUser]        // users.go
 	keys   *cache[string, *gatehouse.APIKey] // apikeys.go
 	audit  gatehouse.Auditor
 	met    *metrics.Metrics

@@ -23,8 +23,23 @@ var errNoUser = gatehouse.Errorf(gatehouse.ENOTFOUND, "User not found")
 // it expires: user ids are never reused (AUTOINCREMENT in SQLite, an
 // identity column in PostgreSQL; storetest checks it), and an id is known
 // to no token, key or session before its user is stored.
-func newUserCache(store gatehouse.UserStore, max int) *cache[int64, *gatehouse.User] {
-	return newCache(max, store.UserByID, func(u *gatehouse.User) int64 { return u.ID }, errNoUser)
+func newUserCache(store gatehouse.UserStore, max int) *cache[int64, *cachedUser] {
+	load := func(ctx context.Context, id int64) (*cachedUser, error) {
+		u, err := store.UserByID(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		return &cachedUser{User: *u, snap: gatehouse.NewUserSnapshot(u)}, nil
+	}
+	return newCache(max, load, func(c *cachedUser) int64 { return c.ID }, errNoUser)
+}
+
+// cachedUser is one version of a user as the cache shares it: the user
+// that principals read (by pointer, so that a verification copies
+// nothing), and its frozen snapshot, made once per version.
+type cachedUser struct {
+	gatehouse.User
+	snap *gatehouse.UserSnapshot
 }
 
 // UserChanged drops a user from the cache, for an adapter that relays
