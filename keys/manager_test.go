@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"crypto"
+	"crypto/rand"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -17,9 +20,11 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/keys"
+	"github.com/gatehouse/gatehouse/postgres"
 	"github.com/gatehouse/gatehouse/sqlite"
 	"github.com/gatehouse/gatehouse/token"
 	"github.com/gatehouse/gatehouse/totp"
@@ -427,43 +432,86 @@ func TestInstancesAgreeWithoutRestart(t *testing.T) {
 	}
 }
 
-// TestRacingInstancesRotateOnce has several instances refresh at the moment
-// a rotation falls due: the store's compare-and-set lets one rotate.
+// TestRacingInstancesRotateOnce has several instances start at once, then
+// refresh at the moment a rotation falls due: the store's compare-and-set
+// lets one create keys and one rotate. On SQLite, and on PostgreSQL when
+// GATEHOUSE_TEST_POSTGRES_URL is set.
 func TestRacingInstancesRotateOnce(t *testing.T) {
-	clk := &clock{now: t0}
-	store := newStore(t)
-	const n = 6
-	var ins []*instance
-	for range n {
-		in := newInstance(t, store, clk, keys.Config{})
-		ins = append(ins, in)
+	stores := map[string]func(*testing.T) gatehouse.SigningKeyStore{
+		"sqlite":   func(t *testing.T) gatehouse.SigningKeyStore { return newStore(t) },
+		"postgres": postgresStore,
 	}
-	var wg sync.WaitGroup
-	for _, in := range ins { // first start, all at once: one set of keys
-		wg.Go(func() { in.refresh(t) })
+	for name, open := range stores {
+		t.Run(name, func(t *testing.T) {
+			store := open(t)
+			clk := &clock{now: t0}
+			const n = 6
+			var ins []*instance
+			for range n {
+				ins = append(ins, newInstance(t, store, clk, keys.Config{}))
+			}
+			var wg sync.WaitGroup
+			for _, in := range ins {
+				wg.Go(func() { in.refresh(t) })
+			}
+			wg.Wait()
+			clk.Set(t0.Add(rotation))
+			for _, in := range ins {
+				wg.Go(func() { in.refresh(t) })
+			}
+			wg.Wait()
+			stored, err := store.SigningKeys(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			count := map[string]int{}
+			for _, k := range stored {
+				count[k.State]++
+			}
+			if count["current"] != 1 || count["next"] != 1 || count["retired"] != 1 || len(stored) != 3 {
+				t.Fatalf("after racing starts and rotations: %v; want one key in each state", count)
+			}
+			for _, in := range ins[1:] {
+				if string(in.keys.Keys().JWKS()) != string(ins[0].keys.Keys().JWKS()) {
+					t.Fatal("instances disagree on the key set")
+				}
+			}
+		})
 	}
-	wg.Wait()
-	clk.Set(t0.Add(rotation))
-	for _, in := range ins {
-		wg.Go(func() { in.refresh(t) })
+}
+
+// postgresStore opens the test database in a fresh schema, or skips.
+func postgresStore(t *testing.T) gatehouse.SigningKeyStore {
+	base := os.Getenv("GATEHOUSE_TEST_POSTGRES_URL")
+	if base == "" {
+		t.Skip("set GATEHOUSE_TEST_POSTGRES_URL to run on PostgreSQL")
 	}
-	wg.Wait()
-	stored, err := store.SigningKeys(context.Background())
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, base)
 	if err != nil {
 		t.Fatal(err)
 	}
-	count := map[string]int{}
-	for _, k := range stored {
-		count[k.State]++
+	schema := "gh_keys_" + strings.ToLower(rand.Text()[:12])
+	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		t.Fatal(err)
 	}
-	if count["current"] != 1 || count["next"] != 1 || count["retired"] != 1 || len(stored) != 3 {
-		t.Fatalf("after racing starts and rotations: %v; want one key in each state", count)
+	t.Cleanup(func() {
+		admin.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
+		admin.Close(context.Background())
+	})
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, in := range ins[1:] {
-		if string(in.keys.Keys().JWKS()) != string(ins[0].keys.Keys().JWKS()) {
-			t.Fatal("instances disagree on the key set")
-		}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	db, err := postgres.Open(ctx, u.String())
+	if err != nil {
+		t.Fatal(err)
 	}
+	t.Cleanup(func() { db.Close() })
+	return db
 }
 
 func TestHS256AccessTokensWithAsymmetricIDTokens(t *testing.T) {
