@@ -66,4 +66,9 @@ type SigningKeyStore interface {
 	// PurgeSigningKeys deletes the retired keys whose RetireUntil is
 	// before now and returns how many it deleted.
 	PurgeSigningKeys(ctx context.Context, now time.Time) (int64, error)
+	// ResealSigningKey replaces the sealed private part of key kid with
+	// sealed (the same key under the current encryption key) if it is
+	// still old, and reports whether it did: a concurrent change wins.
+	// ENOTFOUND when there is no such key.
+	ResealSigningKey(ctx context.Context, kid, old, sealed string) (bool, error)
 }

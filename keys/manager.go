@@ -543,3 +543,41 @@ func (m *Manager) List(ctx context.Context) ([]Info, error) {
 	}
 	return out, nil
 }
+
+// Reseal seals every stored private key again under the Sealer's current
+// key, for `gatehouse reseal` after the encryption key changed: once none
+// is left under the old key, that key can be dropped without making a
+// signing key unreadable (contract §10). When the Sealer can tell
+// (NeedsReseal, as totp.Sealer does), keys already under the current key
+// are left alone. A key changed meanwhile is skipped: the change wins.
+// It returns how many keys it resealed.
+func (m *Manager) Reseal(ctx context.Context) (int, error) {
+	stored, err := m.cfg.Store.SigningKeys(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("keys: reseal: %w", err)
+	}
+	needs, _ := m.cfg.Sealer.(interface{ NeedsReseal(string) bool })
+	n := 0
+	for _, k := range stored {
+		if needs != nil && !needs.NeedsReseal(k.Sealed) {
+			continue
+		}
+		der, err := m.cfg.Sealer.Open(k.Sealed, []byte(k.ID))
+		if err != nil {
+			return n, fmt.Errorf("keys: reseal %s: %w", k.ID, err)
+		}
+		sealed := m.cfg.Sealer.Seal(der, []byte(k.ID))
+		clear(der)
+		ok, err := m.cfg.Store.ResealSigningKey(ctx, k.ID, k.Sealed, sealed)
+		if gatehouse.ErrorCode(err) == gatehouse.ENOTFOUND {
+			continue // purged meanwhile
+		}
+		if err != nil {
+			return n, fmt.Errorf("keys: reseal %s: %w", k.ID, err)
+		}
+		if ok {
+			n++
+		}
+	}
+	return n, nil
+}

@@ -619,3 +619,37 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		}
 	}
 }
+
+func TestResealKeepsKeysReadableAcrossAnEncryptionKeyChange(t *testing.T) {
+	clk := &clock{now: t0}
+	store := newStore(t)
+	oldKey, newKey := bytes.Repeat([]byte{1}, totp.KeySize), bytes.Repeat([]byte{2}, totp.KeySize)
+	before := newInstance(t, store, clk, keys.Config{})
+	before.refresh(t)
+	jwks := string(before.keys.Keys().JWKS())
+
+	// Step 1: the new encryption key, the old one still accepted.
+	both, err := totp.NewSealer(newKey, oldKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	during := newInstance(t, store, clk, keys.Config{Sealer: both})
+	n, err := during.keys.Reseal(context.Background())
+	if err != nil || n != 2 {
+		t.Fatalf("Reseal = %d, %v; want the current and the next key", n, err)
+	}
+	if n, err := during.keys.Reseal(context.Background()); err != nil || n != 0 {
+		t.Fatalf("a second Reseal = %d, %v; want nothing left to do", n, err)
+	}
+	// Step 2: the old encryption key dropped; every key still opens.
+	after := newInstance(t, store, clk, keys.Config{Sealer: newSealer(t, 2)})
+	after.refresh(t)
+	if string(after.keys.Keys().JWKS()) != jwks {
+		t.Error("the key set changed across the reseal")
+	}
+	clk.Set(t0.Add(rotation))
+	after.refresh(t) // the resealed next key is promoted, so it must open
+	if _, err := before.tokens.Verify(after.issue(t, clk)); err != nil {
+		t.Errorf("a token of the promoted, resealed key: %v", err)
+	}
+}

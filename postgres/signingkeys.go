@@ -121,3 +121,17 @@ func (db *DB) PurgeSigningKeys(ctx context.Context, now time.Time) (int64, error
 	}
 	return tag.RowsAffected(), nil
 }
+
+// ResealSigningKey implements gatehouse.SigningKeyStore.
+func (db *DB) ResealSigningKey(ctx context.Context, kid, old, sealed string) (bool, error) {
+	var found, done bool
+	err := db.pool.QueryRow(ctx, `WITH u AS (UPDATE signing_keys SET private_key = $3 WHERE kid = $1 AND private_key = $2 RETURNING 1)
+		SELECT EXISTS (SELECT 1 FROM signing_keys WHERE kid = $1), EXISTS (SELECT 1 FROM u)`, kid, old, sealed).Scan(&found, &done)
+	if err != nil {
+		return false, fmt.Errorf("postgres: reseal signing key: %w", classify(err))
+	}
+	if !found {
+		return false, fmt.Errorf("postgres: reseal signing key: %w", gatehouse.Errorf(gatehouse.ENOTFOUND, "Signing key not found"))
+	}
+	return done, nil
+}

@@ -131,3 +131,31 @@ func (db *DB) PurgeSigningKeys(ctx context.Context, now time.Time) (int64, error
 	}
 	return n, nil
 }
+
+// ResealSigningKey implements gatehouse.SigningKeyStore.
+func (db *DB) ResealSigningKey(ctx context.Context, kid, old, sealed string) (bool, error) {
+	done := false
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE signing_keys SET private_key = ? WHERE kid = ? AND private_key = ?`, sealed, kid, old)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil || n == 1 {
+			done = n == 1
+			return err
+		}
+		var exists int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM signing_keys WHERE kid = ?`, kid).Scan(&exists); err != nil {
+			return err
+		}
+		if exists == 0 {
+			return gatehouse.Errorf(gatehouse.ENOTFOUND, "Signing key not found")
+		}
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("sqlite: reseal signing key: %w", err)
+	}
+	return done, nil
+}

@@ -21,6 +21,7 @@ var signingKeyTests = []storeTest{
 	{"signing keys: a rotation from a stale state changes nothing", testRotateSigningKeysStale},
 	{"signing keys: concurrent rotations of one current key: exactly one wins", testRotateSigningKeysRace},
 	{"signing keys: purge deletes retired keys past their date only", testPurgeSigningKeys},
+	{"signing keys: a private part is resealed only if unchanged", testResealSigningKey},
 }
 
 func fakeKey(id, alg string, created time.Time) gatehouse.SigningKey {
@@ -204,5 +205,22 @@ func testPurgeSigningKeys(t *testing.T, s gatehouse.Store) {
 	got := keysByState(t, s, "EdDSA")
 	if got[gatehouse.KeyCurrent][0].ID != "k3" || got[gatehouse.KeyNext][0].ID != "k4" || len(got[gatehouse.KeyRetired]) != 0 {
 		t.Fatalf("after purges: %+v", got)
+	}
+}
+
+func testResealSigningKey(t *testing.T, s gatehouse.Store) {
+	ctx := context.Background()
+	initKeys(t, s, "ES256")
+	if ok, err := s.ResealSigningKey(ctx, "cur", "v1.sealed.cur", "v2.resealed"); err != nil || !ok {
+		t.Fatalf("ResealSigningKey = %v, %v", ok, err)
+	}
+	if ok, err := s.ResealSigningKey(ctx, "cur", "v1.sealed.cur", "v3.stale"); err != nil || ok {
+		t.Fatalf("a reseal from a stale value = %v, %v; want false", ok, err)
+	}
+	_, err := s.ResealSigningKey(ctx, "nope", "a", "b")
+	wantCode(t, err, gatehouse.ENOTFOUND)
+	got := keysByState(t, s, "ES256")
+	if got[gatehouse.KeyCurrent][0].Sealed != "v2.resealed" || got[gatehouse.KeyNext][0].Sealed != "v1.sealed.next" {
+		t.Fatalf("after reseals: current %q, next %q", got[gatehouse.KeyCurrent][0].Sealed, got[gatehouse.KeyNext][0].Sealed)
 	}
 }
