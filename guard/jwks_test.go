@@ -27,19 +27,12 @@ import (
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/guard"
+	"github.com/gatehouse/gatehouse/internal/fakeclock"
 	"github.com/gatehouse/gatehouse/keys"
 	"github.com/gatehouse/gatehouse/token"
 )
 
-// fakeClock is moved by hand.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *fakeClock) Add(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
-func newFakeClock() *fakeClock           { return &fakeClock{now: time.Unix(1_800_000_000, 0)} }
+func newFakeClock() *fakeclock.Clock { return fakeclock.New(time.Unix(1_800_000_000, 0)) }
 func jwkOf(kid string, k crypto.Signer) any {
 	return jose.JSONWebKey{Key: k.Public(), KeyID: kid, Use: "sig", Algorithm: token.Key{ID: "x", Signer: k}.Algorithm()}
 }
@@ -99,7 +92,7 @@ func signer(t testing.TB, iss, kid string, k crypto.Signer) *token.Manager {
 	return m
 }
 
-func issue(t testing.TB, m *token.Manager, clk *fakeClock, jti string) string {
+func issue(t testing.TB, m *token.Manager, clk *fakeclock.Clock, jti string) string {
 	t.Helper()
 	now := clk.Now()
 	tok, err := m.Issue(token.Claims{Subject: "42", ID: jti, SessionID: "s1", Scope: "read:items",
@@ -136,7 +129,7 @@ func call(t testing.TB, srv *httptest.Server, tok string) (int, string) {
 	return res.StatusCode, string(b)
 }
 
-func newJWKS(t testing.TB, iss *issuerServer, clk *fakeClock, revoked func(jti, sid string) bool) *guard.JWKS {
+func newJWKS(t testing.TB, iss *issuerServer, clk *fakeclock.Clock, revoked func(jti, sid string) bool) *guard.JWKS {
 	t.Helper()
 	v, err := guard.NewJWKS(iss.URL, guard.JWKSOptions{Audience: "gatehouse", Now: clk.Now, Revoked: revoked})
 	if err != nil {
@@ -174,7 +167,7 @@ func TestJWKSVerifiesLocallyAndFollowsRotation(t *testing.T) {
 
 	// Rotation: the new key is published, then signs. One fetch finds it.
 	iss.publish(encodeSet(jwkOf(kid1, k1), jwkOf(kid2, k2)))
-	clk.Add(6 * time.Second)
+	clk.Advance(6 * time.Second)
 	s2 := signer(t, iss.URL, kid2, k2)
 	if code, body := call(t, svc, issue(t, s2, clk, "j2")); code != 200 {
 		t.Fatalf("a token of the rotated-in key: %d %s", code, body)
@@ -187,7 +180,7 @@ func TestJWKSVerifiesLocallyAndFollowsRotation(t *testing.T) {
 	}
 	// The retired key is withdrawn: after the next fetch its tokens fail.
 	iss.publish(encodeSet(jwkOf(kid2, k2)))
-	clk.Add(time.Hour + time.Second) // past the max-age: a background refresh
+	clk.Advance(time.Hour + time.Second) // past the max-age: a background refresh
 	call(t, svc, issue(t, s2, clk, "j4"))
 	waitFor(t, func() bool { return iss.fetches.Load() == 3 })
 	waitFor(t, func() bool { code, _ := call(t, svc, issue(t, s1, clk, "j5")); return code == 401 })
@@ -214,7 +207,7 @@ func TestJWKSAStormOfUnknownKeysMakesOneFetch(t *testing.T) {
 	if err := v.Refresh(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	clk.Add(time.Minute) // the next fetch is allowed
+	clk.Advance(time.Minute) // the next fetch is allowed
 	iss.delay.Store(int64(50 * time.Millisecond))
 	kidX, kX := mustKey(t, token.EdDSA)
 	forged := issue(t, signer(t, iss.URL, kidX, kX), clk, "x")

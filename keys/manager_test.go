@@ -23,6 +23,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/fakeclock"
 	"github.com/gatehouse/gatehouse/keys"
 	"github.com/gatehouse/gatehouse/postgres"
 	"github.com/gatehouse/gatehouse/sqlite"
@@ -32,14 +33,8 @@ import (
 
 var t0 = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 
-// clock is a fake clock shared by the managers of a test.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Set(t time.Time) { c.mu.Lock(); c.now = t; c.mu.Unlock() }
+// setClock moves clk to t.
+func setClock(clk *fakeclock.Clock, t time.Time) { clk.Advance(t.Sub(clk.Now())) }
 
 const (
 	rotation = 30 * 24 * time.Hour
@@ -74,7 +69,7 @@ type instance struct {
 	tokens *token.Manager
 }
 
-func newInstance(t *testing.T, store gatehouse.SigningKeyStore, clk *clock, cfg keys.Config) *instance {
+func newInstance(t *testing.T, store gatehouse.SigningKeyStore, clk *fakeclock.Clock, cfg keys.Config) *instance {
 	t.Helper()
 	in := &instance{}
 	cfg.Store, cfg.Now = store, clk.Now
@@ -120,7 +115,7 @@ func (in *instance) refresh(t *testing.T) {
 	}
 }
 
-func (in *instance) issue(t *testing.T, clk *clock) string {
+func (in *instance) issue(t *testing.T, clk *fakeclock.Clock) string {
 	t.Helper()
 	now := clk.Now()
 	tok, err := in.tokens.Issue(token.Claims{Subject: "1", IssuedAt: now.Unix(), ExpiresAt: now.Add(15 * time.Minute).Unix()})
@@ -164,7 +159,7 @@ func states(t *testing.T, m *keys.Manager) map[string]string {
 }
 
 func TestFirstRefreshCreatesASigningAndAPublishedKey(t *testing.T) {
-	clk := &clock{now: t0}
+	clk := fakeclock.New(t0)
 	store := newStore(t)
 	in := newInstance(t, store, clk, keys.Config{Algorithms: []string{token.RS256, token.ES256}})
 	if in.keys.Keys() != nil {
@@ -212,7 +207,7 @@ func TestFirstRefreshCreatesASigningAndAPublishedKey(t *testing.T) {
 }
 
 func TestTheDatabaseAloneYieldsNoKey(t *testing.T) {
-	clk := &clock{now: t0}
+	clk := fakeclock.New(t0)
 	store := newStore(t)
 	in := newInstance(t, store, clk, keys.Config{})
 	in.refresh(t)
@@ -260,20 +255,20 @@ func (s swapSealed) SigningKeys(ctx context.Context) ([]gatehouse.SigningKey, er
 }
 
 func TestRotationMovesKeysThroughTheirStates(t *testing.T) {
-	clk := &clock{now: t0}
+	clk := fakeclock.New(t0)
 	in := newInstance(t, newStore(t), clk, keys.Config{})
 	in.refresh(t)
 	a, b := in.keys.Keys().Keys[0].ID, in.keys.Keys().Keys[1].ID
 	tokA := in.issue(t, clk)
 
-	clk.Set(t0.Add(rotation - time.Second))
+	setClock(clk, t0.Add(rotation-time.Second))
 	in.refresh(t)
 	if s := states(t, in.keys); s[a] != "current" || s[b] != "next" || len(s) != 2 {
 		t.Fatalf("before the rotation is due: %v", s)
 	}
 
 	rotatedAt := t0.Add(rotation)
-	clk.Set(rotatedAt)
+	setClock(clk, rotatedAt)
 	in.refresh(t)
 	s := states(t, in.keys)
 	if s[a] != "retired" || s[b] != "current" || len(s) != 3 {
@@ -289,7 +284,7 @@ func TestRotationMovesKeysThroughTheirStates(t *testing.T) {
 		t.Error("the promoted key does not sign")
 	}
 	// A token of the retired key stays valid until it expires.
-	clk.Set(t0.Add(14 * time.Minute))
+	setClock(clk, t0.Add(14*time.Minute))
 	if _, err := in.tokens.Verify(tokA); err != nil {
 		t.Errorf("a live token of the retired key: %v", err)
 	}
@@ -299,7 +294,7 @@ func TestRotationMovesKeysThroughTheirStates(t *testing.T) {
 	}
 
 	// Past retire-until the key leaves the set, the JWKS and the store.
-	clk.Set(rotatedAt.Add(lifetime + poll + time.Second))
+	setClock(clk, rotatedAt.Add(lifetime+poll+time.Second))
 	in.refresh(t)
 	if s := states(t, in.keys); len(s) != 2 || s[b] != "current" || s[c] != "next" {
 		t.Fatalf("after retire-until: %v", s)
@@ -314,13 +309,13 @@ func TestRotationMovesKeysThroughTheirStates(t *testing.T) {
 }
 
 func TestManualRotationWaitsForTheNextKeyToBePublished(t *testing.T) {
-	clk := &clock{now: t0}
+	clk := fakeclock.New(t0)
 	in := newInstance(t, newStore(t), clk, keys.Config{Rotation: -1}) // manual only
 	in.refresh(t)
 	next := in.keys.Keys().Keys[1]
 	ctx := context.Background()
 
-	clk.Set(t0.Add(maxAge)) // published for MaxAge, but instances poll
+	setClock(clk, t0.Add(maxAge)) // published for MaxAge, but instances poll
 	err := in.keys.Rotate(ctx, "", false)
 	var tooSoon *keys.TooSoonError
 	if !errors.As(err, &tooSoon) || !tooSoon.At.Equal(t0.Add(maxAge+poll)) || tooSoon.Next != next.ID {
@@ -342,7 +337,7 @@ func TestManualRotationWaitsForTheNextKeyToBePublished(t *testing.T) {
 	if err := in.keys.Rotate(ctx, token.EdDSA, false); !errors.As(err, &tooSoon) {
 		t.Fatalf("Rotate right after a rotation = %v, want TooSoonError", err)
 	}
-	clk.Set(t0.Add(3 * maxAge))
+	setClock(clk, t0.Add(3*maxAge))
 	if err := in.keys.Rotate(ctx, token.EdDSA, false); err != nil {
 		t.Fatalf("Rotate once published long enough: %v", err)
 	}
@@ -351,7 +346,7 @@ func TestManualRotationWaitsForTheNextKeyToBePublished(t *testing.T) {
 	}
 	// Without a rotation period, time alone rotates nothing.
 	cur := in.keys.Keys().Current("").ID
-	clk.Set(t0.Add(10 * 365 * 24 * time.Hour))
+	setClock(clk, t0.Add(10*365*24*time.Hour))
 	in.refresh(t)
 	if in.keys.Keys().Current("").ID != cur {
 		t.Error("a rotation happened with Rotation 0")
@@ -376,21 +371,21 @@ func (s youngNext) SigningKeys(ctx context.Context) ([]gatehouse.SigningKey, err
 }
 
 func TestADueRotationWaitsForItsNextKeyToBePublished(t *testing.T) {
-	clk := &clock{now: t0}
+	clk := fakeclock.New(t0)
 	store := newStore(t)
 	newInstance(t, store, clk, keys.Config{}).refresh(t)
 	published := t0.Add(rotation - 10*time.Minute)
 	in := newInstance(t, youngNext{store, published}, clk, keys.Config{})
 	in.refresh(t)
 	cur := in.keys.Keys().Current("").ID
-	clk.Set(t0.Add(rotation)) // due, but the next key is 10 minutes old
+	setClock(clk, t0.Add(rotation)) // due, but the next key is 10 minutes old
 	in.refresh(t)
-	clk.Set(published.Add(maxAge + poll - time.Second))
+	setClock(clk, published.Add(maxAge+poll-time.Second))
 	in.refresh(t)
 	if in.keys.Keys().Current("").ID != cur {
 		t.Fatal("a next key signed before it had been published for MaxAge + Poll")
 	}
-	clk.Set(published.Add(maxAge + poll))
+	setClock(clk, published.Add(maxAge+poll))
 	in.refresh(t)
 	if in.keys.Keys().Current("").ID == cur {
 		t.Fatal("no rotation once due and published long enough")
@@ -401,14 +396,14 @@ func TestADueRotationWaitsForItsNextKeyToBePublished(t *testing.T) {
 // rotates, the other keeps verifying everything and signs with the new key
 // after its next refresh.
 func TestInstancesAgreeWithoutRestart(t *testing.T) {
-	clk := &clock{now: t0}
+	clk := fakeclock.New(t0)
 	store := newStore(t)
 	a, b := newInstance(t, store, clk, keys.Config{}), newInstance(t, store, clk, keys.Config{})
 	a.refresh(t)
 	b.refresh(t)
 	old := a.keys.Keys().Current("").ID
 
-	clk.Set(t0.Add(rotation))
+	setClock(clk, t0.Add(rotation))
 	a.refresh(t) // a rotates; b has not looked yet
 	fromA := a.issue(t, clk)
 	fromB := b.issue(t, clk)
@@ -422,7 +417,7 @@ func TestInstancesAgreeWithoutRestart(t *testing.T) {
 	if _, err := a.tokens.Verify(fromB); err != nil {
 		t.Errorf("a refuses b's token signed with the retired key: %v", err)
 	}
-	clk.Set(t0.Add(rotation + poll))
+	setClock(clk, t0.Add(rotation+poll))
 	b.refresh(t)
 	if kidOf(t, b.issue(t, clk)) != kidOf(t, fromA) {
 		t.Error("b does not sign with the new key after its refresh")
@@ -444,7 +439,7 @@ func TestRacingInstancesRotateOnce(t *testing.T) {
 	for name, open := range stores {
 		t.Run(name, func(t *testing.T) {
 			store := open(t)
-			clk := &clock{now: t0}
+			clk := fakeclock.New(t0)
 			const n = 6
 			var ins []*instance
 			for range n {
@@ -455,7 +450,7 @@ func TestRacingInstancesRotateOnce(t *testing.T) {
 				wg.Go(func() { in.refresh(t) })
 			}
 			wg.Wait()
-			clk.Set(t0.Add(rotation))
+			setClock(clk, t0.Add(rotation))
 			for _, in := range ins {
 				wg.Go(func() { in.refresh(t) })
 			}
@@ -515,7 +510,7 @@ func postgresStore(t *testing.T) gatehouse.SigningKeyStore {
 }
 
 func TestHS256AccessTokensWithAsymmetricIDTokens(t *testing.T) {
-	clk := &clock{now: t0}
+	clk := fakeclock.New(t0)
 	store := newStore(t)
 	hs := token.KeysFromSecrets(bytes.Repeat([]byte("s"), 32), nil)
 	m, err := keys.New(keys.Config{Store: store, Sealer: newSealer(t, 1), Algorithms: []string{token.ES256},
@@ -565,7 +560,7 @@ func TestHS256AccessTokensWithAsymmetricIDTokens(t *testing.T) {
 }
 
 func TestJWKSHandler(t *testing.T) {
-	clk := &clock{now: t0}
+	clk := fakeclock.New(t0)
 	in := newInstance(t, newStore(t), clk, keys.Config{})
 	srv := httptest.NewServer(in.keys.Handler())
 	defer srv.Close()
@@ -595,7 +590,7 @@ func TestJWKSHandler(t *testing.T) {
 	if res := get(etag); res.StatusCode != http.StatusNotModified {
 		t.Errorf("revalidation with the ETag: %d, want 304", res.StatusCode)
 	}
-	clk.Set(t0.Add(rotation))
+	setClock(clk, t0.Add(rotation))
 	in.refresh(t)
 	if res := get(etag); res.StatusCode != 200 || res.Header.Get("ETag") == etag {
 		t.Errorf("after a rotation: %d with ETag %s, want 200 and a new ETag", res.StatusCode, res.Header.Get("ETag"))
@@ -621,7 +616,7 @@ func TestNewRefusesBadConfig(t *testing.T) {
 }
 
 func TestResealKeepsKeysReadableAcrossAnEncryptionKeyChange(t *testing.T) {
-	clk := &clock{now: t0}
+	clk := fakeclock.New(t0)
 	store := newStore(t)
 	oldKey, newKey := bytes.Repeat([]byte{1}, totp.KeySize), bytes.Repeat([]byte{2}, totp.KeySize)
 	before := newInstance(t, store, clk, keys.Config{})
@@ -647,7 +642,7 @@ func TestResealKeepsKeysReadableAcrossAnEncryptionKeyChange(t *testing.T) {
 	if string(after.keys.Keys().JWKS()) != jwks {
 		t.Error("the key set changed across the reseal")
 	}
-	clk.Set(t0.Add(rotation))
+	setClock(clk, t0.Add(rotation))
 	after.refresh(t) // the resealed next key is promoted, so it must open
 	if _, err := before.tokens.Verify(after.issue(t, clk)); err != nil {
 		t.Errorf("a token of the promoted, resealed key: %v", err)
