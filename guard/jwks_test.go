@@ -33,11 +33,18 @@ import (
 )
 
 func newFakeClock() *fakeclock.Clock { return fakeclock.New(time.Unix(1_800_000_000, 0)) }
+
+// jwkOf is the public JWK of k, as Gatehouse publishes it.
 func jwkOf(kid string, k crypto.Signer) any {
 	return jose.JSONWebKey{Key: k.Public(), KeyID: kid, Use: "sig", Algorithm: token.Key{ID: "x", Signer: k}.Algorithm()}
 }
+
+// encodeSet is a JSON Web Key Set of keys, which may be anything JSON.
 func encodeSet(keys ...any) []byte { b, _ := json.Marshal(map[string]any{"keys": keys}); return b }
-func b64u(b []byte) string         { return base64.RawURLEncoding.EncodeToString(b) }
+
+func b64u(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
+
+// mustKey generates a key of alg and returns it with its thumbprint.
 func mustKey(t testing.TB, alg string) (string, crypto.Signer) {
 	t.Helper()
 	k, err := keys.Generate(alg)
