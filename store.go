@@ -193,6 +193,7 @@ type Store interface {
 	TOTPStore
 	NonceStore
 	AuditStore
+	SigningKeyStore
 	// Ping reports whether the backend answers.
 	Ping(ctx context.Context) error
 	Close() error

@@ -35,7 +35,7 @@ func Run(t *testing.T, open func(t *testing.T) gatehouse.Store) {
 		{"purge removes expired refresh tokens and empty sessions", testPurgeSessions},
 		{"live sessions are the user's unrevoked ones", testLiveSessions},
 	}
-	for _, tt := range append(tests, featureTests...) {
+	for _, tt := range append(append(tests, featureTests...), signingKeyTests...) {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open(t)) })
 	}
 }
