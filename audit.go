@@ -33,6 +33,25 @@ const (
 	OutcomePending = "pending"
 )
 
+// Refusal reports whether e is a refusal: a failure that anyone can
+// provoke without holding a credential, so that a flood of it must not grow
+// storage or logs without bound (contract §12). The audit recorder stores
+// the first refusal of each client, type and minute in full and the rest
+// as one summary with a count. Every other event — successes, pending
+// logins, admin actions, revocations, refresh reuse, 2FA changes — is a
+// real event, stored one by one and never dropped. A new event type is
+// real unless it is added here.
+func (e *AuditEvent) Refusal() bool {
+	if e.Outcome != OutcomeFailure {
+		return false
+	}
+	switch e.Type {
+	case EventLogin, EventAPIKeyRefused, EventRateLimited, EventPermissionRefused, EventTwoFactorFailed:
+		return true
+	}
+	return false
+}
+
 // Auditor records audit events. Record must return quickly and never fail
 // its caller: an action is not refused because its audit line could not be
 // written (the failure is logged instead).

@@ -261,6 +261,10 @@ type AuditEvent struct {
 	RequestID string
 	Path      string // never the query string
 	Detail    string
+	// Count is how many events the entry stands for: 1 (0 is read as 1),
+	// or more for a summary of refusals from one client that the audit
+	// recorder aggregated (contract §12).
+	Count int64
 }
 
 // AuditFilter selects audit events; zero fields match everything.

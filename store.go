@@ -98,6 +98,10 @@ type SettingStore interface {
 	// value in force: of two instances starting at once, both end up with
 	// the same secret.
 	SetSettingIfAbsent(ctx context.Context, key, value string) (string, error)
+	// SwapSetting sets key to new if it holds old, and reports whether it
+	// did: of instances racing to change one setting, one wins and the
+	// others can read what it set. A missing key holds nothing to swap.
+	SwapSetting(ctx context.Context, key, old, new string) (bool, error)
 }
 
 // ChangeFeed is the ordered log of changes that every instance must apply
@@ -217,6 +221,7 @@ type Store interface {
 	TOTPStore
 	NonceStore
 	AuditStore
+	SigningKeyStore
 	// Ping reports whether the backend answers.
 	Ping(ctx context.Context) error
 	Close() error

@@ -101,9 +101,9 @@ func TestRecordStoresValidUTF8WithoutNULCutOnRuneBoundaries(t *testing.T) {
 				name, value string
 				limit       int
 			}{
-				{"Type", e.Type, 0}, {"Outcome", e.Outcome, 0}, {"Username", e.Username, 256},
-				{"ClientIP", e.ClientIP, 0}, {"UserAgent", e.UserAgent, 512}, {"RequestID", e.RequestID, 0},
-				{"Path", e.Path, 0}, {"Detail", e.Detail, 0},
+				{"Type", e.Type, 64}, {"Outcome", e.Outcome, 64}, {"Username", e.Username, 128},
+				{"ClientIP", e.ClientIP, 64}, {"UserAgent", e.UserAgent, 256}, {"RequestID", e.RequestID, 128},
+				{"Path", e.Path, 1024}, {"Detail", e.Detail, 512},
 			} {
 				if !utf8.ValidString(f.value) {
 					t.Errorf("%s = %q: not valid UTF-8", f.name, f.value)
@@ -119,7 +119,7 @@ func TestRecordStoresValidUTF8WithoutNULCutOnRuneBoundaries(t *testing.T) {
 	}
 }
 
-func TestRecordCutsLongFieldsAtTheLastWholeRune(t *testing.T) {
+func TestRecordCutsLongFieldsAtTheLastWholeRuneAndMarksTheCut(t *testing.T) {
 	s := &fakeStore{}
 	r := newRecorder(t, s)
 	ua := strings.Repeat("✓", 200) // 600 bytes of 3-byte runes
@@ -130,11 +130,47 @@ func TestRecordCutsLongFieldsAtTheLastWholeRune(t *testing.T) {
 	if len(got) != 1 {
 		t.Fatalf("stored %d events, want 1", len(got))
 	}
-	if want := strings.Repeat("✓", 170); got[0].UserAgent != want { // 510 bytes: 171 runes would be 513
-		t.Errorf("UserAgent cut to %d bytes, want %d (%d whole runes)", len(got[0].UserAgent), len(want), 170)
+	// 256 bytes with the 3-byte mark: 253 for the text, 84 whole runes (252 bytes).
+	if want := strings.Repeat("✓", 84) + "…"; got[0].UserAgent != want {
+		t.Errorf("UserAgent cut to %q (%d bytes), want %d whole runes and the mark", got[0].UserAgent, len(got[0].UserAgent), 84)
 	}
-	if want := "x" + strings.Repeat("é", 127); got[0].Username != want { // 255 bytes
-		t.Errorf("Username cut to %d bytes, want %d", len(got[0].Username), len(want))
+	// 128 bytes with the mark: 125 for the text, "x" and 62 "é" (125 bytes).
+	if want := "x" + strings.Repeat("é", 62) + "…"; got[0].Username != want {
+		t.Errorf("Username cut to %q (%d bytes), want %d", got[0].Username, len(got[0].Username), len(want))
+	}
+}
+
+// Contract §12: a request's path is kept to 1 KiB, and every other text
+// field a client controls is capped too, so no single request can make
+// an audit row or log line large.
+func TestRecordCapsEveryTextFieldOfAHugeRequest(t *testing.T) {
+	s := &fakeStore{}
+	var logs strings.Builder
+	r := New(s, slog.New(slog.NewJSONHandler(&logs, nil)), nil)
+	t.Cleanup(r.Close)
+	huge := strings.Repeat("a", 60<<10)
+	ctx := gatehouse.WithRequestInfo(context.Background(), &gatehouse.RequestInfo{Path: "/users/" + huge, UserAgent: huge})
+	r.Record(ctx, gatehouse.AuditEvent{Type: gatehouse.EventUserDeleted, Outcome: gatehouse.OutcomeSuccess,
+		Username: huge, Detail: huge})
+	r.Flush()
+	got := s.stored()
+	if len(got) != 1 {
+		t.Fatalf("stored %d events, want 1", len(got))
+	}
+	e := got[0]
+	for _, f := range []struct {
+		name, value string
+		limit       int
+	}{{"Path", e.Path, 1024}, {"UserAgent", e.UserAgent, 256}, {"Detail", e.Detail, 512}, {"Username", e.Username, 128}} {
+		if len(f.value) > f.limit || !strings.HasSuffix(f.value, "…") || len(f.value) < f.limit-3 {
+			t.Errorf("%s is %d bytes (%q…), want at most %d ending in the mark", f.name, len(f.value), f.value[:min(len(f.value), 12)], f.limit)
+		}
+	}
+	if !strings.HasPrefix(e.Path, "/users/aaa") {
+		t.Errorf("Path %q does not keep its beginning", e.Path[:20])
+	}
+	if n := logs.Len(); n > 4<<10 {
+		t.Errorf("the log line is %d bytes, want a few KiB at most", n)
 	}
 }
 
@@ -150,6 +186,7 @@ func TestRecordKeepsCleanTextAsItIs(t *testing.T) {
 		t.Fatalf("stored %d events, want 1", len(got))
 	}
 	got[0].Time = want.Time
+	want.Count = 1 // one event
 	if got[0] != want {
 		t.Fatalf("stored %+v, want %+v", got[0], want)
 	}

@@ -136,6 +136,7 @@ func (c *cluster) start(extraEnv ...string) *instance {
 		"GATEHOUSE_REDIS_URL="+os.Getenv("GATEHOUSE_TEST_REDIS_URL"),
 		"GATEHOUSE_REDIS_PREFIX="+c.redisPrefix,
 		"GATEHOUSE_SECRET_KEY="+c.secret,
+		"GATEHOUSE_ENCRYPTION_KEY="+c.secret+"-encryption", // one key for every instance, as on PostgreSQL it must be
 		"GATEHOUSE_ADMIN_USERNAME=admin",
 		"GATEHOUSE_ADMIN_PASSWORD=e2e-admin-password-1",
 		"GATEHOUSE_LOGIN_RATE_LIMIT=100000/minute",

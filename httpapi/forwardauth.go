@@ -171,15 +171,24 @@ func verifyRequirements(raw string) ([]guard.Requirement, error) {
 	}
 	var reqs []guard.Requirement
 	if v, ok := q["scope"]; ok {
-		scopes := strings.Fields(strings.Join(v, " "))
+		// Every scope parameter must name a scope (contract §12): ?scope=,
+		// ?scope and ?scope=%20 are what a proxy sends when a template
+		// variable is unset, and must not quietly require nothing; nor
+		// may an empty one hide among others (?scope=a&scope=).
+		var scopes []string
+		for _, s := range v {
+			f := strings.Fields(s)
+			if len(f) == 0 {
+				return nil, gatehouse.Invalid([]string{"query", "scope"}, "Give at least one scope, space-separated", "value_error")
+			}
+			scopes = append(scopes, f...)
+		}
 		for _, sc := range scopes {
 			if !slices.Contains(rbac.KnownScopes, sc) {
 				return nil, gatehouse.Invalid([]string{"query", "scope"}, "Unknown scope "+strconv.Quote(sc), "value_error")
 			}
 		}
-		if len(scopes) > 0 {
-			reqs = append(reqs, guard.Scopes(scopes...))
-		}
+		reqs = append(reqs, guard.Scopes(scopes...))
 	}
 	if v, ok := q["role"]; ok {
 		// Exactly one known role: ?role=&role=admin or ?role=user&role=admin

@@ -118,7 +118,16 @@ func TestVerifyRefusesWithOnlyTheStatusesProxiesUnderstand(t *testing.T) {
 			field := q[strings.LastIndex(q, "&")+1 : strings.LastIndex(q, "=")]
 			wantValidation(t, r, field)
 		}
-		wantStatus(t, e.verify("GET", "scope=", mod), 200) // nothing asked for
+	})
+	// Contract §12: a scope parameter that names nothing is a broken
+	// configuration (an unset variable in a proxy's template), not a
+	// request that requires nothing; like ?role=, it fails closed.
+	t.Run("an empty or blank scope is 422, not a pass", func(t *testing.T) {
+		for _, q := range []string{"scope=", "scope", "scope=%20", "scope=+", "scope=%09", "scope=+++",
+			"scope=read:items&scope=", "scope=&scope=read:items"} {
+			wantValidation(t, e.verify("GET", q, mod), "scope")
+		}
+		wantStatus(t, e.verify("GET", "", mod), 200) // no query: authentication alone
 	})
 
 	// State changes reach the proxy at once: a disabled user is 403 (not

@@ -138,6 +138,9 @@ type AuditEntry struct {
 	RequestID string    `json:"request_id"`
 	Path      string    `json:"path"`
 	Detail    string    `json:"detail"`
+	// Count is how many events the entry stands for: more than 1 for a
+	// summary of refusals from one client (contract §12).
+	Count int64 `json:"count"`
 }
 
 // AuditEntries converts events for display. Events store a username only
@@ -163,7 +166,8 @@ func AuditEntries(ctx context.Context, users gatehouse.UserStore, events []*gate
 			name = n
 		}
 		out[i] = AuditEntry{ID: e.ID, Time: e.Time.UTC(), Type: e.Type, Outcome: e.Outcome,
-			ClientIP: e.ClientIP, UserAgent: e.UserAgent, RequestID: e.RequestID, Path: e.Path, Detail: e.Detail}
+			ClientIP: e.ClientIP, UserAgent: e.UserAgent, RequestID: e.RequestID, Path: e.Path, Detail: e.Detail,
+			Count: max(e.Count, 1)}
 		if e.UserID != 0 {
 			out[i].UserID = &e.UserID
 		}

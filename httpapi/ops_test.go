@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"path/filepath"
 	"regexp"
@@ -124,6 +125,7 @@ type auditPage struct {
 		UserID   *int64    `json:"user_id"`
 		Username *string   `json:"username"`
 		Detail   string    `json:"detail"`
+		Count    int64     `json:"count"`
 	} `json:"events"`
 	NextCursor *string `json:"next_cursor"`
 }
@@ -205,7 +207,7 @@ func TestAuditFilters(t *testing.T) {
 		gatehouse.AuditEvent{Type: gatehouse.EventLogin, UserID: alice.ID, Detail: "a0"},
 		gatehouse.AuditEvent{Type: gatehouse.EventLogout, UserID: alice.ID, Detail: "a1"},
 		gatehouse.AuditEvent{Type: gatehouse.EventLogin, UserID: gone.ID, Detail: "g2"},
-		gatehouse.AuditEvent{Type: gatehouse.EventLogin, Username: "nobody", Outcome: gatehouse.OutcomeFailure, Detail: "x3"},
+		gatehouse.AuditEvent{Type: gatehouse.EventLogin, Username: "nobody", Outcome: gatehouse.OutcomeFailure, Detail: "x3", Count: 12},
 	)
 	details := func(query string) []string {
 		t.Helper()
@@ -240,6 +242,17 @@ func TestAuditFilters(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("each event says how many it stands for", func(t *testing.T) {
+		_, p := e.auditPage("since="+base.Format(time.RFC3339)+"&until="+until, admin)
+		counts := map[string]int64{}
+		for _, ev := range p.Events {
+			counts[ev.Detail] = ev.Count
+		}
+		if want := map[string]int64{"a0": 1, "a1": 1, "g2": 1, "x3": 12}; !maps.Equal(counts, want) {
+			t.Fatalf("counts %v, want %v", counts, want)
+		}
+	})
 
 	t.Run("usernames are filled in from the user id", func(t *testing.T) {
 		_, p := e.auditPage("user=alice&type=logout", admin)

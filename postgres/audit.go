@@ -15,9 +15,9 @@ import (
 func (db *DB) AddAuditEvents(ctx context.Context, events ...*gatehouse.AuditEvent) error {
 	err := db.tx(ctx, func(tx pgx.Tx) error {
 		for _, e := range events {
-			if err := tx.QueryRow(ctx, `INSERT INTO audit_events (time, type, outcome, user_id, username, client_ip, user_agent, request_id, path, detail)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id`, e.Time, e.Type, e.Outcome, e.UserID, e.Username,
-				e.ClientIP, e.UserAgent, e.RequestID, e.Path, e.Detail).Scan(&e.ID); err != nil {
+			if err := tx.QueryRow(ctx, `INSERT INTO audit_events (time, type, outcome, user_id, username, client_ip, user_agent, request_id, path, detail, count)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id`, e.Time, e.Type, e.Outcome, e.UserID, e.Username,
+				e.ClientIP, e.UserAgent, e.RequestID, e.Path, e.Detail, max(e.Count, 1)).Scan(&e.ID); err != nil {
 				return err
 			}
 		}
@@ -52,7 +52,7 @@ func (db *DB) AuditEvents(ctx context.Context, f gatehouse.AuditFilter) ([]*gate
 	if f.Before != 0 {
 		cond("id < ?", f.Before)
 	}
-	q := `SELECT id, time, type, outcome, user_id, username, client_ip, user_agent, request_id, path, detail FROM audit_events`
+	q := `SELECT id, time, type, outcome, user_id, username, client_ip, user_agent, request_id, path, detail, count FROM audit_events`
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -64,7 +64,7 @@ func (db *DB) AuditEvents(ctx context.Context, f gatehouse.AuditFilter) ([]*gate
 	rows, _ := db.pool.Query(ctx, q, args...)
 	events, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*gatehouse.AuditEvent, error) {
 		var e gatehouse.AuditEvent
-		err := row.Scan(&e.ID, &e.Time, &e.Type, &e.Outcome, &e.UserID, &e.Username, &e.ClientIP, &e.UserAgent, &e.RequestID, &e.Path, &e.Detail)
+		err := row.Scan(&e.ID, &e.Time, &e.Type, &e.Outcome, &e.UserID, &e.Username, &e.ClientIP, &e.UserAgent, &e.RequestID, &e.Path, &e.Detail, &e.Count)
 		return &e, err
 	})
 	if err != nil {

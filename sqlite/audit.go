@@ -14,9 +14,9 @@ import (
 func (db *DB) AddAuditEvents(ctx context.Context, events ...*gatehouse.AuditEvent) error {
 	err := db.tx(ctx, func(tx *sql.Tx) error {
 		for _, e := range events {
-			if err := tx.QueryRowContext(ctx, `INSERT INTO audit_events (time, type, outcome, user_id, username, client_ip, user_agent, request_id, path, detail)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, micros(e.Time), e.Type, e.Outcome, e.UserID, e.Username,
-				e.ClientIP, e.UserAgent, e.RequestID, e.Path, e.Detail).Scan(&e.ID); err != nil {
+			if err := tx.QueryRowContext(ctx, `INSERT INTO audit_events (time, type, outcome, user_id, username, client_ip, user_agent, request_id, path, detail, count)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, micros(e.Time), e.Type, e.Outcome, e.UserID, e.Username,
+				e.ClientIP, e.UserAgent, e.RequestID, e.Path, e.Detail, max(e.Count, 1)).Scan(&e.ID); err != nil {
 				return err
 			}
 		}
@@ -47,7 +47,7 @@ func (db *DB) AuditEvents(ctx context.Context, f gatehouse.AuditFilter) ([]*gate
 	if f.Before != 0 {
 		where, args = append(where, "id < ?"), append(args, f.Before)
 	}
-	q := `SELECT id, time, type, outcome, user_id, username, client_ip, user_agent, request_id, path, detail FROM audit_events`
+	q := `SELECT id, time, type, outcome, user_id, username, client_ip, user_agent, request_id, path, detail, count FROM audit_events`
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -64,7 +64,7 @@ func (db *DB) AuditEvents(ctx context.Context, f gatehouse.AuditFilter) ([]*gate
 	for rows.Next() {
 		var e gatehouse.AuditEvent
 		var t int64
-		if err := rows.Scan(&e.ID, &t, &e.Type, &e.Outcome, &e.UserID, &e.Username, &e.ClientIP, &e.UserAgent, &e.RequestID, &e.Path, &e.Detail); err != nil {
+		if err := rows.Scan(&e.ID, &t, &e.Type, &e.Outcome, &e.UserID, &e.Username, &e.ClientIP, &e.UserAgent, &e.RequestID, &e.Path, &e.Detail, &e.Count); err != nil {
 			return nil, fmt.Errorf("sqlite: audit events: %w", err)
 		}
 		e.Time = fromMicros(t)

@@ -44,6 +44,7 @@ func Run(t *testing.T, open func(t *testing.T, now func() time.Time) gatehouse.S
 		// revocations.go, settings.go, changes.go
 		{"revocations are stored, listed while live and purged", testRevocations},
 		{"settings: first value wins", testSettings},
+		{"settings: a swap changes only the value named, one racer wins", testSwapSetting},
 		{"change feed records user changes and revocations in order", testChangeFeed},
 		{"change feed: a poller racing writers misses no change", testChangeFeedRace},
 
@@ -76,8 +77,9 @@ func Run(t *testing.T, open func(t *testing.T, now func() time.Time) gatehouse.S
 		{"audit: events filtered by user, type and time, paged newest first", testAuditEvents},
 		{"audit: purge deletes events older than t", testPurgeAudit},
 		{"audit: non-ASCII text is stored and read back unchanged", testAuditNonASCII},
+		{"audit: a summary's count is kept; an event without one counts once", testAuditCount},
 	}
-	for _, tt := range tests {
+	for _, tt := range append(tests, signingKeyTests...) {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open(t, func() time.Time { return t0 })) })
 	}
 }

@@ -136,6 +136,29 @@ func (s *Sealer) NeedsReseal(sealed string) bool {
 	return known
 }
 
+// KeyID returns the id of the key the Sealer seals under: the hex of the
+// first 4 bytes of the key's SHA-256, which reveals nothing about the key.
+// A database can record it, so that an instance holding another key is
+// told at start instead of failing to open secrets later.
+func (s *Sealer) KeyID() string { return s.current }
+
+// HasKey reports whether the Sealer holds the key with id kid, current or
+// old, and so can open what was sealed under it.
+func (s *Sealer) HasKey(kid string) bool {
+	_, ok := s.aeads[kid]
+	return ok
+}
+
+// SealedKeyID returns the id of the key sealed was sealed under, "" when
+// sealed is not a sealed value.
+func SealedKeyID(sealed string) string {
+	kid, _, ok := parseSealed(sealed)
+	if !ok {
+		return ""
+	}
+	return kid
+}
+
 // String describes the Sealer without key material, so that printing or
 // logging one is safe.
 func (s *Sealer) String() string {

@@ -133,6 +133,28 @@ func TestSealerRotation(t *testing.T) {
 	}
 }
 
+func TestSealerKeyIDsNameKeysWithoutRevealingThem(t *testing.T) {
+	oldKey, newKey := testKey(1), testKey(2)
+	before, _ := NewSealer(oldKey)
+	after, _ := NewSealer(newKey, oldKey)
+	if before.KeyID() == after.KeyID() || len(after.KeyID()) != 8 {
+		t.Fatalf("key ids %q and %q: want 8 hex digits, one per key", before.KeyID(), after.KeyID())
+	}
+	if again, _ := NewSealer(newKey); again.KeyID() != after.KeyID() {
+		t.Fatal("one key, two ids")
+	}
+	sealed := before.Seal([]byte("secret"), nil)
+	if SealedKeyID(sealed) != before.KeyID() || SealedKeyID("garbage") != "" {
+		t.Fatalf("SealedKeyID = %q, want %q", SealedKeyID(sealed), before.KeyID())
+	}
+	if !after.HasKey(before.KeyID()) || !after.HasKey(after.KeyID()) || before.HasKey(after.KeyID()) || after.HasKey("") {
+		t.Fatal("HasKey does not tell the keys a sealer holds")
+	}
+	if strings.Contains(fmt.Sprintf("%x", newKey), after.KeyID()) {
+		t.Fatal("the key id is a piece of the key")
+	}
+}
+
 func TestSealerErrorsAndStringHideSecrets(t *testing.T) {
 	key, plaintext, aad := testKey(0xab), []byte("JBSWY3DPEHPK3PXP"), []byte("user:42")
 	s, _ := NewSealer(key)

@@ -20,14 +20,13 @@ import (
 	"github.com/gatehouse/gatehouse/postgres"
 	"github.com/gatehouse/gatehouse/sqlite"
 	"github.com/gatehouse/gatehouse/token"
-	"github.com/gatehouse/gatehouse/totp"
 )
 
 // storeFlags are the settings every command that opens the database takes.
 type storeFlags struct {
 	databaseURL, secretKey, minLength, accessTTL, refreshTTL *string
 	encryptionKey, previousKeys, totpIssuer                  *string
-	previousSecrets                                          *string
+	previousSecrets, encryptionKeyFile                       *string
 }
 
 func addStoreFlags(s *settings) *storeFlags {
@@ -40,9 +39,12 @@ func addStoreFlags(s *settings) *storeFlags {
 		previousSecrets: s.add("previous-secret-keys", "GATEHOUSE_PREVIOUS_SECRET_KEYS", "",
 			"comma-separated earlier signing keys: tokens they signed still verify until they expire (key rotation)"),
 		encryptionKey: s.add("encryption-key", "GATEHOUSE_ENCRYPTION_KEY", "",
-			"key (≥ 32 bytes) that encrypts TOTP secrets at rest; empty: derived from the signing key"),
+			"key (≥ 32 bytes) that encrypts TOTP secrets at rest; empty: the key in GATEHOUSE_ENCRYPTION_KEY_FILE, made on first use"),
+		encryptionKeyFile: s.add("encryption-key-file", "GATEHOUSE_ENCRYPTION_KEY_FILE", "",
+			"file holding the encryption key when GATEHOUSE_ENCRYPTION_KEY is empty, created (mode 0600) if missing; empty: "+
+				keyFileName+" beside the SQLite database, or in the working directory on PostgreSQL (every instance needs the same key)"),
 		previousKeys: s.add("previous-encryption-keys", "GATEHOUSE_PREVIOUS_ENCRYPTION_KEYS", "",
-			"comma-separated earlier encryption keys, still accepted for decryption while rotating"),
+			"comma-separated earlier encryption keys, still accepted for decryption while rotating (then run gatehouse reseal)"),
 		totpIssuer: s.add("totp-issuer", "GATEHOUSE_TOTP_ISSUER", "Gatehouse", "issuer shown in authenticator apps"),
 	}
 }
@@ -50,6 +52,7 @@ func addStoreFlags(s *settings) *storeFlags {
 // app is what the commands share: the open store and the auth service.
 type app struct {
 	store   gatehouse.Store
+	sealing *sealing
 	auth    *auth.Service
 	pool    *password.Pool
 	audit   *audit.Recorder
@@ -72,16 +75,24 @@ type storeConfig struct {
 	previousSecrets       [][]byte
 	encryptionKey         []byte
 	previousKeys          [][]byte
+	keyFile               string      // where the key is kept when encryptionKey is nil
+	sealing               sealingMode // how the command treats the database's record of the key
 	totpIssuer            string
 }
 
 // open parses the store settings and opens the app on them, for a command
 // that is not serve (its log goes to stderr at warn level).
 func (f *storeFlags) open(ctx context.Context, stderr io.Writer) (*app, error) {
+	return f.openAs(ctx, stderr, sealNone)
+}
+
+// openAs is open for a command that treats the sealing key as mode says.
+func (f *storeFlags) openAs(ctx context.Context, stderr io.Writer, mode sealingMode) (*app, error) {
 	c, err := f.parse()
 	if err != nil {
 		return nil, err
 	}
+	c.sealing = mode
 	return openApp(ctx, c, newLogger(stderr, "warn"), cluster{})
 }
 
@@ -117,6 +128,9 @@ func (f *storeFlags) parse() (storeConfig, error) {
 			return c, bad("GATEHOUSE_ENCRYPTION_KEY", "must be at least 32 bytes (got %d)", len(*f.encryptionKey))
 		}
 		c.encryptionKey = []byte(*f.encryptionKey)
+	}
+	if c.keyFile = *f.encryptionKeyFile; c.keyFile == "" {
+		c.keyFile = defaultKeyFile(c.db)
 	}
 	for _, k := range splitList(*f.previousKeys) {
 		if len(k) < 32 {
@@ -178,7 +192,7 @@ func openApp(ctx context.Context, c storeConfig, log *slog.Logger, cl cluster) (
 		store.Close()
 		return nil, err
 	}
-	sealer, err := newSealer(secret, c.encryptionKey, c.previousKeys)
+	seal, err := setupSealing(ctx, store, c)
 	if err != nil {
 		store.Close()
 		return nil, err
@@ -192,7 +206,7 @@ func openApp(ctx context.Context, c storeConfig, log *slog.Logger, cl cluster) (
 	svc, err := auth.New(auth.Config{
 		Store: store, Tokens: tokens, Hasher: password.NewHasher(password.DefaultParams()), Pool: pool,
 		Policy: policy, AccessTTL: c.accessTTL, RefreshTTL: c.refreshTTL, Logger: log,
-		Auditor: rec, Metrics: met, KeyPepper: pepper, Sealer: sealer, TOTPIssuer: c.totpIssuer,
+		Auditor: rec, Metrics: met, KeyPepper: pepper, Sealer: seal.sealer, TOTPIssuer: c.totpIssuer,
 		Broadcaster: cl.bcast, CodeLimiter: cl.codes,
 	})
 	if err != nil {
@@ -201,7 +215,7 @@ func openApp(ctx context.Context, c storeConfig, log *slog.Logger, cl cluster) (
 		store.Close()
 		return nil, err
 	}
-	return &app{store: store, auth: svc, pool: pool, audit: rec, metrics: met}, nil
+	return &app{store: store, sealing: seal, auth: svc, pool: pool, audit: rec, metrics: met}, nil
 }
 
 const (
@@ -217,42 +231,6 @@ func signingSecret(ctx context.Context, store gatehouse.SettingStore, configured
 		return configured, nil
 	}
 	return storedSecret(ctx, store, secretSetting)
-}
-
-// totpKeyInfo is the HKDF info string of the TOTP-secret key. Changing it
-// changes the key, and the stored secrets no longer open.
-const totpKeyInfo = "gatehouse totp secrets v1"
-
-// newSealer builds the TOTP-secret sealer: under GATEHOUSE_ENCRYPTION_KEY
-// when set, else under a key derived from the signing key (HKDF, its own
-// info string, so the two keys are independent).
-func newSealer(signing, configured []byte, previous [][]byte) (*totp.Sealer, error) {
-	master := configured
-	if master == nil {
-		master = signing
-	}
-	key, err := totp.DeriveKey(master, totpKeyInfo)
-	if err != nil {
-		return nil, bad("GATEHOUSE_ENCRYPTION_KEY", "%v", err)
-	}
-	var old [][]byte
-	for _, p := range previous {
-		k, err := totp.DeriveKey(p, totpKeyInfo)
-		if err != nil {
-			return nil, bad("GATEHOUSE_PREVIOUS_ENCRYPTION_KEYS", "%v", err)
-		}
-		old = append(old, k)
-	}
-	if configured != nil { // rotating to a configured key: the derived one still opens old rows
-		if k, err := totp.DeriveKey(signing, totpKeyInfo); err == nil {
-			old = append(old, k)
-		}
-	}
-	s, err := totp.NewSealer(key, old...)
-	if err != nil {
-		return nil, bad("GATEHOUSE_ENCRYPTION_KEY", "%v", err)
-	}
-	return s, nil
 }
 
 // storedSecret returns the random secret kept under name, generating it

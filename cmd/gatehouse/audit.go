@@ -113,7 +113,7 @@ func parseTime(name, v string) (time.Time, error) {
 // admin's terminal.
 func printAudit(w io.Writer, entries []httpapi.AuditEntry) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tTIME\tTYPE\tOUTCOME\tUSER\tCLIENT IP\tPATH\tREQUEST ID\tDETAIL")
+	fmt.Fprintln(tw, "ID\tTIME\tTYPE\tOUTCOME\tCOUNT\tUSER\tCLIENT IP\tPATH\tREQUEST ID\tDETAIL")
 	for _, e := range entries {
 		user := "-"
 		switch {
@@ -124,8 +124,8 @@ func printAudit(w io.Writer, entries []httpapi.AuditEntry) error {
 		case e.UserID != nil:
 			user = fmt.Sprintf("#%d", *e.UserID)
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.ID, e.Time.Format(time.RFC3339),
-			printable(e.Type), printable(e.Outcome), printable(user), orDash(printable(e.ClientIP)),
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", e.ID, e.Time.Format(time.RFC3339),
+			printable(e.Type), printable(e.Outcome), e.Count, printable(user), orDash(printable(e.ClientIP)),
 			orDash(printable(e.Path)), orDash(printable(e.RequestID)), printable(e.Detail))
 	}
 	return tw.Flush()

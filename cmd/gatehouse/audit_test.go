@@ -37,7 +37,7 @@ func seedAudit(t *testing.T, path string, base time.Time) {
 	evs := []*gatehouse.AuditEvent{
 		{Type: gatehouse.EventLogin, Outcome: gatehouse.OutcomeSuccess, UserID: alice.ID, ClientIP: "192.0.2.1", Path: "/token", Detail: "e0"},
 		{Type: gatehouse.EventLogout, Outcome: gatehouse.OutcomeSuccess, UserID: alice.ID, Path: "/logout", Detail: "e1"},
-		{Type: gatehouse.EventLogin, Outcome: gatehouse.OutcomeFailure, Username: "mallory\x1b[2J\x1b]0;pwned\a", Detail: "e2"},
+		{Type: gatehouse.EventLogin, Outcome: gatehouse.OutcomeFailure, Username: "mallory\x1b[2J\x1b]0;pwned\a", Detail: "e2", Count: 37},
 		{Type: gatehouse.EventLogin, Outcome: gatehouse.OutcomeSuccess, UserID: alice.ID, Detail: "e3"},
 	}
 	for i, e := range evs {
@@ -123,13 +123,25 @@ func TestAuditCommand(t *testing.T) {
 		if err := json.Unmarshal([]byte(lines[0]), &ev); err != nil {
 			t.Fatal(err)
 		}
-		for _, k := range []string{"id", "time", "type", "outcome", "user_id", "username", "client_ip", "user_agent", "request_id", "path", "detail"} {
+		for _, k := range []string{"id", "time", "type", "outcome", "user_id", "username", "client_ip", "user_agent", "request_id", "path", "detail", "count"} {
 			if _, ok := ev[k]; !ok {
 				t.Errorf("event lacks %q: %s", k, lines[0])
 			}
 		}
-		if ev["username"] != "alice" || ev["detail"] != "e3" {
+		if ev["username"] != "alice" || ev["detail"] != "e3" || ev["count"] != float64(1) {
 			t.Errorf("event: %s", lines[0])
+		}
+	})
+
+	t.Run("a summary of refusals shows its count", func(t *testing.T) {
+		out, err := cli("--type", "login", until)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(out, "\n")
+		i := slices.IndexFunc(lines, func(l string) bool { return strings.HasSuffix(l, " e2") })
+		if i < 0 || !strings.Contains(lines[0], "COUNT") || !slices.Contains(strings.Fields(lines[i]), "37") {
+			t.Fatalf("the summary's count is not shown:\n%s", out)
 		}
 	})
 

@@ -10,7 +10,10 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
+
+	"github.com/gatehouse/gatehouse/auth"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -30,7 +33,7 @@ usage:
   gatehouse apikey list [--user NAME]
   gatehouse apikey revoke ID
   gatehouse audit [--user NAME] [--type T] [--since T] [--until T] [--limit N]
-  gatehouse reseal                re-encrypt TOTP secrets under GATEHOUSE_ENCRYPTION_KEY
+  gatehouse reseal                re-encrypt TOTP secrets under the current encryption key
   gatehouse migrate               apply database migrations and exit
   gatehouse version
 
@@ -81,14 +84,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 
 // withStore parses a command that takes only the store settings, opens
 // the app and runs fn with it.
-func withStore(ctx context.Context, name, summary string, args []string, stderr io.Writer, fn func(*app) error) error {
+func withStore(ctx context.Context, name, summary string, mode sealingMode, args []string, stderr io.Writer, fn func(*app) error) error {
 	s := newSettings(name, summary)
 	s.fs.SetOutput(stderr)
 	sf := addStoreFlags(s)
 	if err := s.fs.Parse(args); err != nil {
 		return err
 	}
-	a, err := sf.open(ctx, stderr)
+	a, err := sf.openAs(ctx, stderr, mode)
 	if err != nil {
 		return err
 	}
@@ -98,23 +101,56 @@ func withStore(ctx context.Context, name, summary string, args []string, stderr 
 
 // migrate applies the migrations (openApp does) and exits.
 func migrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return withStore(ctx, "migrate", "Apply the embedded database migrations and exit.", args, stderr, func(*app) error {
+	return withStore(ctx, "migrate", "Apply the embedded database migrations and exit.", sealNone, args, stderr, func(*app) error {
 		fmt.Fprintln(stdout, "migrations applied")
 		return nil
 	})
 }
 
-// reseal re-encrypts every TOTP secret still sealed under one of
-// GATEHOUSE_PREVIOUS_ENCRYPTION_KEYS with GATEHOUSE_ENCRYPTION_KEY, the
-// last step of a key rotation (see the README).
+// reseal re-encrypts every TOTP secret still sealed under an older key —
+// one of GATEHOUSE_PREVIOUS_ENCRYPTION_KEYS, a key file moved off, or a
+// key derived from a signing key as before the sealing key stopped
+// depending on it — with the current key, the last step of a rotation and
+// of the upgrade (see the README). Once no enabled secret is left under
+// another key, it records the current key as the database's and retires
+// the keys derived from signing keys. Secrets under a key it does not hold
+// are named; their users need that key back or their 2FA reset.
 func reseal(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return withStore(ctx, "reseal", "Re-encrypt TOTP secrets sealed under a previous encryption key with the current one.", args, stderr,
+	return withStore(ctx, "reseal", "Re-encrypt TOTP secrets sealed under a previous encryption key with the current one.", sealAdopt, args, stderr,
 		func(a *app) error {
 			n, err := a.auth.ResealTOTPSecrets(ctx)
+			fmt.Fprintf(stdout, "%d TOTP secrets resealed under the current key\n", n)
+			var ue *auth.UnreadableSecretsError
+			if errors.As(err, &ue) {
+				return unreadableSecrets(ctx, a, ue)
+			}
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(stdout, "%d TOTP secrets resealed under the current key\n", n)
+			if err := a.sealing.adopt(ctx, a.store); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "every enabled TOTP secret is under key %s (%s)\n", a.sealing.sealer.KeyID(), a.sealing.source)
 			return nil
 		})
+}
+
+// unreadableSecrets explains which users' secrets reseal could not open.
+func unreadableSecrets(ctx context.Context, a *app, ue *auth.UnreadableSecretsError) error {
+	var names []string
+	for _, id := range ue.UserIDs {
+		if u, err := a.store.UserByID(ctx, id); err == nil {
+			names = append(names, u.Username)
+		} else {
+			names = append(names, fmt.Sprint("#", id))
+		}
+	}
+	more := ""
+	if ue.Count > len(names) {
+		more = fmt.Sprintf(" and %d more", ue.Count-len(names))
+	}
+	return bad("GATEHOUSE_PREVIOUS_ENCRYPTION_KEYS", "the TOTP secrets of %d users are sealed under a key this instance does not hold "+
+		"(recorded key %s; users %s%s): give that key in GATEHOUSE_PREVIOUS_ENCRYPTION_KEYS, or, if it is lost, "+
+		"reset their 2FA (gatehouse user reset-2fa NAME) and run gatehouse reseal again", ue.Count, a.sealing.recorded,
+		strings.Join(names, ", "), more)
 }

@@ -177,12 +177,17 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			Breaker: ratelimit.Breaker{Cooldown: time.Second, OnError: redisDown}}
 		ready = bus.Ping
 	}
+	c.store.sealing = sealStrict
 	a, err := openApp(ctx, c.store, log, cl)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
 
+	if a.sealing.legacy {
+		log.Warn("TOTP secrets sealed before this version may still be under a key derived from a signing key; " +
+			"run `gatehouse reseal` once to move them to the encryption key (README: Rotating the encryption key)")
+	}
 	admin, generated, err := a.auth.EnsureAdmin(ctx, c.adminUser, c.adminPass)
 	if err != nil {
 		return bad("GATEHOUSE_ADMIN_PASSWORD", "%v", err)
