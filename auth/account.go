@@ -2,7 +2,6 @@ package auth
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/password"
@@ -30,27 +29,30 @@ func (s *Service) ChangePassword(ctx context.Context, p *gatehouse.Principal, cu
 	if verr != nil || !ok {
 		return errWrongCurrentPassword
 	}
-	if err := s.CheckPassword(u.Username, next); err != nil {
+	if err := s.checkPassword(u.Username, next); err != nil {
 		return err
 	}
 	h, err := s.hashPassword(ctx, next)
 	if err != nil {
 		return err
 	}
-	old := u.PasswordHash
-	if _, err := s.cfg.Store.UpdateUser(ctx, u.ID, func(cur *gatehouse.User) error {
-		if cur.PasswordHash != old { // changed meanwhile: the current password checked is no longer it
-			return errWrongCurrentPassword
-		}
-		cur.PasswordHash = h
-		return nil
-	}); err != nil {
+	now, old := s.now(), u.PasswordHash
+	_, ended, err := s.cfg.Store.UpdateUser(ctx, u.ID, gatehouse.UserEdit{
+		Apply: func(cur *gatehouse.User) error {
+			if cur.PasswordHash != old { // changed meanwhile: the password checked is no longer it
+				return errWrongCurrentPassword
+			}
+			cur.PasswordHash = h
+			return nil
+		},
+		// In the same transaction, every other session ends (contract §12).
+		EndSessions: &gatehouse.SessionEnd{At: now, Until: s.sessionRevocationEnd(now), Except: p.SessionID},
+	})
+	if err != nil {
 		return err
 	}
+	s.revoked(ctx, ended)
 	s.userChanged(ctx, u.ID)
 	s.auditUser(ctx, gatehouse.EventUserChanged, u.ID, "password changed by its user")
-	if _, err := s.EndSessions(ctx, u.ID, p.SessionID); err != nil {
-		return fmt.Errorf("auth: end sessions after password change: %w", err)
-	}
 	return nil
 }

@@ -300,7 +300,7 @@ func (s *Service) AuthenticateSession(ctx context.Context, cookie string) (*gate
 		return nil, errInactive
 	}
 	s.sessionUsed(b.ID, now)
-	return &gatehouse.Principal{User: u, Scope: s.browser.scopes[u.Role], SessionID: b.ID, ExpiresAt: b.ExpiresAt}, nil
+	return &gatehouse.Principal{User: &u.User, Snapshot: u.snap, Scope: s.browser.scopes[u.Role], SessionID: b.ID, ExpiresAt: b.ExpiresAt}, nil
 }
 
 // IsBrowser reports whether p was authenticated by a session cookie: it

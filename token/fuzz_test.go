@@ -1,12 +1,16 @@
 package token_test
 
 import (
+	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"math/big"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -116,4 +120,61 @@ func TestFuzzCorpusHoldsValidTokens(t *testing.T) {
 			t.Errorf("%s: Verify = %v", name, err)
 		}
 	}
+}
+
+// FuzzVerifyMixedKeys runs Verify over a set holding HS256, ES256 and EdDSA
+// keys (the cache on), seeded with a valid token of each. A token it
+// accepts must carry a valid signature, checked here with the standard
+// library, by the key its kid names under that key's own algorithm; and
+// a second Verify (a cache hit when asymmetric) must agree with the first.
+func FuzzVerifyMixedKeys(f *testing.F) {
+	clk := &clock{t0}
+	keys := []token.Key{keyA(), signerKey(token.ES256), signerKey(token.EdDSA)}
+	m := newManagerWith(f, clk, token.Config{Keys: keys})
+	for _, k := range keys {
+		one := newManagerWith(f, clk, token.Config{Keys: []token.Key{k}})
+		tok, err := one.Issue(sampleClaims())
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(tok)
+		f.Add(tok[:len(tok)-2] + "AA")
+	}
+	f.Fuzz(func(t *testing.T, tok string) {
+		c1, err1 := m.Verify(tok)
+		c2, err2 := m.Verify(tok)
+		if err1 != err2 || !reflect.DeepEqual(c1, c2) {
+			t.Fatalf("two verifications of %q disagree: %v / %v", tok, err1, err2)
+		}
+		if err1 != nil {
+			return
+		}
+		parts := strings.Split(tok, ".")
+		hb, _ := base64.RawURLEncoding.DecodeString(parts[0])
+		var h struct{ Alg, Kid string }
+		if err := json.Unmarshal(hb, &h); err != nil {
+			t.Fatalf("accepted %q with header %s: %v", tok, hb, err)
+		}
+		sig, err := base64.RawURLEncoding.Strict().DecodeString(parts[2])
+		if err != nil {
+			t.Fatalf("accepted a non-canonical signature in %q", tok)
+		}
+		signed := []byte(parts[0] + "." + parts[1])
+		d := sha256.Sum256(signed)
+		var ok bool
+		switch {
+		case h.Alg == token.HS256 && (h.Kid == "k1" || h.Kid == ""):
+			mac := hmac.New(sha256.New, keyA().Secret)
+			mac.Write(signed)
+			ok = hmac.Equal(mac.Sum(nil), sig)
+		case h.Alg == token.ES256 && h.Kid == "sig-ES256" && len(sig) == 64:
+			pub := testKeys()[token.ES256].Public().(*ecdsa.PublicKey)
+			ok = ecdsa.Verify(pub, d[:], new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:]))
+		case h.Alg == token.EdDSA && h.Kid == "sig-EdDSA":
+			ok = ed25519.Verify(testKeys()[token.EdDSA].Public().(ed25519.PublicKey), signed, sig)
+		}
+		if !ok {
+			t.Fatalf("accepted %q (alg %s, kid %s) without a valid signature of that key", tok, h.Alg, h.Kid)
+		}
+	})
 }

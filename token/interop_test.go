@@ -1,6 +1,7 @@
 package token_test
 
 import (
+	"reflect"
 	"testing"
 	"time"
 
@@ -66,7 +67,7 @@ func TestWeVerifyGolangJWTTokens(t *testing.T) {
 			t.Fatalf("kid %q: %v", kid, err)
 		}
 		want.Issuer, want.Audience, want.Type = issuer, audience, token.TypeAccess
-		if got != want {
+		if !reflect.DeepEqual(got, want) {
 			t.Errorf("kid %q: Verify = %+v, want %+v", kid, got, want)
 		}
 	}

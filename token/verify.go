@@ -2,6 +2,7 @@ package token
 
 import (
 	"crypto/hmac"
+	"crypto/sha256"
 	"strings"
 )
 
@@ -10,13 +11,18 @@ import (
 //
 //   - a token over 4 KiB, not of three parts, or not in canonical unpadded
 //     base64url (RFC 7515 §2: no padding, no line breaks, no '+' or '/', no
-//     stray trailing bits) — ErrMalformed;
-//   - a header whose alg is not exactly "HS256" (RFC 8725 §3.1: an
-//     allow-list, so never "none" and no algorithm confusion) — ErrAlgorithm;
-//     whose kid names no configured key — ErrUnknownKey (no kid means the
-//     current key); whose typ is not at+jwt or JWT — ErrWrongType; or that
-//     carries "crit", which names extensions we do not implement (RFC 7515
-//     §4.1.11) — ErrMalformed;
+//     stray trailing bits), or whose signature does not have the length of
+//     its key's — ErrMalformed;
+//   - a header whose alg is not exactly the algorithm of the key its kid
+//     names (RFC 8725 §3.1: the algorithm follows from the key, never from
+//     the token, so never "none" and no confusion of an RSA public key with
+//     an HMAC secret) — ErrAlgorithm; whose kid names no key in force —
+//     ErrUnknownKey (no kid means the access-token signing key; a
+//     verify-only Manager requires one); whose typ is not at+jwt or JWT —
+//     ErrWrongType; or that carries any parameter but alg, kid and typ
+//     (jku, jwk, x5u, x5c and crit among them: a token must not choose its
+//     own key, RFC 8725 §3.10, nor demand extensions, RFC 7515 §4.1.11) —
+//     ErrMalformed;
 //   - a signature that does not match — ErrSignature. Nothing in the
 //     payload is read before this check passes;
 //   - a claims set that is not strict JSON (duplicate or escaped claim
@@ -26,6 +32,10 @@ import (
 //     configured one — ErrAudience;
 //   - exp missing or past, nbf in the future, or iat in the future, each
 //     beyond the leeway — ErrExpired or ErrNotYetValid.
+//
+// A token that passed every check under an asymmetric key is remembered
+// (see Config.CacheEntries): presented again, only its time claims and
+// whether its key is still in force are checked.
 func (m *Manager) Verify(tok string) (Claims, error) {
 	if len(tok) > maxTokenLen {
 		return Claims{}, ErrMalformed
@@ -34,26 +44,48 @@ func (m *Manager) Verify(tok string) (Claims, error) {
 	p, sig, ok2 := strings.Cut(rest, ".")
 	// The stdlib decoder skips CR and LF even in strict mode; a token that
 	// holds them is not canonical (and would let a signature be reshaped).
-	if !ok1 || !ok2 || len(sig) != sigLen || strings.IndexByte(tok, '\n') >= 0 || strings.IndexByte(tok, '\r') >= 0 {
-		return Claims{}, ErrMalformed // also covers a fourth part: it lengthens sig
+	if !ok1 || !ok2 || sig == "" || strings.IndexByte(tok, '\n') >= 0 || strings.IndexByte(tok, '\r') >= 0 {
+		return Claims{}, ErrMalformed // a fourth part lengthens sig, which then has no key's length
 	}
 
-	s := m.pool.Get().(*scratch)
-	defer m.pool.Put(s)
+	set := m.set.Load()
+	s := set.pool.Get().(*scratch)
+	defer set.pool.Put(s)
 	n := copy(s.tok[:], tok)
 	signed := s.tok[:len(h)+1+len(p)]
 
-	k, err := m.header(s, h)
+	ki, err := m.header(set, s, h)
 	if err != nil {
 		return Claims{}, err
 	}
-	if _, err := m.b64.Decode(s.sig[:], s.tok[len(signed)+1:n]); err != nil {
+	k := set.keys[ki]
+	if len(sig) != k.sig64 {
 		return Claims{}, ErrMalformed
 	}
-	mac := s.macs[k]
-	mac.Reset()
-	mac.Write(signed)
-	if !hmac.Equal(mac.Sum(s.sum[:0]), s.sig[:]) {
+	var sum [sha256.Size]byte
+	cached := k.alg != algHS256 && m.cache != nil
+	if cached {
+		sum = sha256.Sum256(s.tok[:n])
+		if e := m.cache.get(&sum); e != nil && !e.life.removed.Load() {
+			c := e.claims
+			if err := m.check(&c, e.seen); err != nil {
+				return Claims{}, err
+			}
+			return c, nil
+		}
+	}
+	sb := s.sig[:k.sigLen]
+	if sn, err := m.b64.Decode(sb, s.tok[len(signed)+1:n]); err != nil || sn != k.sigLen {
+		return Claims{}, ErrMalformed
+	}
+	if k.alg == algHS256 {
+		mac := s.macs[ki]
+		mac.Reset()
+		mac.Write(signed)
+		if !hmac.Equal(mac.Sum(s.sum[:0]), sb) {
+			return Claims{}, ErrSignature
+		}
+	} else if !k.verifyAsym(signed, sb) {
 		return Claims{}, ErrSignature
 	}
 
@@ -67,6 +99,9 @@ func (m *Manager) Verify(tok string) (Claims, error) {
 	}
 	if err := m.check(&c, seen); err != nil {
 		return Claims{}, err
+	}
+	if cached {
+		m.cache.put(&sum, &entry{claims: c, seen: seen, life: k.life}, pn)
 	}
 	return c, nil
 }
@@ -95,10 +130,10 @@ func (m *Manager) check(c *Claims, seen claimSet) error {
 	return nil
 }
 
-// header returns the index of the key that must have signed a token with
-// header h. A header we wrote ourselves needs no decoding.
-func (m *Manager) header(s *scratch, h string) (int, error) {
-	for i, k := range m.keys {
+// header returns the index in set of the key that must have signed a token
+// with header h. A header we wrote ourselves needs no decoding.
+func (m *Manager) header(set *keySet, s *scratch, h string) (int, error) {
+	for i, k := range set.keys {
 		if h == k.header {
 			return i, nil
 		}
@@ -107,18 +142,20 @@ func (m *Manager) header(s *scratch, h string) (int, error) {
 	if err != nil {
 		return 0, ErrMalformed
 	}
-	return m.parseHeader(s.dec[:n])
+	return parseHeader(set, s.dec[:n], false)
 }
 
 // parseHeader reads the JOSE header (RFC 7515 §4) and returns the index of
-// the key that must have signed the token.
-func (m *Manager) parseHeader(b []byte) (int, error) {
+// the key that must have signed the token. Only alg, kid and typ may
+// appear. typ must be that of an access token unless anyTyp.
+func parseHeader(set *keySet, b []byte, anyTyp bool) (int, error) {
 	l := lexer{b: b}
 	if !l.open() {
 		return 0, ErrMalformed
 	}
-	k := 0 // no kid: the current key
-	var alg, kid, typ bool
+	k := -1 // no kid: the signing key
+	a := algNone
+	var kid, typ bool
 	for {
 		name, ok := l.member()
 		if !ok {
@@ -129,16 +166,18 @@ func (m *Manager) parseHeader(b []byte) (int, error) {
 		switch string(name) {
 		case "alg":
 			v, esc := l.str()
-			if alg || esc || string(v) != "HS256" {
+			if a != algNone || esc {
 				return 0, ErrAlgorithm
 			}
-			alg = true
+			if a = algByName(v); a == algNone {
+				return 0, ErrAlgorithm
+			}
 		case "kid":
 			v, esc := l.str()
 			if kid || esc || l.bad {
 				return 0, ErrMalformed
 			}
-			if k = m.keyIndex(v); k < 0 {
+			if k = set.keyIndex(v); k < 0 {
 				return 0, ErrUnknownKey
 			}
 			kid = true
@@ -147,15 +186,16 @@ func (m *Manager) parseHeader(b []byte) (int, error) {
 			// other libraries. Media types compare case-insensitively
 			// (RFC 7515 §4.1.9).
 			v, esc := l.str()
-			if typ || esc || !strings.EqualFold(string(v), "at+jwt") &&
+			if typ || esc || !anyTyp && !strings.EqualFold(string(v), "at+jwt") &&
 				!strings.EqualFold(string(v), "application/at+jwt") && !strings.EqualFold(string(v), "JWT") {
 				return 0, ErrWrongType
 			}
 			typ = true
-		case "crit":
-			return 0, ErrMalformed
 		default:
-			l.skip(0)
+			// An allow-list: jku, jwk, x5u and x5c would let the token
+			// name its own key, crit demands extensions we lack, and
+			// anything else is unknown to us.
+			return 0, ErrMalformed
 		}
 		if l.bad {
 			return 0, ErrMalformed
@@ -164,17 +204,27 @@ func (m *Manager) parseHeader(b []byte) (int, error) {
 	if !l.end() {
 		return 0, ErrMalformed
 	}
-	if !alg {
+	if a == algNone {
 		return 0, ErrAlgorithm
 	}
-	if !typ {
+	if !typ && !anyTyp {
 		return 0, ErrWrongType
+	}
+	if k < 0 {
+		if set.sign == nil {
+			return 0, ErrUnknownKey
+		}
+		k = 0
+	}
+	// The algorithm is the key's; the header may only agree with it.
+	if set.keys[k].alg != a {
+		return 0, ErrAlgorithm
 	}
 	return k, nil
 }
 
-func (m *Manager) keyIndex(id []byte) int {
-	for i, k := range m.keys {
+func (set *keySet) keyIndex(id []byte) int {
+	for i, k := range set.keys {
 		if string(id) == k.id {
 			return i
 		}
@@ -196,6 +246,7 @@ const (
 	seenSid
 	seenScope
 	seenType
+	seenClientID
 )
 
 func claimBit(name []byte) claimSet {
@@ -220,6 +271,8 @@ func claimBit(name []byte) claimSet {
 		return seenScope
 	case "type":
 		return seenType
+	case "client_id":
+		return seenClientID
 	}
 	return 0
 }
@@ -266,6 +319,8 @@ func (m *Manager) parseClaims(b []byte) (Claims, claimSet, error) {
 			c.Scope = l.text(src)
 		case seenType:
 			c.Type = l.text(src)
+		case seenClientID:
+			c.ClientID = l.text(src)
 		default:
 			l.skip(0)
 		}
@@ -316,4 +371,45 @@ func (m *Manager) audienceIn(l *lexer, src string) string {
 		}
 	}
 	return ""
+}
+
+// VerifyJSON checks a compact JWS signed by an asymmetric key in force (as
+// SignJSON makes them: an ID token presented back as id_token_hint) and
+// returns its payload, not read: the caller checks its claims. The header
+// rules are Verify's but for typ, which may be anything; the payload must be
+// canonical base64url.
+func (m *Manager) VerifyJSON(tok string) ([]byte, error) {
+	if len(tok) > maxJSONLen {
+		return nil, ErrMalformed
+	}
+	h, rest, ok1 := strings.Cut(tok, ".")
+	p, sig, ok2 := strings.Cut(rest, ".")
+	if !ok1 || !ok2 || strings.ContainsAny(tok, "\r\n") {
+		return nil, ErrMalformed
+	}
+	hb, err := m.b64.DecodeString(h)
+	if err != nil {
+		return nil, ErrMalformed
+	}
+	set := m.set.Load()
+	ki, err := parseHeader(set, hb, true)
+	if err != nil {
+		return nil, err
+	}
+	k := set.keys[ki]
+	if k.alg == algHS256 {
+		return nil, ErrAlgorithm
+	}
+	sb, err := m.b64.DecodeString(sig)
+	if err != nil || len(sb) != k.sigLen {
+		return nil, ErrMalformed
+	}
+	if !k.verifyAsym([]byte(tok[:len(h)+1+len(p)]), sb) {
+		return nil, ErrSignature
+	}
+	payload, err := m.b64.DecodeString(p)
+	if err != nil {
+		return nil, ErrMalformed
+	}
+	return payload, nil
 }

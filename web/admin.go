@@ -155,10 +155,7 @@ func (h *Handler) userAction(w http.ResponseWriter, r *http.Request, p *gatehous
 func (h *Handler) adminSetRole(w http.ResponseWriter, r *http.Request, p *gatehouse.Principal) error {
 	role := gatehouse.Role(formValue(r, "role"))
 	return h.userAction(w, r, p, "role", func(u *gatehouse.User) error {
-		if err := auth.ValidateRole(role); err != nil {
-			return err
-		}
-		_, err := h.auth.UpdateUser(r.Context(), u.ID, func(u *gatehouse.User) error { u.Role = role; return nil })
+		_, err := h.auth.UpdateUser(r.Context(), u.ID, auth.UserUpdate{Role: &role})
 		return err
 	})
 }
@@ -170,14 +167,16 @@ func (h *Handler) adminSetDisabled(w http.ResponseWriter, r *http.Request, p *ga
 		done = "disabled"
 	}
 	return h.userAction(w, r, p, done, func(u *gatehouse.User) error {
-		_, err := h.auth.UpdateUser(r.Context(), u.ID, func(u *gatehouse.User) error { u.Disabled = disable; return nil })
+		_, err := h.auth.UpdateUser(r.Context(), u.ID, auth.UserUpdate{Disabled: &disable})
 		return err
 	})
 }
 
 func (h *Handler) adminReset2FA(w http.ResponseWriter, r *http.Request, p *gatehouse.Principal) error {
 	return h.userAction(w, r, p, "2fa-reset", func(u *gatehouse.User) error {
-		return h.auth.ResetTwoFactor(r.Context(), u.ID)
+		off := false
+		_, err := h.auth.UpdateUser(r.Context(), u.ID, auth.UserUpdate{TOTPEnabled: &off})
+		return err
 	})
 }
 

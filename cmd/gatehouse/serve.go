@@ -162,8 +162,32 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	log := slog.New(httpapi.LogHandler{Handler: newLogger(stderr, c.logLevel).Handler()})
+	var (
+		cl        cluster
+		bus       *redis.Bus
+		rateStore ratelimit.Store = ratelimit.NewMemoryStore(100_000)
+		ready     func(context.Context) error
+	)
+	if c.redisURL != "" {
+		rc, err := redis.NewClient(c.redisURL)
+		if err != nil {
+			return bad("GATEHOUSE_REDIS_URL", "%v", err)
+		}
+		defer rc.Close()
+		bus = redis.NewBus(rc, c.redisPrefix, log)
+		redisDown := func(err error) {
+			log.Warn("redis unavailable: rate limits are per instance until it is back", "err", err)
+		}
+		codes := redis.NewCodeLimiter(rc, c.redisPrefix, auth.MaxCodeFailures, auth.CodeFailureWindow,
+			auth.NewMemoryCodeLimiter(auth.MaxCodeFailures, auth.CodeFailureWindow, time.Now))
+		codes.Breaker.OnError = redisDown
+		cl = cluster{bcast: bus, codes: codes}
+		rateStore = &ratelimit.FallbackStore{Primary: redis.NewRateStore(rc, c.redisPrefix), Local: rateStore,
+			Breaker: ratelimit.Breaker{Cooldown: time.Second, OnError: redisDown}}
+		ready = bus.Ping
+	}
 	c.store.sealing = sealStrict
-	a, err := openApp(ctx, c.store, log)
+	a, err := openApp(ctx, c.store, log, cl)
 	if err != nil {
 		return err
 	}
@@ -198,27 +222,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBG()
-	var rateStore ratelimit.Store = ratelimit.NewMemoryStore(100_000)
-	var ready func(context.Context) error
-	if c.redisURL != "" {
-		rc, err := redis.NewClient(c.redisURL)
-		if err != nil {
-			return bad("GATEHOUSE_REDIS_URL", "%v", err)
-		}
-		defer rc.Close()
-		bus := redis.NewBus(rc, c.redisPrefix, log)
-		a.auth.SetBroadcaster(bus)
-		redisDown := func(err error) {
-			log.Warn("redis unavailable: rate limits are per instance until it is back", "err", err)
-		}
-		codes := redis.NewCodeLimiter(rc, c.redisPrefix, auth.MaxCodeFailures, auth.CodeFailureWindow,
-			auth.NewMemoryCodeLimiter(auth.MaxCodeFailures, auth.CodeFailureWindow, time.Now))
-		codes.Breaker.OnError = redisDown
-		a.auth.SetCodeLimiter(codes)
+	if bus != nil {
 		go bus.Run(bg, a.auth)
-		rateStore = &ratelimit.FallbackStore{Primary: redis.NewRateStore(rc, c.redisPrefix), Local: rateStore,
-			Breaker: ratelimit.Breaker{Cooldown: time.Second, OnError: redisDown}}
-		ready = bus.Ping
 		if err := bus.Ping(ctx); err != nil {
 			log.Warn("redis unavailable at start: serving degraded until it answers", "err", err)
 		}
