@@ -69,6 +69,7 @@ type envOptions struct {
 	metrics    bool              // Prometheus metrics, as serve has
 	recorder   bool              // audit events recorded into the database, as serve does
 	auditor    gatehouse.Auditor // or recorded here
+	redirects  *httpsec.Redirects // the public URL and redirect targets of the pages
 }
 
 // testParams keep argon2id cheap in tests.
@@ -136,7 +137,7 @@ func (e *env) start() {
 		o.loginLimit = ratelimit.Limit{Rate: 1000, Period: time.Minute, Burst: 1000}
 	}
 	api, err := httpapi.New(httpapi.Config{Auth: svc, Store: store, Logger: log, Security: layer, Proxies: proxies,
-		Metrics: e.met, Auditor: auditor, LoginLimit: o.loginLimit, Ready: o.ready, Now: e.clock.Now})
+		Metrics: e.met, Auditor: auditor, LoginLimit: o.loginLimit, Ready: o.ready, Now: e.clock.Now, Redirects: o.redirects})
 	if err != nil {
 		t.Fatal(err)
 	}

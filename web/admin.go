@@ -40,8 +40,16 @@ func (h *Handler) adminHome(w http.ResponseWriter, r *http.Request, p *gatehouse
 	if err != nil {
 		return err
 	}
+	// The signing keys as the store holds them: public facts only.
+	keys, err := h.store.SigningKeys(r.Context())
+	if err != nil {
+		return err
+	}
 	v := h.newView(p, "Administration", "admin")
-	v.Data = struct{ Users int }{n}
+	v.Data = struct {
+		Users int
+		Keys  []gatehouse.SigningKey
+	}{n, keys}
 	h.render(w, r, http.StatusOK, "admin", v)
 	return nil
 }
