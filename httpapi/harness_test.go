@@ -66,9 +66,9 @@ type envOptions struct {
 	proxies    []string       // trusted proxy CIDRs
 	loginLimit ratelimit.Limit
 	ready      func(context.Context) error
-	metrics    bool              // Prometheus metrics, as serve has
-	recorder   bool              // audit events recorded into the database, as serve does
-	auditor    gatehouse.Auditor // or recorded here
+	metrics    bool               // Prometheus metrics, as serve has
+	recorder   bool               // audit events recorded into the database, as serve does
+	auditor    gatehouse.Auditor  // or recorded here
 	redirects  *httpsec.Redirects // the public URL and redirect targets of the pages
 }
 
