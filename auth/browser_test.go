@@ -344,3 +344,37 @@ func TestCapText(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkAuthenticateSession compares verifying a session cookie with
+// verifying an access token (Authenticate), both from memory.
+func BenchmarkAuthenticateSession(b *testing.B) {
+	svc := newTestService(b, Config{Sealer: newTestSealer(b, 1)})
+	ctx := context.Background()
+	if _, err := svc.CreateUser(ctx, NewUser{Username: "alice", Password: "correct horse battery"}); err != nil {
+		b.Fatal(err)
+	}
+	bs, err := svc.BrowserLogin(ctx, "alice", "correct horse battery", "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	pair, err := svc.Login(ctx, "alice", "correct horse battery", "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("cookie", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := svc.AuthenticateSession(ctx, bs.Cookie); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("token", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := svc.Authenticate(ctx, pair.AccessToken); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
