@@ -93,8 +93,6 @@ func TestBrowserLoginOpensASessionTheCookieAuthenticates(t *testing.T) {
 	wantRefused(t, f.svc, pair.AccessToken, "an access token as a cookie")
 }
 
-var yes = true
-
 func TestBrowserLoginAnswersAsTokenLogin(t *testing.T) {
 	f := newBrowserFixture(t, Config{})
 	_, errUnknown := f.svc.BrowserLogin(f.ctx, "nobody", "correct horse battery", "")
@@ -102,7 +100,7 @@ func TestBrowserLoginAnswersAsTokenLogin(t *testing.T) {
 	if errUnknown == nil || errUnknown.Error() != errWrong.Error() || gatehouse.ErrorMessage(errWrong) != "Incorrect username or password" {
 		t.Fatalf("unknown user %v, wrong password %v: must look the same", errUnknown, errWrong)
 	}
-	if _, err := f.svc.UpdateUser(f.ctx, f.user.ID, UserUpdate{Disabled: &yes}); err != nil {
+	if _, err := f.svc.UpdateUser(f.ctx, f.user.ID, disabling()); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.svc.BrowserLogin(f.ctx, "alice", "correct horse battery", ""); gatehouse.ErrorCode(err) != gatehouse.EINACTIVE {
@@ -259,7 +257,7 @@ func TestSessionKeyIsSharedAndSealed(t *testing.T) {
 func TestDisabledUsersCookieIsRefusedAtOnce(t *testing.T) {
 	f := newBrowserFixture(t, Config{})
 	b := f.login(t)
-	if _, err := f.svc.UpdateUser(f.ctx, f.user.ID, UserUpdate{Disabled: &yes}); err != nil {
+	if _, err := f.svc.UpdateUser(f.ctx, f.user.ID, disabling()); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.svc.AuthenticateSession(f.ctx, b.Cookie); gatehouse.ErrorCode(err) != gatehouse.EINACTIVE {
@@ -377,4 +375,9 @@ func BenchmarkAuthenticateSession(b *testing.B) {
 			}
 		}
 	})
+}
+
+func disabling() UserUpdate {
+	yes := true
+	return UserUpdate{Disabled: &yes}
 }

@@ -95,6 +95,14 @@ func TestLoginPageSetsTheSessionCookie(t *testing.T) {
 	if r := e.page("GET", "/users/me", nil, cookie); r.status != 401 {
 		t.Fatalf("/users/me with only a cookie: %d, want 401", r.status)
 	}
+	// Signing in again from that browser ends the session it had.
+	r = e.page("POST", "/login", url.Values{"username": {"alice"}, "password": {"correct horse battery"}}, cookie, sameOrigin...)
+	if r.status != 303 {
+		t.Fatalf("second login: %d", r.status)
+	}
+	if r := e.page("GET", "/account", nil, cookie); r.status != 303 {
+		t.Fatalf("the replaced session still opens the account: %d", r.status)
+	}
 }
 
 func TestCookieOverHTTPSIsHostPrefixedAndSecure(t *testing.T) {

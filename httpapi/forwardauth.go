@@ -17,6 +17,7 @@ import (
 	"github.com/gatehouse/gatehouse/httperror"
 	"github.com/gatehouse/gatehouse/httpsec"
 	"github.com/gatehouse/gatehouse/rbac"
+	"github.com/gatehouse/gatehouse/web"
 )
 
 // Forward authentication: a reverse proxy in front of another service
@@ -112,6 +113,8 @@ func refused(err error, authenticated bool) error {
 		reason = guard.RefusedInvalidToken
 	case code == gatehouse.EUNAUTHENTICATED:
 		reason = guard.RefusedUnauthenticated
+	case errors.Is(err, web.ErrCrossOrigin):
+		reason = guard.RefusedForbidden
 	case code == gatehouse.EFORBIDDEN && !authenticated:
 		reason = guard.RefusedInvalidAPIKey
 	case code == gatehouse.EFORBIDDEN && oauthCode(err) == "insufficient_scope":

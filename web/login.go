@@ -109,6 +109,13 @@ func (h *Handler) loginCode(w http.ResponseWriter, r *http.Request, tok, rd stri
 }
 
 func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, b *auth.BrowserSession, rd string) error {
+	// A browser signing in again, as the same user or another, leaves no
+	// session behind that its cookie no longer names.
+	if old, err := h.principalQuiet(r); err == nil {
+		if err := h.auth.BrowserLogout(r.Context(), old); err != nil {
+			h.log.WarnContext(r.Context(), "previous browser session not ended", "err", err)
+		}
+	}
 	h.setCookie(w, b)
 	http.Redirect(w, r, h.target(rd), http.StatusSeeOther)
 	return nil

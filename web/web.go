@@ -257,14 +257,16 @@ func (h *Handler) Principal(r *http.Request) (*gatehouse.Principal, error) {
 		return nil, errNoSession
 	}
 	if err := h.xorg.Check(r); err != nil {
-		return nil, errCrossOrigin
+		return nil, ErrCrossOrigin
 	}
 	return h.auth.AuthenticateSession(r.Context(), c.Value)
 }
 
 var (
 	errNoSession   = &gatehouse.Error{Code: gatehouse.EUNAUTHENTICATED, Message: "Not authenticated"}
-	errCrossOrigin = &gatehouse.Error{Code: gatehouse.EFORBIDDEN, Message: "Cross-origin request refused"}
+	// ErrCrossOrigin refuses an unsafe request with the session cookie
+	// from another origin.
+	ErrCrossOrigin = &gatehouse.Error{Code: gatehouse.EFORBIDDEN, Message: "Cross-origin request refused"}
 	errNotFound    = &gatehouse.Error{Code: gatehouse.ENOTFOUND, Message: "Not found"}
 )
 
