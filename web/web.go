@@ -263,7 +263,7 @@ func (h *Handler) Principal(r *http.Request) (*gatehouse.Principal, error) {
 }
 
 var (
-	errNoSession   = &gatehouse.Error{Code: gatehouse.EUNAUTHENTICATED, Message: "Not authenticated"}
+	errNoSession = &gatehouse.Error{Code: gatehouse.EUNAUTHENTICATED, Message: "Not authenticated"}
 	// ErrCrossOrigin refuses an unsafe request with the session cookie
 	// from another origin.
 	ErrCrossOrigin = &gatehouse.Error{Code: gatehouse.EFORBIDDEN, Message: "Cross-origin request refused"}
