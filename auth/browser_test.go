@@ -381,3 +381,19 @@ func disabling() UserUpdate {
 	yes := true
 	return UserUpdate{Disabled: &yes}
 }
+
+func TestLogoutOfACookiePrincipalEndsOnlyItsSession(t *testing.T) {
+	f := newBrowserFixture(t, Config{})
+	a, b := f.login(t), f.login(t)
+	p, err := f.svc.AuthenticateSession(f.ctx, a.Cookie)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.Logout(f.ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	wantRefused(t, f.svc, a.Cookie, "after Logout")
+	if _, err := f.svc.AuthenticateSession(f.ctx, b.Cookie); err != nil {
+		t.Fatalf("another session's cookie refused after one Logout: %v", err)
+	}
+}

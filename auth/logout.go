@@ -40,6 +40,9 @@ func (s *Service) Logout(ctx context.Context, p *gatehouse.Principal) error {
 	if p.SessionID == "" {
 		return gatehouse.Errorf(gatehouse.EBADREQUEST, "Only a token login can be logged out")
 	}
+	if IsBrowser(p) { // no access token: revoking jti "" would refuse every cookie
+		return s.BrowserLogout(ctx, p)
+	}
 	now := s.now()
 	err := s.revokeSession(ctx, p.SessionID, now, gatehouse.Revocation{
 		Kind: gatehouse.RevokeToken, Value: p.TokenID, ExpiresAt: p.ExpiresAt.Add(Leeway)})
