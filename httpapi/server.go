@@ -46,6 +46,9 @@ type Config struct {
 	// Ready reports on dependencies beyond the store (Redis); may be nil.
 	Ready func(ctx context.Context) error
 	Now   func() time.Time
+	// JWKS serves /.well-known/jwks.json (keys.Manager.Handler); nil: 404.
+	// Its Cache-Control is its own: nothing here replaces it.
+	JWKS http.Handler
 }
 
 // Server serves the Gatehouse HTTP API.
@@ -189,6 +192,7 @@ func (s *Server) routes() {
 	s.routesExamples()    // examples.go: /items, /comments, /moderate
 	s.routesTwoFactor()   // twofactor.go: /2fa/*
 	s.routesForwardAuth() // forwardauth.go: /auth/verify
+	s.routesKeys()        // keys.go: /.well-known/jwks.json
 
 	s.mux.Handle("/", s.wrap(s.handleNoRoute))
 }

@@ -43,7 +43,10 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	s := newSettings("serve", "Run the Gatehouse server.")
 	s.fs.SetOutput(stderr)
 	sf := addStoreFlags(s)
+	kf := addSigningFlags(s)
 	addr := s.add("addr", "GATEHOUSE_ADDR", "127.0.0.1:8000", "listen address")
+	publicURL := s.add("public-url", "GATEHOUSE_PUBLIC_URL", "",
+		"the issuer: the exact iss of every token and the base of the URLs Gatehouse hands out, no trailing slash; empty: http://GATEHOUSE_ADDR")
 	redisURL := s.add("redis-url", "GATEHOUSE_REDIS_URL", "", "redis://… to share revocations, rate limits and invalidations between instances")
 	redisPrefix := s.add("redis-prefix", "GATEHOUSE_REDIS_PREFIX", "gatehouse:", "prefix of every Redis key and channel (instances sharing one prefix are one cluster)")
 	adminUser := s.add("admin-username", "GATEHOUSE_ADMIN_USERNAME", "admin", "first admin, created when the database has no user")
@@ -113,6 +116,13 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 			return c, bad("GATEHOUSE_TLS_CERT", "cannot load the certificate and key: %v", err)
 		}
 	}
+	if err := kf.parse(&c.store); err != nil {
+		return c, err
+	}
+	if c.store.signing.issuer, err = parsePublicURL(*publicURL, c.addr, c.tlsCert != ""); err != nil {
+		return c, err
+	}
+	c.store.signing.load = true
 	c.logLevel = *level
 	if _, err := parseLevel(c.logLevel); err != nil {
 		return c, err
@@ -213,11 +223,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	api, err := httpapi.New(httpapi.Config{Auth: a.auth, Store: a.store, Logger: log, Security: c.security,
 		Proxies: c.proxies, Metrics: a.metrics, Auditor: a.audit, LoginLimit: c.loginRateLimit, RouteLimits: c.routeLimits,
-		RateStore: rateStore, Ready: ready})
+		RateStore: rateStore, Ready: ready, JWKS: a.keys.Handler()})
 	if err != nil {
 		return bad("GATEHOUSE_RATE_LIMITS", "%v", err) // a route limit naming no route
 	}
 	srv := newHTTPServer(ctx, api, log)
+	go a.keys.Run(bg) // reloads the signing keys every 10 s: rotations reach every instance without a restart
 	go a.auth.RunPurger(bg, time.Minute)
 	go a.auth.RunWatcher(bg, 500*time.Millisecond)
 	go a.auth.RunKeyFlusher(bg)
@@ -228,7 +239,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if c.tlsCert != "" {
 		scheme = "https"
 	}
-	log.Info("listening", "addr", ln.Addr().String(), "scheme", scheme, "version", version)
+	log.Info("listening", "addr", ln.Addr().String(), "scheme", scheme, "version", version,
+		"issuer", c.store.signing.issuer, "signing_alg", c.store.signing.alg)
 	go func() {
 		if c.tlsCert != "" {
 			errc <- srv.ServeTLS(ln, c.tlsCert, c.tlsKey)
