@@ -17,6 +17,7 @@ import (
 	"github.com/gatehouse/gatehouse/httpsec"
 	"github.com/gatehouse/gatehouse/ratelimit"
 	"github.com/gatehouse/gatehouse/redis"
+	"github.com/gatehouse/gatehouse/revstream"
 	goredis "github.com/redis/go-redis/v9"
 )
 
@@ -190,6 +191,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 
+	hub, err := revstream.New(revstream.Config{Source: a.store, Lifetime: c.store.accessTTL + auth.Leeway, Logger: log})
+	if err != nil {
+		return err
+	}
+	if err := hub.Load(ctx); err != nil {
+		return err
+	}
+
 	ln, err := net.Listen("tcp", c.addr)
 	if err != nil {
 		return bad("GATEHOUSE_ADDR", "%v", err)
@@ -205,7 +214,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		defer rc.Close()
 		bus := redis.NewBus(rc, c.redisPrefix, log)
-		a.auth.SetBroadcaster(bus)
+		a.auth.SetBroadcaster(kickBroadcaster{next: bus, kick: hub.Kick})
 		redisDown := func(err error) {
 			log.Warn("redis unavailable: rate limits are per instance until it is back", "err", err)
 		}
@@ -213,21 +222,25 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			auth.NewMemoryCodeLimiter(auth.MaxCodeFailures, auth.CodeFailureWindow, time.Now))
 		codes.Breaker.OnError = redisDown
 		a.auth.SetCodeLimiter(codes)
-		go bus.Run(bg, a.auth)
+		go bus.Run(bg, kickSink{Sink: a.auth, kick: hub.Kick})
 		rateStore = &ratelimit.FallbackStore{Primary: redis.NewRateStore(rc, c.redisPrefix), Local: rateStore,
 			Breaker: ratelimit.Breaker{Cooldown: time.Second, OnError: redisDown}}
 		ready = bus.Ping
 		if err := bus.Ping(ctx); err != nil {
 			log.Warn("redis unavailable at start: serving degraded until it answers", "err", err)
 		}
+	} else {
+		a.auth.SetBroadcaster(kickBroadcaster{kick: hub.Kick})
 	}
 	api, err := httpapi.New(httpapi.Config{Auth: a.auth, Store: a.store, Logger: log, Security: c.security,
 		Proxies: c.proxies, Metrics: a.metrics, Auditor: a.audit, LoginLimit: c.loginRateLimit, RouteLimits: c.routeLimits,
-		RateStore: rateStore, Ready: ready, JWKS: a.keys.Handler()})
+		RateStore: rateStore, Ready: ready, JWKS: a.keys.Handler(), Revocations: hub})
 	if err != nil {
 		return bad("GATEHOUSE_RATE_LIMITS", "%v", err) // a route limit naming no route
 	}
 	srv := newHTTPServer(ctx, api, log)
+	srv.RegisterOnShutdown(hub.Close) // streams never finish by themselves: end them, clients reconnect elsewhere
+	go hub.Run(bg)
 	go a.keys.Run(bg) // reloads the signing keys every 10 s: rotations reach every instance without a restart
 	go a.auth.RunPurger(bg, time.Minute)
 	go a.auth.RunWatcher(bg, 500*time.Millisecond)
