@@ -34,6 +34,7 @@ type serveConfig struct {
 	tlsCert, tlsKey       string
 	logLevel              string
 	auditRetention        time.Duration
+	defaultIssuer         bool // GATEHOUSE_PUBLIC_URL was not set
 }
 
 // shutdownTimeout is how long serve lets in-flight requests finish once
@@ -124,6 +125,7 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 		return c, err
 	}
 	c.store.signing.load = true
+	c.defaultIssuer = *publicURL == ""
 	c.logLevel = *level
 	if _, err := parseLevel(c.logLevel); err != nil {
 		return c, err
@@ -171,6 +173,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer a.Close()
 
+	if c.defaultIssuer && c.store.db.driver == "postgres" {
+		log.Warn("GATEHOUSE_PUBLIC_URL is not set: tokens are issued for " + c.store.signing.issuer +
+			"; instances behind one name must share one GATEHOUSE_PUBLIC_URL, or they refuse each other's tokens")
+	}
 	if a.sealing.legacy {
 		log.Warn("TOTP secrets sealed before this version may still be under a key derived from a signing key; " +
 			"run `gatehouse reseal` once to move them to the encryption key (README: Rotating the encryption key)")
