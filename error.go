@@ -59,8 +59,9 @@ func Invalid(loc []string, msg, typ string) *Error {
 }
 
 // ErrLastAdmin refuses a change (demotion, disabling, deletion) that would
-// leave no enabled admin. Stores return it, each enforcing the rule
-// atomically in its own way.
+// leave no enabled admin. UserStore.UpdateUser and DeleteUser return it;
+// both stores check the rule the same way (keepAnAdmin: whether another
+// enabled admin exists, counted under a lock held to commit).
 var ErrLastAdmin = &Error{Code: EFORBIDDEN, Message: "Cannot remove the last admin"}
 
 // TooManyAPIKeys is the error of a key creation refused because its user

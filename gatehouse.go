@@ -6,6 +6,7 @@ package gatehouse
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"time"
 )
@@ -78,6 +79,33 @@ type User struct {
 // always keeps at least one enabled admin (ErrLastAdmin).
 func (u *User) EnabledAdmin() bool { return u.Role == RoleAdmin && !u.Disabled }
 
+// UserSnapshot is one version of a user, frozen: it is made from a copy
+// and gives its user out only as further copies, so nothing done with what
+// it gives out, or with what it was made from, changes it. The auth
+// service makes one for each version of a user it caches and puts it in
+// the Principal of every request that authenticates as that version: a
+// *UserSnapshot names one version of a user, and what is derived from it
+// alone (the JSON of /users/me) may be kept for as long as it lives.
+type UserSnapshot struct{ u User }
+
+// NewUserSnapshot freezes a copy of u.
+func NewUserSnapshot(u *User) *UserSnapshot {
+	return &UserSnapshot{u: u.clone()}
+}
+
+// User returns a copy of the user, the caller's to change.
+func (s *UserSnapshot) User() *User {
+	u := s.u.clone()
+	return &u
+}
+
+// clone returns a copy of u that shares nothing with it.
+func (u *User) clone() User {
+	c := *u
+	c.Permissions = slices.Clone(u.Permissions)
+	return c
+}
+
 // Session is one login: every access and refresh token issued from one
 // password login, through all its refreshes, shares the session's ID (the
 // `sid` claim), so the whole chain can be revoked at once (RFC 9700 §4.14).
@@ -129,7 +157,12 @@ type Revocation struct {
 // Principal is who a request acts as: a user through an access token or an
 // API key.
 type Principal struct {
-	User      *User
+	// User is shared by every request of the same version of the user
+	// (the auth service's cache hands it out): read it, never change it.
+	User *User
+	// Snapshot is that version of User, frozen; nil when the principal
+	// does not come from the auth service (guard.Remote's).
+	Snapshot  *UserSnapshot
 	Scope     string // space-separated scopes of the token or key
 	TokenID   string // jti, for tokens
 	SessionID string // sid, for tokens

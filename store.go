@@ -18,15 +18,43 @@ type UserStore interface {
 	UserByUsername(ctx context.Context, name string) (*User, error)
 	// ListUsers returns up to limit users with ID > after, by ID.
 	ListUsers(ctx context.Context, after int64, limit int) ([]*User, error)
-	// UpdateUser reads the user, applies fn and writes the result, in one
-	// transaction. ENOTFOUND when absent; EFORBIDDEN when the change would
-	// leave no enabled admin; fn's error is returned as is.
-	UpdateUser(ctx context.Context, id int64, fn func(*User) error) (*User, error)
+	// UpdateUser reads the user, applies e.Apply and writes the result,
+	// with every effect of the change, in one transaction:
+	//   - when Apply clears TOTPEnabled, the user's two-factor state (its
+	//     secrets and recovery codes) goes, as with DisableTOTP;
+	//   - with e.EndSessions set, every session of the user not yet
+	//     revoked, but EndSessions.Except, is revoked as RevokeSession
+	//     would, with a session revocation until EndSessions.Until; those
+	//     revocations are returned, for the caller to mirror.
+	// The user change and the revocations enter the change feed. ENOTFOUND
+	// when absent; ErrLastAdmin (EFORBIDDEN) when the change would leave no
+	// enabled admin; Apply's error is returned as is. A refused change
+	// changes nothing.
+	UpdateUser(ctx context.Context, id int64, e UserEdit) (*User, []Revocation, error)
 	// DeleteUser deletes the user and everything it owns. ENOTFOUND when
 	// absent; EFORBIDDEN when it is the last enabled admin.
 	DeleteUser(ctx context.Context, id int64) error
 	// CountUsers returns how many users exist.
 	CountUsers(ctx context.Context) (int, error)
+}
+
+// UserEdit is one change to a user, which UserStore.UpdateUser makes in
+// one transaction.
+type UserEdit struct {
+	// Apply changes the user as read (nil: no change to the row); its
+	// error aborts the change.
+	Apply func(*User) error
+	// EndSessions, when set, ends the user's login sessions in the same
+	// transaction: a password change does (OWASP ASVS 3.3.3), so that a
+	// token issued under the old password never outlives it.
+	EndSessions *SessionEnd
+}
+
+// SessionEnd says how UserStore.UpdateUser ends a user's sessions.
+type SessionEnd struct {
+	At     time.Time // when they are revoked
+	Until  time.Time // when their revocations may be forgotten: once every access token they cover has expired
+	Except string    // a session to keep (contract §12: the one users change their own password from), "" for none
 }
 
 // SessionStore keeps login sessions and their refresh tokens.

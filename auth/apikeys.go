@@ -46,108 +46,33 @@ func keyPepper(p []byte) ([]byte, error) {
 	return p, nil
 }
 
-// keyState is the API key side of a Service: a cache of keys by lookup id,
-// so that authenticating a key reads no database, and the buffer of
-// last-use times. Its zero value is ready to use.
-//
-// As in userCache, a load that raced with an invalidation must not put a
-// stale row back: invalidations bump epoch and a load stores its result
-// only if the epoch it read before querying is still current.
-type keyState struct {
-	mu       sync.RWMutex
-	byLookup map[string]*gatehouse.APIKey // read-only snapshots
-	lookupOf map[int64]string             // id → lookup id, for invalidation by id
-	missing  map[string]struct{}          // lookup ids the store did not have
-	epoch    uint64
-
-	usedMu sync.Mutex
-	used   map[int64]time.Time // key id → last use not yet stored
+// keyUses buffers the last-use times of API keys: last_used_at is a
+// hint for humans, not worth a write per request (see FlushKeyUses).
+type keyUses struct {
+	mu   sync.Mutex
+	used map[int64]time.Time // key id → last use not yet stored
 }
 
-// maxMissing bounds the memory of ids known to be absent: API key lookup
-// ids here, user ids in userCache.
-const maxMissing = 10_000
-
-// errNoKey is the store's answer for a lookup id remembered as missing.
+// errNoKey is the key cache's answer for a lookup id remembered as missing.
 var errNoKey = gatehouse.Errorf(gatehouse.ENOTFOUND, "API key not found")
 
-// cachedKey returns the key with lookup id l, from memory when it can.
-//
-// Lookup ids the store did not have are remembered too (up to maxMissing),
-// so a client retrying a key that never existed, or whose owner was
-// deleted, reads the database once rather than at every request. That
-// needs no invalidation: lookup ids are 95 random bits chosen when a key
-// is created and shown to no one before it is stored, so no id can be
-// asked for, found missing, and then created.
-func (s *Service) cachedKey(ctx context.Context, l string) (*gatehouse.APIKey, error) {
-	c := &s.keys
-	c.mu.RLock()
-	k, ok := c.byLookup[l]
-	_, missing := c.missing[l]
-	epoch := c.epoch
-	c.mu.RUnlock()
-	if ok {
-		return k, nil
-	}
-	if missing {
-		return nil, errNoKey
-	}
-	k, err := s.cfg.Store.APIKeyByLookup(ctx, l)
-	if gatehouse.ErrorCode(err) == gatehouse.ENOTFOUND {
-		c.mu.Lock()
-		if c.missing == nil {
-			c.missing = make(map[string]struct{})
-		}
-		addBounded(c.missing, l)
-		c.mu.Unlock()
-	}
-	if err != nil {
-		return nil, err
-	}
-	c.mu.Lock()
-	if c.epoch == epoch {
-		if c.byLookup == nil {
-			c.byLookup, c.lookupOf = make(map[string]*gatehouse.APIKey), make(map[int64]string)
-		}
-		if len(c.byLookup) >= s.cfg.CacheSize {
-			for id, l := range c.lookupOf { // evict an arbitrary entry
-				delete(c.byLookup, l)
-				delete(c.lookupOf, id)
-				break
-			}
-		}
-		c.byLookup[l], c.lookupOf[k.ID] = k, l
-	}
-	c.mu.Unlock()
-	return k, nil
+// newKeyCache returns the cache of API keys by lookup id. Lookup ids the
+// store did not have are remembered, so a client retrying a key that
+// never existed, or whose owner was deleted, reads the database once: a
+// lookup id is 95 random bits chosen when its key is created and shown to
+// no one before it is stored, so none can be asked for, found missing, and
+// then created.
+func newKeyCache(store gatehouse.APIKeyStore, max int) *cache[string, *gatehouse.APIKey] {
+	return newCache(max, store.APIKeyByLookup, func(k *gatehouse.APIKey) int64 { return k.ID }, errNoKey)
 }
 
 // APIKeyChanged drops key id from the cache, so its next use reads the
 // store: the change-feed watcher and the Redis bus call it for keys
 // deactivated by another process. An id of 0 names no key.
 func (s *Service) APIKeyChanged(id int64) {
-	if id == 0 {
-		return
+	if id != 0 {
+		s.keys.invalidate(id)
 	}
-	c := &s.keys
-	c.mu.Lock()
-	if l, ok := c.lookupOf[id]; ok {
-		delete(c.byLookup, l)
-		delete(c.lookupOf, id)
-	}
-	c.epoch++
-	c.mu.Unlock()
-}
-
-// apiKeysChangedAll empties the key cache, for a resync after which
-// changes may have been missed.
-func (s *Service) apiKeysChangedAll() {
-	c := &s.keys
-	c.mu.Lock()
-	clear(c.byLookup)
-	clear(c.lookupOf)
-	c.epoch++
-	c.mu.Unlock()
 }
 
 // AuthenticateKey verifies an API key and returns who it acts for, with the
@@ -177,7 +102,7 @@ func (s *Service) authenticateKey(ctx context.Context, key string) (*gatehouse.P
 	if !ok {
 		return nil, errBadKey
 	}
-	k, err := s.cachedKey(ctx, lookup)
+	k, err := s.keys.get(ctx, lookup)
 	if gatehouse.ErrorCode(err) == gatehouse.ENOTFOUND {
 		return nil, errBadKey
 	}
@@ -200,13 +125,13 @@ func (s *Service) authenticateKey(ctx context.Context, key string) (*gatehouse.P
 	if u.Disabled {
 		return nil, errBadKey
 	}
-	s.keys.usedMu.Lock()
-	if s.keys.used == nil {
-		s.keys.used = make(map[int64]time.Time)
+	s.keyUses.mu.Lock()
+	if s.keyUses.used == nil {
+		s.keyUses.used = make(map[int64]time.Time)
 	}
-	s.keys.used[k.ID] = now
-	s.keys.usedMu.Unlock()
-	return &gatehouse.Principal{User: u, Scope: rbac.Restrict(u.Role, k.Scope), ExpiresAt: k.ExpiresAt,
+	s.keyUses.used[k.ID] = now
+	s.keyUses.mu.Unlock()
+	return &gatehouse.Principal{User: &u.User, Snapshot: u.snap, Scope: rbac.Restrict(u.Role, k.Scope), ExpiresAt: k.ExpiresAt,
 		APIKeyID: k.ID, KeyName: k.Name}, nil
 }
 
@@ -291,13 +216,13 @@ func (s *Service) ListAPIKeys(ctx context.Context, userID int64) ([]*gatehouse.A
 	if err != nil {
 		return nil, fmt.Errorf("auth: list api keys: %w", err)
 	}
-	s.keys.usedMu.Lock()
+	s.keyUses.mu.Lock()
 	for _, k := range keys {
-		if t, ok := s.keys.used[k.ID]; ok && t.After(k.LastUsedAt) {
+		if t, ok := s.keyUses.used[k.ID]; ok && t.After(k.LastUsedAt) {
 			k.LastUsedAt = t
 		}
 	}
-	s.keys.usedMu.Unlock()
+	s.keyUses.mu.Unlock()
 	return keys, nil
 }
 
@@ -348,10 +273,10 @@ func (s *Service) DeactivateAPIKey(ctx context.Context, id, ownerID int64) error
 // FlushKeyUses stores the buffered last-use times of keys in one batch. On
 // failure they are kept for the next flush.
 func (s *Service) FlushKeyUses(ctx context.Context) error {
-	s.keys.usedMu.Lock()
-	used := s.keys.used
-	s.keys.used = nil
-	s.keys.usedMu.Unlock()
+	s.keyUses.mu.Lock()
+	used := s.keyUses.used
+	s.keyUses.used = nil
+	s.keyUses.mu.Unlock()
 	if len(used) == 0 {
 		return nil
 	}
@@ -359,17 +284,17 @@ func (s *Service) FlushKeyUses(ctx context.Context) error {
 	if err == nil {
 		return nil
 	}
-	s.keys.usedMu.Lock()
-	if s.keys.used == nil {
-		s.keys.used = used
+	s.keyUses.mu.Lock()
+	if s.keyUses.used == nil {
+		s.keyUses.used = used
 	} else {
 		for id, t := range used {
-			if t.After(s.keys.used[id]) {
-				s.keys.used[id] = t
+			if t.After(s.keyUses.used[id]) {
+				s.keyUses.used[id] = t
 			}
 		}
 	}
-	s.keys.usedMu.Unlock()
+	s.keyUses.mu.Unlock()
 	return fmt.Errorf("auth: flush api key uses: %w", err)
 }
 

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
@@ -8,10 +9,87 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"strings"
+	"time"
 
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/rbac"
 	"golang.org/x/crypto/hkdf"
 )
+
+// ReuseGrace is how long after a refresh token's first use a second
+// presentation still counts as the same client racing itself (two tabs
+// refreshing at once) rather than reuse (contract §3).
+const ReuseGrace = 2 * time.Second
+
+var (
+	errBadRefresh   = &gatehouse.Error{Code: gatehouse.EUNAUTHENTICATED, OAuth: "invalid_grant", Message: "Invalid refresh token"}
+	errRefreshReuse = &gatehouse.Error{Code: gatehouse.EUNAUTHENTICATED, OAuth: "invalid_grant", Message: "Refresh token reuse detected; the session has been revoked"}
+)
+
+// Refresh spends a refresh token and returns a new access token and a new
+// refresh token (rotation, RFC 9700 §4.14.2).
+//
+// A token presented again within ReuseGrace of its first use gets the same
+// successor it got then, with a fresh access token: two tabs refreshing at
+// once both stay logged in. Presented later, it is reuse — a sign that it
+// was stolen — and the whole login session is revoked: every refresh
+// token and every access token of that sid.
+func (s *Service) Refresh(ctx context.Context, rt string) (*TokenPair, error) {
+	if !wellFormedRefresh(rt) {
+		return nil, errBadRefresh
+	}
+	now := s.now()
+	next := newRefreshToken()
+	rec := &gatehouse.RefreshToken{Hash: hashRefresh(next), CreatedAt: now, ExpiresAt: now.Add(s.cfg.RefreshTTL)}
+	rot, err := s.cfg.Store.RotateRefreshToken(ctx, hashRefresh(rt), now, rec, sealSuccessor(rt, next))
+	if gatehouse.ErrorCode(err) == gatehouse.ENOTFOUND {
+		return nil, errBadRefresh
+	}
+	if err != nil {
+		return nil, err
+	}
+	old := rot.Old
+	switch {
+	case rot.Rotated:
+	case rot.SessionRevoked:
+		return nil, errBadRefresh
+	case old.UsedAt.IsZero(): // unused, so it was refused for its age
+		return nil, errBadRefresh
+	case now.Sub(old.UsedAt) <= ReuseGrace && len(old.Successor) > 0:
+		next, err = openSuccessor(rt, old.Successor)
+		if err != nil {
+			return nil, fmt.Errorf("auth: refresh within grace: %w", err)
+		}
+	default:
+		s.log.WarnContext(ctx, "refresh token reuse: session revoked", "user_id", old.UserID, "session_id", old.SessionID)
+		if err := s.revokeSession(ctx, old.SessionID, now); err != nil {
+			return nil, err
+		}
+		s.met.RefreshReuse()
+		s.met.Revocation("reuse")
+		s.audit.Record(ctx, gatehouse.AuditEvent{Type: gatehouse.EventRefreshReuse, Outcome: gatehouse.OutcomeFailure,
+			UserID: old.UserID, Detail: "session revoked"})
+		return nil, errRefreshReuse
+	}
+	u, err := s.users.get(ctx, old.UserID)
+	if gatehouse.ErrorCode(err) == gatehouse.ENOTFOUND {
+		return nil, errBadRefresh
+	}
+	if err != nil {
+		return nil, err
+	}
+	if u.Disabled {
+		return nil, errInactive
+	}
+	pair, err := s.pair(&u.User, old.SessionID, rbac.Restrict(u.Role, old.Scope), next, now)
+	if err == nil {
+		s.met.TokenIssued("refresh")
+		s.audit.Record(ctx, gatehouse.AuditEvent{Type: gatehouse.EventRefresh, Outcome: gatehouse.OutcomeSuccess, UserID: u.ID})
+	}
+	return pair, err
+}
 
 // RefreshPrefix starts every refresh token, so that a leaked one is
 // recognisable to secret scanners and can never be mistaken for a JWT

@@ -71,14 +71,10 @@ func (m *Mirror) Len() int {
 	return len(m.tokens) + len(m.sessions)
 }
 
+// Mirror returns the service's revocation mirror, for an adapter that feeds
+// it revocations made by other instances.
+func (s *Service) Mirror() *Mirror { return s.mirror }
+
 // ApplyRevocations mirrors revocations another instance made and
 // broadcast; they are already in the database.
 func (s *Service) ApplyRevocations(revs []gatehouse.Revocation) { s.mirror.Add(revs...) }
-
-// SetBroadcaster sets where revocations and user changes are announced to
-// other instances. Call it before the service is used.
-func (s *Service) SetBroadcaster(b Broadcaster) { s.bcast = b }
-
-// SetCodeLimiter replaces the second-factor attempt limiter, e.g. with one
-// shared through Redis. Call it before the service is used.
-func (s *Service) SetCodeLimiter(l CodeLimiter) { s.codes = l }

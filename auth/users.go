@@ -14,6 +14,47 @@ import (
 	"github.com/gatehouse/gatehouse/rbac"
 )
 
+// errNoUser is the user cache's answer for an id remembered as missing.
+var errNoUser = gatehouse.Errorf(gatehouse.ENOTFOUND, "User not found")
+
+// newUserCache returns the cache of the users that tokens and keys name.
+// Ids the store did not have are remembered, so a still-valid token of a
+// deleted user reads the database once rather than at every request until
+// it expires: user ids are never reused (AUTOINCREMENT in SQLite, an
+// identity column in PostgreSQL; storetest checks it), and an id is known
+// to no token, key or session before its user is stored.
+func newUserCache(store gatehouse.UserStore, max int) *cache[int64, *cachedUser] {
+	load := func(ctx context.Context, id int64) (*cachedUser, error) {
+		u, err := store.UserByID(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		return &cachedUser{User: *u, snap: gatehouse.NewUserSnapshot(u)}, nil
+	}
+	return newCache(max, load, func(c *cachedUser) int64 { return c.ID }, errNoUser)
+}
+
+// cachedUser is one version of a user as the cache shares it: the user
+// that principals read (by pointer, so that a verification copies
+// nothing), and its frozen snapshot, made once per version.
+type cachedUser struct {
+	gatehouse.User
+	snap *gatehouse.UserSnapshot
+}
+
+// UserChanged drops a user from the cache, for an adapter that relays
+// changes made by other instances.
+func (s *Service) UserChanged(id int64) { s.users.invalidate(id) }
+
+func (s *Service) userChanged(ctx context.Context, id int64) {
+	s.users.invalidate(id)
+	if s.bcast != nil {
+		if err := s.bcast.PublishUserChanged(ctx, id); err != nil {
+			s.log.WarnContext(ctx, "user change broadcast failed", "user_id", id, "err", err)
+		}
+	}
+}
+
 // NewUser is what it takes to create an account.
 type NewUser struct {
 	Username    string
@@ -25,8 +66,8 @@ type NewUser struct {
 	Disabled    bool
 }
 
-// CheckPassword applies the password policy to a password about to be set.
-func (s *Service) CheckPassword(username, pw string) error {
+// checkPassword applies the password policy to a password about to be set.
+func (s *Service) checkPassword(username, pw string) error {
 	if err := s.cfg.Policy.Check(username, pw); err != nil {
 		var pe *password.PolicyError
 		if errors.As(err, &pe) {
@@ -37,8 +78,8 @@ func (s *Service) CheckPassword(username, pw string) error {
 	return nil
 }
 
-// ValidateEmail accepts "" (no email) or one plain address.
-func ValidateEmail(email string) error {
+// validateEmail accepts "" (no email) or one plain address.
+func validateEmail(email string) error {
 	if email == "" {
 		return nil
 	}
@@ -49,8 +90,8 @@ func ValidateEmail(email string) error {
 	return nil
 }
 
-// ValidatePermissions refuses permissions that do not exist.
-func ValidatePermissions(perms []string) error {
+// validatePermissions refuses permissions that do not exist.
+func validatePermissions(perms []string) error {
 	for _, p := range perms {
 		if !slices.Contains(rbac.KnownPermissions, p) {
 			return gatehouse.Invalid([]string{"body", "permissions"}, fmt.Sprintf("Unknown permission %q", p), "value_error.permission")
@@ -59,8 +100,8 @@ func ValidatePermissions(perms []string) error {
 	return nil
 }
 
-// ValidateRole refuses roles that do not exist.
-func ValidateRole(r gatehouse.Role) error {
+// validateRole refuses roles that do not exist.
+func validateRole(r gatehouse.Role) error {
 	if !r.Valid() {
 		return gatehouse.Invalid([]string{"body", "role"}, "Role must be one of user, moderator, admin", "value_error.role")
 	}
@@ -77,10 +118,10 @@ func (s *Service) CreateUser(ctx context.Context, n NewUser) (*gatehouse.User, e
 	if n.Role == "" {
 		n.Role = gatehouse.RoleUser
 	}
-	if err := errors.Join(ValidateRole(n.Role), ValidateEmail(n.Email), ValidatePermissions(n.Permissions)); err != nil {
+	if err := errors.Join(validateRole(n.Role), validateEmail(n.Email), validatePermissions(n.Permissions)); err != nil {
 		return nil, firstError(err)
 	}
-	if err := s.CheckPassword(name, n.Password); err != nil {
+	if err := s.checkPassword(name, n.Password); err != nil {
 		return nil, err
 	}
 	h, err := s.hashPassword(ctx, n.Password)
@@ -88,7 +129,7 @@ func (s *Service) CreateUser(ctx context.Context, n NewUser) (*gatehouse.User, e
 		return nil, err
 	}
 	u := &gatehouse.User{Username: name, Email: n.Email, FullName: n.FullName, PasswordHash: h,
-		Role: n.Role, Permissions: n.Permissions, Disabled: n.Disabled}
+		Role: n.Role, Permissions: canonicalPermissions(n.Permissions), Disabled: n.Disabled}
 	if err := s.cfg.Store.CreateUser(ctx, u); err != nil {
 		return nil, err
 	}
@@ -127,50 +168,143 @@ func (s *Service) hashPassword(ctx context.Context, pw string) (string, error) {
 	return h, nil
 }
 
-// UpdateUser applies fn to the stored user in one transaction and makes the
-// change effective at once: the user's cache entry is dropped here and, with
-// a Broadcaster, on every instance.
-func (s *Service) UpdateUser(ctx context.Context, id int64, fn func(*gatehouse.User) error) (*gatehouse.User, error) {
-	u, err := s.cfg.Store.UpdateUser(ctx, id, fn)
+// UserUpdate is a change to an account, as the admin API's PATCH
+// /users/{id} and the CLI's user commands make it. Nil fields stay as they
+// are.
+type UserUpdate struct {
+	Role        *gatehouse.Role
+	Permissions *[]string // the user's extra permissions, replacing them
+	Disabled    *bool
+	Email       *string
+	FullName    *string
+	Password    *string
+	// TOTPEnabled may only be false: an admin's reset of the user's
+	// two-factor authentication, which users turn on themselves.
+	TOTPEnabled *bool
+}
+
+// Validate checks, in this order, the fields that need nothing but
+// themselves — role, permissions, email, the 2FA reset — and returns the
+// first problem as a 422 (gatehouse.Invalid). A password is checked by
+// Service.UpdateUser, against the policy and the username.
+func (u UserUpdate) Validate() error {
+	if u.Role != nil {
+		if err := validateRole(*u.Role); err != nil {
+			return err
+		}
+	}
+	if u.Permissions != nil {
+		if err := validatePermissions(*u.Permissions); err != nil {
+			return err
+		}
+	}
+	if u.Email != nil {
+		if err := validateEmail(*u.Email); err != nil {
+			return err
+		}
+	}
+	if u.TOTPEnabled != nil && *u.TOTPEnabled {
+		return gatehouse.Invalid([]string{"body", "totp_enabled"},
+			"Only false is accepted (an admin's reset); users enable 2FA themselves", "value_error")
+	}
+	return nil
+}
+
+// editsUser reports whether u changes the account itself: anything but a
+// 2FA reset.
+func (u UserUpdate) editsUser() bool {
+	return u.Role != nil || u.Permissions != nil || u.Disabled != nil || u.Email != nil || u.FullName != nil || u.Password != nil
+}
+
+// apply makes the change on cur, with hash the new password's hash, and
+// reports whether it reset two-factor authentication.
+func (u UserUpdate) apply(cur *gatehouse.User, hash string) (reset bool) {
+	if u.Role != nil {
+		cur.Role = *u.Role
+	}
+	if u.Permissions != nil {
+		cur.Permissions = canonicalPermissions(*u.Permissions)
+	}
+	if u.Disabled != nil {
+		cur.Disabled = *u.Disabled
+	}
+	if u.Email != nil {
+		cur.Email = *u.Email
+	}
+	if u.FullName != nil {
+		cur.FullName = *u.FullName
+	}
+	if u.Password != nil {
+		cur.PasswordHash = hash
+	}
+	if u.TOTPEnabled != nil && cur.TOTPEnabled {
+		cur.TOTPEnabled = false // the store removes the two-factor state with it
+		return true
+	}
+	return false
+}
+
+// canonicalPermissions sorts perms and drops repeats, so a user's stored
+// list reads the same however it was given.
+func canonicalPermissions(perms []string) []string {
+	if perms == nil {
+		return nil
+	}
+	return slices.Compact(slices.Sorted(slices.Values(perms)))
+}
+
+// UpdateUser changes the account id as upd says, in one store transaction,
+// and makes the change effective at once: the user's cache entry is
+// dropped here and, with a Broadcaster, on every instance.
+//
+// A missing user is ENOTFOUND, before anything else; then upd is
+// validated and a new password checked against the policy and hashed, all
+// before the transaction. A new password ends every login session of the
+// user in that transaction (OWASP ASVS 3.3.3): whoever knew the old one
+// must not stay logged in with it, whether the user or an admin set it.
+// TOTPEnabled false resets two-factor authentication if it is on, and is
+// nothing to do otherwise. The last enabled admin can be neither demoted
+// nor disabled (gatehouse.ErrLastAdmin). It returns the user as stored.
+func (s *Service) UpdateUser(ctx context.Context, id int64, upd UserUpdate) (*gatehouse.User, error) {
+	u, err := s.cfg.Store.UserByID(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	s.userChanged(ctx, id)
-	s.auditUser(ctx, gatehouse.EventUserChanged, id, fmt.Sprintf("role %s, disabled %v", u.Role, u.Disabled))
-	return u, nil
-}
-
-// SetPassword checks the policy, hashes pw and stores it, then ends every
-// login session of the user (OWASP ASVS 3.3.3): whoever knew the old
-// password must not stay logged in with it. An admin setting a password
-// ends the sessions too; the user logs in again with the new one.
-func (s *Service) SetPassword(ctx context.Context, id int64, pw string) error {
-	u, err := s.cfg.Store.UserByID(ctx, id)
-	if err != nil {
-		return err
+	if err := upd.Validate(); err != nil {
+		return nil, err
 	}
-	if err := s.CheckPassword(u.Username, pw); err != nil {
-		return err
+	if !upd.editsUser() && (upd.TOTPEnabled == nil || !u.TOTPEnabled) {
+		return u, nil
 	}
-	h, err := s.hashPassword(ctx, pw)
-	if err != nil {
-		return err
-	}
-	_, err = s.UpdateUser(ctx, id, func(u *gatehouse.User) error { u.PasswordHash = h; return nil })
-	if err != nil {
-		return err
-	}
-	sids, err := s.cfg.Store.LiveSessions(ctx, id)
-	if err != nil {
-		return fmt.Errorf("auth: end sessions after password change: %w", err)
-	}
-	now := s.now()
-	for _, sid := range sids {
-		if err := s.revokeSession(ctx, sid, now); err != nil {
-			return fmt.Errorf("auth: end sessions after password change: %w", err)
+	edit := gatehouse.UserEdit{}
+	var hash string
+	if upd.Password != nil {
+		if err := s.checkPassword(u.Username, *upd.Password); err != nil {
+			return nil, err
 		}
+		if hash, err = s.hashPassword(ctx, *upd.Password); err != nil {
+			return nil, err
+		}
+		now := s.now()
+		// A session's revocation needs to outlive only the access tokens
+		// it covers.
+		edit.EndSessions = &gatehouse.SessionEnd{At: now, Until: now.Add(s.cfg.AccessTTL + Leeway)}
 	}
-	return nil
+	var reset bool
+	edit.Apply = func(cur *gatehouse.User) error { reset = upd.apply(cur, hash); return nil }
+	u, ended, err := s.cfg.Store.UpdateUser(ctx, id, edit)
+	if err != nil {
+		return nil, err
+	}
+	s.revoked(ctx, ended)
+	s.userChanged(ctx, id)
+	if upd.editsUser() {
+		s.auditUser(ctx, gatehouse.EventUserChanged, id, fmt.Sprintf("role %s, disabled %v", u.Role, u.Disabled))
+	}
+	if reset {
+		s.auditUser(ctx, gatehouse.EventTwoFactorDisabled, id, "reset by an admin")
+	}
+	return u, nil
 }
 
 // DeleteUser deletes the account; its tokens stop working at once.

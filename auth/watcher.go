@@ -37,7 +37,7 @@ func (s *Service) resyncLocked(ctx context.Context) error {
 	}
 	s.mirror.Add(revs...)
 	s.users.invalidateAll()
-	s.apiKeysChangedAll()
+	s.keys.invalidateAll()
 	s.feedSeq, s.feedOK = seq, s.now()
 	return nil
 }

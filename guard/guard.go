@@ -144,18 +144,28 @@ func (g *Guard) Check(r *http.Request, reqs ...Requirement) (*gatehouse.Principa
 	return g.check(g.Principal, r, reqs)
 }
 
-func (g *Guard) check(authenticate func(*http.Request) (*gatehouse.Principal, error), r *http.Request, reqs []Requirement) (*gatehouse.Principal, error) {
-	p, err := authenticate(r)
-	if err != nil {
-		return nil, err
-	}
+// Authorize checks reqs for p, authenticated from r, and tells OnDenied
+// of a refusal: the second half of Check, for a caller that must tell a
+// credential refused from a principal refused.
+func (g *Guard) Authorize(r *http.Request, p *gatehouse.Principal, reqs ...Requirement) error {
 	for _, req := range reqs {
 		if err := req(p); err != nil {
 			if g.OnDenied != nil {
 				g.OnDenied(r, p, err)
 			}
-			return nil, err
+			return err
 		}
+	}
+	return nil
+}
+
+func (g *Guard) check(authenticate func(*http.Request) (*gatehouse.Principal, error), r *http.Request, reqs []Requirement) (*gatehouse.Principal, error) {
+	p, err := authenticate(r)
+	if err != nil {
+		return nil, err
+	}
+	if err := g.Authorize(r, p, reqs...); err != nil {
+		return nil, err
 	}
 	return p, nil
 }

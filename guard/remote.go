@@ -83,6 +83,25 @@ type Verified struct {
 	ExpiresAt   *time.Time     `json:"expires_at"` // nil for a key without expiry
 }
 
+// Refusal is the body of a 401 or 403 from Gatehouse's /auth/verify: the
+// server writes it and Remote reads it. Error says why, for a client to
+// decide on (one of the Refused… reasons); Detail says it to a human and
+// may change wording.
+type Refusal struct {
+	Detail string `json:"detail"`
+	Error  string `json:"error"`
+}
+
+// Why /auth/verify refused a request: the Error of its Refusal.
+const (
+	RefusedUnauthenticated   = "unauthenticated"    // 401: no credential
+	RefusedInvalidToken      = "invalid_token"      // 401: a bad, expired or revoked token
+	RefusedInvalidAPIKey     = "invalid_api_key"    // 403: an unknown, revoked or expired key, or one whose owner cannot use it
+	RefusedInactiveUser      = "inactive_user"      // 403: the token's user is disabled
+	RefusedInsufficientScope = "insufficient_scope" // 403: a scope the query asks for is missing
+	RefusedForbidden         = "forbidden"          // 403: another requirement of the query (a role) is not met
+)
+
 // maxAnswer bounds what is read of Gatehouse's answer.
 const maxAnswer = 64 << 10
 
@@ -121,11 +140,9 @@ func (rm *Remote) verify(ctx context.Context, header, value string) (*gatehouse.
 		}
 		return p, nil
 	case http.StatusUnauthorized, http.StatusForbidden:
-		var e struct {
-			Detail string `json:"detail"`
-		}
-		json.Unmarshal(body, &e)
-		return nil, refusal(res, e.Detail)
+		var rf Refusal
+		json.Unmarshal(body, &rf)
+		return nil, refusal(res.StatusCode, rf)
 	}
 	return nil, &gatehouse.Error{Code: gatehouse.EUNAVAILABLE, Message: errUnavailable.Message,
 		Err: fmt.Errorf("guard: %s answered %d", rm.endpoint, res.StatusCode)}
@@ -134,19 +151,19 @@ func (rm *Remote) verify(ctx context.Context, header, value string) (*gatehouse.
 // refusal turns Gatehouse's 401 or 403 into the error Gatehouse's own
 // routes would give, so the guarded service answers as Gatehouse does: a
 // disabled user is 400 "Inactive user" again (contract §4), a revoked or
-// bad token 401 with error="invalid_token".
-func refusal(res *http.Response, detail string) error {
+// bad token 401 with error="invalid_token". It decides on the refusal's
+// reason, never on its wording.
+func refusal(status int, rf Refusal) error {
+	detail := rf.Detail
 	if detail == "" {
-		detail = http.StatusText(res.StatusCode)
+		detail = http.StatusText(status)
 	}
-	if res.StatusCode == http.StatusUnauthorized {
-		e := &gatehouse.Error{Code: gatehouse.EUNAUTHENTICATED, Message: detail}
-		if strings.Contains(res.Header.Get("WWW-Authenticate"), "invalid_token") {
-			e.OAuth = "invalid_token"
-		}
-		return e
-	}
-	if detail == "Inactive user" {
+	switch {
+	case status == http.StatusUnauthorized && rf.Error == RefusedInvalidToken:
+		return &gatehouse.Error{Code: gatehouse.EUNAUTHENTICATED, OAuth: "invalid_token", Message: detail}
+	case status == http.StatusUnauthorized:
+		return &gatehouse.Error{Code: gatehouse.EUNAUTHENTICATED, Message: detail}
+	case rf.Error == RefusedInactiveUser:
 		return &gatehouse.Error{Code: gatehouse.EINACTIVE, Message: detail}
 	}
 	return &gatehouse.Error{Code: gatehouse.EFORBIDDEN, Message: detail}

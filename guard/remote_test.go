@@ -3,6 +3,7 @@ package guard_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -114,13 +115,13 @@ func TestRemoteGuardsAServiceWithoutTheSigningKey(t *testing.T) {
 	if code, body, _ := send("POST", "/items", "X-API-Key", key); code != 403 || body != `{"detail":"Invalid API key"}` {
 		t.Fatalf("revoked key: %d %s", code, body)
 	}
-	if _, err := svc.UpdateUser(ctx, u.ID, func(u *gatehouse.User) error { u.Disabled = true; return nil }); err != nil {
+	if _, err := svc.UpdateUser(ctx, u.ID, auth.UserUpdate{Disabled: new(true)}); err != nil {
 		t.Fatal(err)
 	}
 	if code, body, _ := send("GET", "/items", "Authorization", bearer); code != 400 || body != `{"detail":"Inactive user"}` {
 		t.Fatalf("disabled user: %d %s, want 400 Inactive user as on Gatehouse", code, body)
 	}
-	if _, err := svc.UpdateUser(ctx, u.ID, func(u *gatehouse.User) error { u.Disabled = false; return nil }); err != nil {
+	if _, err := svc.UpdateUser(ctx, u.ID, auth.UserUpdate{Disabled: new(false)}); err != nil {
 		t.Fatal(err)
 	}
 	p, err := svc.Authenticate(ctx, pair.AccessToken)
@@ -205,6 +206,44 @@ func TestRemoteFailsClosedOnAnythingButTheThreeAnswers(t *testing.T) {
 		} else if strings.Contains(err.Error(), ":p@") {
 			t.Errorf("NewRemote(%q) echoes the password: %v", bad, err)
 		}
+	}
+}
+
+// TestRemoteDecidesOnTheReasonNotTheWording: Remote maps Gatehouse's
+// refusal by its machine-readable reason; the detail is only passed on.
+func TestRemoteDecidesOnTheReasonNotTheWording(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		status int
+		body   string
+		code   string // of the error Remote returns
+		oauth  string
+		detail string
+	}{
+		{"inactive user, reworded", 403, `{"detail":"Account switched off","error":"inactive_user"}`, gatehouse.EINACTIVE, "", "Account switched off"},
+		{"the old wording without a reason is no inactive user", 403, `{"detail":"Inactive user"}`, gatehouse.EFORBIDDEN, "", "Inactive user"},
+		{"invalid token", 401, `{"detail":"Nope","error":"invalid_token"}`, gatehouse.EUNAUTHENTICATED, "invalid_token", "Nope"},
+		{"no credential", 401, `{"detail":"Not authenticated","error":"unauthenticated"}`, gatehouse.EUNAUTHENTICATED, "", "Not authenticated"},
+		{"invalid API key", 403, `{"detail":"Invalid API key","error":"invalid_api_key"}`, gatehouse.EFORBIDDEN, "", "Invalid API key"},
+		{"an unknown reason", 403, `{"detail":"Go away","error":"something_new"}`, gatehouse.EFORBIDDEN, "", "Go away"},
+		{"no body", 401, ``, gatehouse.EUNAUTHENTICATED, "", "Unauthorized"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.WriteHeader(tt.status)
+				io.WriteString(w, tt.body)
+			}))
+			defer srv.Close()
+			remote, err := guard.NewRemote(srv.URL, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = remote.Authenticate(context.Background(), "t")
+			var e *gatehouse.Error
+			if !errors.As(err, &e) || e.Code != tt.code || e.OAuth != tt.oauth || e.Message != tt.detail {
+				t.Fatalf("%v, want code %s, OAuth %q, message %q", err, tt.code, tt.oauth, tt.detail)
+			}
+		})
 	}
 }
 

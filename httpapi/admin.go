@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"net/http"
-	"slices"
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/auth"
@@ -77,22 +76,13 @@ func (s *Server) handleCreateUser(w http.ResponseWriter, r *http.Request) error 
 	}
 	u, err := s.auth.CreateUser(r.Context(), auth.NewUser{Username: *body.Username, Password: *body.Password,
 		Email: body.Email, FullName: body.FullName, Role: gatehouse.Role(body.Role),
-		Permissions: compactPermissions(body.Permissions), Disabled: body.Disabled})
+		Permissions: body.Permissions, Disabled: body.Disabled})
 	if err != nil {
 		return err // a taken name is the stores' 409 "Username already registered"
 	}
 	httpsec.NoStore(w)
 	httperror.JSON(w, http.StatusCreated, toUserJSON(u))
 	return nil
-}
-
-// compactPermissions sorts perms and drops repeats, so a user's stored
-// list reads the same however it was sent.
-func compactPermissions(perms []string) []string {
-	if perms == nil {
-		return nil
-	}
-	return slices.Compact(slices.Sorted(slices.Values(perms)))
 }
 
 // userFromPath returns the user the path's {id} names, or 404 for an id
@@ -116,7 +106,8 @@ func (s *Server) handleGetUser(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// userPatch is PATCH /users/{id}'s body: every field optional.
+// userPatch is PATCH /users/{id}'s body: every field optional. Role is a
+// plain string here so that a wrong type is reported as "expected string".
 type userPatch struct {
 	Role        *string   `json:"role"`
 	Permissions *[]string `json:"permissions"`
@@ -127,89 +118,30 @@ type userPatch struct {
 	TOTPEnabled *bool     `json:"totp_enabled"`
 }
 
-// validate checks every field before anything is written, so a refused
-// PATCH changes nothing.
-func (p *userPatch) validate(s *Server, u *gatehouse.User) error {
+func (p *userPatch) update() auth.UserUpdate {
+	u := auth.UserUpdate{Permissions: p.Permissions, Disabled: p.Disabled, Email: p.Email, FullName: p.FullName,
+		Password: p.Password, TOTPEnabled: p.TOTPEnabled}
 	if p.Role != nil {
-		if err := auth.ValidateRole(gatehouse.Role(*p.Role)); err != nil {
-			return err
-		}
+		u.Role = new(gatehouse.Role(*p.Role))
 	}
-	if p.Permissions != nil {
-		if err := auth.ValidatePermissions(*p.Permissions); err != nil {
-			return err
-		}
-	}
-	if p.Email != nil {
-		if err := auth.ValidateEmail(*p.Email); err != nil {
-			return err
-		}
-	}
-	if p.TOTPEnabled != nil && *p.TOTPEnabled {
-		return gatehouse.Invalid([]string{"body", "totp_enabled"},
-			"Only false is accepted (an admin's reset); users enable 2FA themselves", "value_error")
-	}
-	if p.Password != nil {
-		return s.auth.CheckPassword(u.Username, *p.Password)
-	}
-	return nil
+	return u
 }
 
-// handleUpdateUser applies a PATCH. The fields of the user row change in
-// one transaction, where the store also refuses to leave no enabled admin;
-// the password and the 2FA reset follow only once that has succeeded.
-// Every change reaches the user's existing tokens and keys at once (the
-// auth service drops the cached user).
+// handleUpdateUser applies a PATCH: one call of the auth service, which
+// validates every field before anything is written and makes the change
+// in one transaction (see auth.Service.UpdateUser).
 func (s *Server) handleUpdateUser(w http.ResponseWriter, r *http.Request) error {
-	u, err := s.userFromPath(r)
-	if err != nil {
-		return err
+	id, ok := pathID(r)
+	if !ok {
+		return errUserNotFound
 	}
 	var p userPatch
 	if err := readJSON(r, &p); err != nil {
 		return err
 	}
-	if err := p.validate(s, u); err != nil {
-		return err
-	}
-	ctx := r.Context()
-	if p.Role != nil || p.Permissions != nil || p.Disabled != nil || p.Email != nil || p.FullName != nil {
-		u, err = s.auth.UpdateUser(ctx, u.ID, func(u *gatehouse.User) error {
-			if p.Role != nil {
-				u.Role = gatehouse.Role(*p.Role)
-			}
-			if p.Permissions != nil {
-				u.Permissions = compactPermissions(*p.Permissions)
-			}
-			if p.Disabled != nil {
-				u.Disabled = *p.Disabled
-			}
-			if p.Email != nil {
-				u.Email = *p.Email
-			}
-			if p.FullName != nil {
-				u.FullName = *p.FullName
-			}
-			return nil
-		})
-		if err != nil {
-			return notFoundAsUser(err)
-		}
-	}
-	if p.Password != nil {
-		if err := s.auth.SetPassword(ctx, u.ID, *p.Password); err != nil {
-			return notFoundAsUser(err)
-		}
-	}
-	if p.TOTPEnabled != nil && u.TOTPEnabled {
-		if err := s.auth.ResetTwoFactor(ctx, u.ID); err != nil {
-			return notFoundAsUser(err)
-		}
-	}
-	if p.Password != nil || p.TOTPEnabled != nil {
-		if u, err = s.auth.User(ctx, u.ID); err != nil {
-			return notFoundAsUser(err)
-		}
+	u, err := s.auth.UpdateUser(r.Context(), id, p.update())
+	if err != nil {
+		return notFoundAsUser(err)
 	}
 	httpsec.NoStore(w)
 	httperror.JSON(w, http.StatusOK, toUserJSON(u))

@@ -162,9 +162,7 @@ func TestKeyScopesShrinkWhenItsOwnerIsDemoted(t *testing.T) {
 	wantStatus(t, e.call("GET", "/users", cred{key: key}, nil), 200)
 	// Demoted but left with read:users, so that only the admin scope the
 	// key was made with is missing.
-	e.setUser(ada.ID, func(u *gatehouse.User) {
-		u.Role, u.Permissions = gatehouse.RoleUser, []string{gatehouse.PermReadUsers}
-	})
+	e.setUser(ada.ID, auth.UserUpdate{Role: new(gatehouse.RoleUser), Permissions: &[]string{gatehouse.PermReadUsers}})
 	r := e.call("GET", "/users", cred{key: key}, nil)
 	wantDetail(t, r, 403, "Not enough permissions")
 	if !strings.Contains(r.header.Get("WWW-Authenticate"), "insufficient_scope") {
@@ -173,7 +171,7 @@ func TestKeyScopesShrinkWhenItsOwnerIsDemoted(t *testing.T) {
 	wantStatus(t, e.call("GET", "/items", cred{key: key}, nil), 200)
 	// Promoted again, the key's stored scopes apply again: they were never
 	// rewritten, only cut at use.
-	e.setUser(ada.ID, func(u *gatehouse.User) { u.Role = gatehouse.RoleAdmin })
+	e.setUser(ada.ID, auth.UserUpdate{Role: new(gatehouse.RoleAdmin)})
 	wantStatus(t, e.call("GET", "/users", cred{key: key}, nil), 200)
 }
 

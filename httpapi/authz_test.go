@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/auth"
 )
 
 // Helpers for the authorisation tests (admin, API keys, example resources).
@@ -71,9 +72,9 @@ func (e *env) newKey(bearer string, scopes any) (key string, id int64) {
 	return r.str("key"), int64(r.body["id"].(float64))
 }
 
-func (e *env) setUser(id int64, fn func(*gatehouse.User)) {
+func (e *env) setUser(id int64, upd auth.UserUpdate) {
 	e.t.Helper()
-	if _, err := e.svc.UpdateUser(context.Background(), id, func(u *gatehouse.User) error { fn(u); return nil }); err != nil {
+	if _, err := e.svc.UpdateUser(context.Background(), id, upd); err != nil {
 		e.t.Fatal(err)
 	}
 }
@@ -102,9 +103,7 @@ func TestAuthorisationMatrix(t *testing.T) {
 	e.createUser("alice", pw, gatehouse.RoleUser)
 	e.createUser("mo", pw, gatehouse.RoleModerator)
 	extra := e.createUser("perky", pw, gatehouse.RoleUser)
-	e.setUser(extra.ID, func(u *gatehouse.User) {
-		u.Permissions = []string{gatehouse.PermReadUsers, gatehouse.PermWriteUsers, gatehouse.PermDeleteUsers}
-	})
+	e.setUser(extra.ID, auth.UserUpdate{Permissions: &[]string{gatehouse.PermReadUsers, gatehouse.PermWriteUsers, gatehouse.PermDeleteUsers}})
 	gone := e.createUser("gone", pw, gatehouse.RoleUser)
 
 	adminTok := e.token("ada", "")
@@ -119,7 +118,7 @@ func TestAuthorisationMatrix(t *testing.T) {
 	revokedKey, revokedID := e.newKey(userTok, nil)
 	wantStatus(t, e.call("DELETE", fmt.Sprint("/api-keys/", revokedID), cred{bearer: userTok}, nil), 200)
 	goneKey, _ := e.newKey(goneTok, nil)
-	e.setUser(gone.ID, func(u *gatehouse.User) { u.Disabled = true })
+	e.setUser(gone.ID, auth.UserUpdate{Disabled: new(true)})
 	badKey := userKey[:len(userKey)-2] + "AA"
 	if badKey == userKey {
 		badKey = userKey[:len(userKey)-2] + "BA"

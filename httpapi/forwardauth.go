@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 	"slices"
@@ -59,12 +60,12 @@ func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	p, err := s.guard.Check(r, reqs...)
-	if gatehouse.ErrorCode(err) == gatehouse.EINACTIVE {
-		err = &gatehouse.Error{Code: gatehouse.EFORBIDDEN, Message: gatehouse.ErrorMessage(err), Err: err}
-	}
+	p, err := s.guard.Principal(r)
 	if err != nil {
-		return err
+		return refused(err, false)
+	}
+	if err := s.guard.Authorize(r, p, reqs...); err != nil {
+		return refused(err, true)
 	}
 	u := p.User
 	h := w.Header()
@@ -86,6 +87,43 @@ func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request) error {
 	}
 	httperror.JSON(w, http.StatusOK, v)
 	return nil
+}
+
+// refused is the answer to a request /auth/verify refuses: a disabled user
+// is 403 here, and each refusal says why in the body's "error" field
+// (guard.Refusal), so that a client decides on the reason, not on the
+// wording. authenticated tells a principal refused by the query's
+// requirements from a credential refused. Other failures (an unreachable
+// store) are answered as anywhere else.
+func refused(err error, authenticated bool) error {
+	var reason string
+	switch code := gatehouse.ErrorCode(err); {
+	case code == gatehouse.EINACTIVE:
+		err = &gatehouse.Error{Code: gatehouse.EFORBIDDEN, Message: gatehouse.ErrorMessage(err), Err: err}
+		reason = guard.RefusedInactiveUser
+	case code == gatehouse.EUNAUTHENTICATED && oauthCode(err) == "invalid_token":
+		reason = guard.RefusedInvalidToken
+	case code == gatehouse.EUNAUTHENTICATED:
+		reason = guard.RefusedUnauthenticated
+	case code == gatehouse.EFORBIDDEN && !authenticated:
+		reason = guard.RefusedInvalidAPIKey
+	case code == gatehouse.EFORBIDDEN && oauthCode(err) == "insufficient_scope":
+		reason = guard.RefusedInsufficientScope
+	case code == gatehouse.EFORBIDDEN:
+		reason = guard.RefusedForbidden
+	default:
+		return err
+	}
+	return httperror.WithReason(err, reason)
+}
+
+// oauthCode returns the RFC 6749/6750 error code err carries, if any.
+func oauthCode(err error) string {
+	var e *gatehouse.Error
+	if errors.As(err, &e) {
+		return e.OAuth
+	}
+	return ""
 }
 
 // verifyCache keeps the requirements parsed from the few query strings a

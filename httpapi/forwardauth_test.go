@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/auth"
 	"github.com/gatehouse/gatehouse/httpapi"
 )
 
@@ -132,7 +133,7 @@ func TestVerifyRefusesWithOnlyTheStatusesProxiesUnderstand(t *testing.T) {
 	// State changes reach the proxy at once: a disabled user is 403 (not
 	// the 400 of /users/me, which nginx would take for an error), a
 	// revoked key 403, a logged-out token 401.
-	e.setUser(carol.ID, func(u *gatehouse.User) { u.Disabled = true })
+	e.setUser(carol.ID, auth.UserUpdate{Disabled: new(true)})
 	wantDetail(t, e.verify("GET", "", mod), 403, "Inactive user")
 	wantStatus(t, e.call("DELETE", fmt.Sprint("/api-keys/", keyID), read, nil), 200)
 	wantDetail(t, e.verify("GET", "", cred{key: key}), 403, "Invalid API key")

@@ -91,7 +91,7 @@ func (e *env) start() {
 	t, o := e.t, e.opts
 	t.Helper()
 	ctx := context.Background()
-	store, err := sqlite.Open(ctx, e.path)
+	store, err := sqlite.Open(ctx, e.path, sqlite.WithNow(e.clock.Now))
 	if err != nil {
 		t.Fatal(err)
 	}

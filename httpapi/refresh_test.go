@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/auth"
 )
 
 func TestRefreshRotates(t *testing.T) {
@@ -97,7 +98,7 @@ func TestRefreshOfDisabledUserIsRefused(t *testing.T) {
 	e := newEnv(t)
 	u := e.createUser("alice", "correct horse battery", gatehouse.RoleUser)
 	_, rt := e.mustLogin("alice", "correct horse battery")
-	e.svc.UpdateUser(t.Context(), u.ID, func(u *gatehouse.User) error { u.Disabled = true; return nil })
+	e.svc.UpdateUser(t.Context(), u.ID, auth.UserUpdate{Disabled: new(true)})
 	wantDetail(t, e.refreshJSON(rt), 400, "Inactive user")
 }
 
@@ -148,7 +149,7 @@ func TestPasswordChangeEndsEverySession(t *testing.T) {
 	u := e.createUser("alice", "correct horse battery", gatehouse.RoleUser)
 	at1, rt1 := e.mustLogin("alice", "correct horse battery")
 	at2, _ := e.mustLogin("alice", "correct horse battery")
-	if err := e.svc.SetPassword(t.Context(), u.ID, "a brand new passphrase"); err != nil {
+	if _, err := e.svc.UpdateUser(t.Context(), u.ID, auth.UserUpdate{Password: new("a brand new passphrase")}); err != nil {
 		t.Fatal(err)
 	}
 	wantDetail(t, e.get("/users/me", at1), 401, "Token has been revoked")

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/auth"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -66,7 +67,7 @@ func TestWrongPasswordAndUnknownUserLookTheSame(t *testing.T) {
 func TestDisabledUserGetsNoTokens(t *testing.T) {
 	e := newEnv(t)
 	u := e.createUser("bob", "correct horse battery", gatehouse.RoleUser)
-	if _, err := e.svc.UpdateUser(context.Background(), u.ID, func(u *gatehouse.User) error { u.Disabled = true; return nil }); err != nil {
+	if _, err := e.svc.UpdateUser(context.Background(), u.ID, auth.UserUpdate{Disabled: new(true)}); err != nil {
 		t.Fatal(err)
 	}
 	r := e.login("bob", "correct horse battery")
@@ -207,9 +208,9 @@ func TestUserStateTakesEffectAtOnce(t *testing.T) {
 	at, _ := e.mustLogin("alice", "correct horse battery")
 	wantStatus(t, e.get("/users/me", at), 200) // now cached
 
-	e.svc.UpdateUser(ctx, u.ID, func(u *gatehouse.User) error { u.Disabled = true; return nil })
+	e.svc.UpdateUser(ctx, u.ID, auth.UserUpdate{Disabled: new(true)})
 	wantDetail(t, e.get("/users/me", at), 400, "Inactive user")
-	e.svc.UpdateUser(ctx, u.ID, func(u *gatehouse.User) error { u.Disabled = false; return nil })
+	e.svc.UpdateUser(ctx, u.ID, auth.UserUpdate{Disabled: new(false)})
 	wantStatus(t, e.get("/users/me", at), 200)
 
 	if err := e.svc.DeleteUser(ctx, u.ID); err != nil {
@@ -231,7 +232,7 @@ func TestDemotionDropsScopesAtOnce(t *testing.T) {
 	if err != nil || !p.HasScope("admin") {
 		t.Fatalf("admin token lacks admin scope: %v", err)
 	}
-	e.svc.UpdateUser(ctx, root.ID, func(u *gatehouse.User) error { u.Role = gatehouse.RoleUser; return nil })
+	e.svc.UpdateUser(ctx, root.ID, auth.UserUpdate{Role: new(gatehouse.RoleUser)})
 	p, err = e.svc.Authenticate(ctx, at)
 	if err != nil || p.HasScope("admin") || !p.HasScope("read:items") {
 		t.Fatalf("after demotion scope = %q, %v", p.Scope, err)
@@ -249,7 +250,7 @@ func TestChangesMadeOutsideTheServerArePickedUp(t *testing.T) {
 	u := e.createUser("alice", "correct horse battery", gatehouse.RoleUser)
 	at, _ := e.mustLogin("alice", "correct horse battery")
 	wantStatus(t, e.get("/users/me", at), 200)
-	if _, err := e.store.UpdateUser(ctx, u.ID, func(u *gatehouse.User) error { u.Disabled = true; return nil }); err != nil {
+	if _, _, err := e.store.UpdateUser(ctx, u.ID, gatehouse.UserEdit{Apply: func(u *gatehouse.User) error { u.Disabled = true; return nil }}); err != nil {
 		t.Fatal(err)
 	}
 	wantStatus(t, e.get("/users/me", at), 200) // cached until the next poll

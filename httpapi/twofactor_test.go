@@ -513,7 +513,7 @@ func TestMFATokenRefusals(t *testing.T) {
 	})
 	t.Run("2FA reset meanwhile", func(t *testing.T) {
 		mfa := e.login("alice", tfPassword).str("mfa_token")
-		if err := e.svc.ResetTwoFactor(context.Background(), a.user.ID); err != nil {
+		if _, err := e.svc.UpdateUser(context.Background(), a.user.ID, auth.UserUpdate{TOTPEnabled: new(false)}); err != nil {
 			t.Fatal(err)
 		}
 		wantDetail(t, step2(mfa, e.code(a.secret, 1)), 401, "Invalid or expired mfa_token")

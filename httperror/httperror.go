@@ -91,8 +91,27 @@ func Write(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) 
 		body["error"] = e.OAuth
 		body["error_description"] = gatehouse.ErrorMessage(err)
 	}
+	var rs *reasoned
+	if errors.As(err, &rs) {
+		body["error"] = rs.reason
+	}
 	JSON(w, status, body)
 }
+
+// WithReason returns err to be answered as Write answers it, with reason
+// as the body's "error" field: a machine-readable cause, beside the
+// human-readable detail, for clients that act on it (/auth/verify's
+// refusals, which guard.Remote reads). It is meant for answers that carry
+// no RFC 6749 error code, which it would replace.
+func WithReason(err error, reason string) error { return &reasoned{err: err, reason: reason} }
+
+type reasoned struct {
+	err    error
+	reason string
+}
+
+func (e *reasoned) Error() string { return e.err.Error() }
+func (e *reasoned) Unwrap() error { return e.err }
 
 var jsonType = []string{"application/json"}
 

@@ -15,11 +15,11 @@ import (
 // of order and a poller that has read seq 6 would never see 5. The
 // advisory lock, held until commit, makes writers draw and commit in turn;
 // taking it last keeps that queue short and free of lock cycles.
-func recordChanges(ctx context.Context, tx pgx.Tx, cs ...gatehouse.Change) error {
+func (db *DB) recordChanges(ctx context.Context, tx pgx.Tx, cs ...gatehouse.Change) error {
 	if err := advisoryLock(ctx, tx, lockChanges); err != nil {
 		return err
 	}
-	now := time.Now()
+	now := db.now()
 	for _, c := range cs {
 		var kind, value *string
 		var expires *time.Time

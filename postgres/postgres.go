@@ -35,7 +35,16 @@ var migrations embed.FS
 // DB is an open PostgreSQL connection pool. It implements gatehouse.Store.
 type DB struct {
 	pool *pgxpool.Pool
+	now  func() time.Time
 }
+
+// An Option changes how Open opens the database.
+type Option func(*DB)
+
+// WithNow makes the store read the time it records itself (creation and
+// update times, the change feed's times, when a migration was applied)
+// from now instead of time.Now.
+func WithNow(now func() time.Time) Option { return func(db *DB) { db.now = now } }
 
 var _ gatehouse.Store = (*DB)(nil)
 
@@ -44,7 +53,7 @@ var _ gatehouse.Store = (*DB)(nil)
 // url (pool_max_conns, connect_timeout, statement_timeout, …) win over the
 // defaults set here; search_path=name keeps the tables in a schema other
 // than public.
-func Open(ctx context.Context, url string) (*DB, error) {
+func Open(ctx context.Context, url string, opts ...Option) (*DB, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		// The parse error may quote the URL, password included.
@@ -81,7 +90,10 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: open: %w", classify(err))
 	}
-	db := &DB{pool: pool}
+	db := &DB{pool: pool, now: time.Now}
+	for _, o := range opts {
+		o(db)
+	}
 	if err := db.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, err
@@ -118,6 +130,15 @@ func advisoryLock(ctx context.Context, tx pgx.Tx, key int32) error {
 	return err
 }
 
+// renamedMigrations maps the file name of a migration to the name an
+// earlier version of Gatehouse recorded it under. Such a migration counts
+// as applied under either name and is recorded under both, so that a
+// database migrated before the rename is not migrated again, and one
+// migrated after it still opens with the earlier version.
+var renamedMigrations = map[string]string{
+	"migrations/002_apikeys_items_totp_nonces_audit.sql": "migrations/002_features.sql",
+}
+
 // migrate applies the embedded migrations not yet recorded, in file-name
 // order, in one transaction under an advisory lock: of two instances
 // starting at once, the second waits for the first to commit and then
@@ -148,20 +169,26 @@ func (db *DB) migrate(ctx context.Context) error {
 			return err
 		}
 		for _, name := range names {
-			if slices.Contains(applied, name) {
-				continue
+			recorded := []string{name}
+			if old, ok := renamedMigrations[name]; ok {
+				recorded = append(recorded, old)
 			}
-			body, err := migrations.ReadFile(name)
-			if err != nil {
-				return err
+			if !slices.ContainsFunc(recorded, func(v string) bool { return slices.Contains(applied, v) }) {
+				body, err := migrations.ReadFile(name)
+				if err != nil {
+					return err
+				}
+				// Without arguments Exec uses the simple protocol, which
+				// runs a file of several statements.
+				if _, err := tx.Exec(ctx, string(body)); err != nil {
+					return fmt.Errorf("%s: %w", name, err)
+				}
 			}
-			// Without arguments Exec uses the simple protocol, which runs
-			// a file of several statements.
-			if _, err := tx.Exec(ctx, string(body)); err != nil {
-				return fmt.Errorf("%s: %w", name, err)
-			}
-			if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)`, name, time.Now()); err != nil {
-				return err
+			for _, v := range recorded {
+				if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)
+					ON CONFLICT (version) DO NOTHING`, v, db.now()); err != nil {
+					return err
+				}
 			}
 		}
 		return nil

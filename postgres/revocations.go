@@ -9,27 +9,36 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// addRevocations stores revs and records them in the change feed; storing
-// one twice keeps the later expiry.
-func addRevocations(ctx context.Context, tx pgx.Tx, revs []gatehouse.Revocation) error {
+// addRevocations stores revs and records them in the change feed.
+func (db *DB) addRevocations(ctx context.Context, tx pgx.Tx, revs []gatehouse.Revocation) error {
 	if len(revs) == 0 {
 		return nil
 	}
+	changes, err := storeRevocations(ctx, tx, revs)
+	if err != nil {
+		return err
+	}
+	return db.recordChanges(ctx, tx, changes...)
+}
+
+// storeRevocations stores revs and returns the change-feed entries that
+// announce them; storing one twice keeps the later expiry.
+func storeRevocations(ctx context.Context, tx pgx.Tx, revs []gatehouse.Revocation) ([]gatehouse.Change, error) {
 	changes := make([]gatehouse.Change, len(revs))
 	for i, r := range revs {
 		if _, err := tx.Exec(ctx, `INSERT INTO revocations (kind, value, expires_at) VALUES ($1, $2, $3)
 			ON CONFLICT (kind, value) DO UPDATE SET expires_at = greatest(revocations.expires_at, excluded.expires_at)`,
 			r.Kind, r.Value, r.ExpiresAt); err != nil {
-			return err
+			return nil, err
 		}
 		changes[i].Revocation = &revs[i]
 	}
-	return recordChanges(ctx, tx, changes...)
+	return changes, nil
 }
 
 // AddRevocations implements gatehouse.RevocationStore.
 func (db *DB) AddRevocations(ctx context.Context, revs ...gatehouse.Revocation) error {
-	if err := db.tx(ctx, func(tx pgx.Tx) error { return addRevocations(ctx, tx, revs) }); err != nil {
+	if err := db.tx(ctx, func(tx pgx.Tx) error { return db.addRevocations(ctx, tx, revs) }); err != nil {
 		return fmt.Errorf("postgres: add revocations: %w", classify(err))
 	}
 	return nil
@@ -65,30 +74,4 @@ func (db *DB) PurgeRevocations(ctx context.Context, now time.Time) (int64, error
 		return 0, fmt.Errorf("postgres: purge revocations: %w", classify(err))
 	}
 	return n, nil
-}
-
-// Setting implements gatehouse.SettingStore.
-func (db *DB) Setting(ctx context.Context, key string) (string, error) {
-	var v string
-	if err := db.pool.QueryRow(ctx, `SELECT value FROM settings WHERE key = $1`, key).Scan(&v); err != nil {
-		return "", fmt.Errorf("postgres: setting: %w", notFound(classify(err), "Setting"))
-	}
-	return v, nil
-}
-
-// SetSettingIfAbsent implements gatehouse.SettingStore. The SELECT is a
-// separate statement so that, under READ COMMITTED, it sees the row that a
-// concurrent instance committed when the INSERT found it there.
-func (db *DB) SetSettingIfAbsent(ctx context.Context, key, value string) (string, error) {
-	var v string
-	err := db.tx(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING`, key, value); err != nil {
-			return err
-		}
-		return tx.QueryRow(ctx, `SELECT value FROM settings WHERE key = $1`, key).Scan(&v)
-	})
-	if err != nil {
-		return "", fmt.Errorf("postgres: set setting: %w", classify(err))
-	}
-	return v, nil
 }

@@ -77,12 +77,29 @@ func (db *DB) RevokeSession(ctx context.Context, sessionID string, now time.Time
 		if _, err := tx.Exec(ctx, `UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL`, now, sessionID); err != nil {
 			return err
 		}
-		return addRevocations(ctx, tx, revs)
+		return db.addRevocations(ctx, tx, revs)
 	})
 	if err != nil {
 		return fmt.Errorf("postgres: revoke session: %w", classify(err))
 	}
 	return nil
+}
+
+// endSessions revokes the user's sessions as end says and stores their
+// revocations, returning them and the change-feed entries that announce
+// them.
+func endSessions(ctx context.Context, tx pgx.Tx, userID int64, end gatehouse.SessionEnd) ([]gatehouse.Revocation, []gatehouse.Change, error) {
+	rows, _ := tx.Query(ctx, `UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL AND id <> $3 RETURNING id`,
+		end.At, userID, end.Except)
+	revs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (gatehouse.Revocation, error) {
+		r := gatehouse.Revocation{Kind: gatehouse.RevokeSession, ExpiresAt: end.Until}
+		return r, row.Scan(&r.Value)
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	changes, err := storeRevocations(ctx, tx, revs)
+	return revs, changes, err
 }
 
 // LiveSessions implements gatehouse.SessionStore.

@@ -31,7 +31,7 @@ func permissions(p []string) []string {
 
 // CreateUser implements gatehouse.UserStore.
 func (db *DB) CreateUser(ctx context.Context, u *gatehouse.User) error {
-	now := time.Now().UTC().Truncate(time.Microsecond)
+	now := db.now().UTC().Truncate(time.Microsecond)
 	if u.CreatedAt.IsZero() {
 		u.CreatedAt = now
 	}
@@ -89,18 +89,23 @@ func (db *DB) CountUsers(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// keepAnAdmin refuses to let the enabled admin id stop being one unless
-// another enabled admin remains. Counting alone would let two concurrent
-// demotions of the last two admins each see the other and both succeed;
-// the advisory lock, held to commit, makes the second wait, and its count
-// (a new snapshot under READ COMMITTED) then sees the first's change.
+// otherAdminsQuery tells whether an enabled admin other than the given
+// user exists; the partial index users_enabled_admins serves it.
+const otherAdminsQuery = `SELECT EXISTS (SELECT 1 FROM users WHERE role = 'admin' AND NOT disabled AND id <> $1)`
+
+// keepAnAdmin refuses, with gatehouse.ErrLastAdmin, to let the enabled
+// admin id stop being one (demoted, disabled or deleted) unless another
+// enabled admin remains. It counts under a lock: counting alone would let
+// two concurrent removals of the last two admins each see the other and
+// both succeed; the advisory lock, held to commit, makes the second wait,
+// and its count (a new snapshot under READ COMMITTED) then sees the
+// first's change.
 func keepAnAdmin(ctx context.Context, tx pgx.Tx, id int64) error {
 	if err := advisoryLock(ctx, tx, lockAdmins); err != nil {
 		return err
 	}
 	var others bool
-	err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM users WHERE role = 'admin' AND NOT disabled AND id <> $1)`, id).Scan(&others)
-	if err != nil {
+	if err := tx.QueryRow(ctx, otherAdminsQuery, id).Scan(&others); err != nil {
 		return err
 	}
 	if !others {
@@ -110,8 +115,11 @@ func keepAnAdmin(ctx context.Context, tx pgx.Tx, id int64) error {
 }
 
 // UpdateUser implements gatehouse.UserStore.
-func (db *DB) UpdateUser(ctx context.Context, id int64, fn func(*gatehouse.User) error) (*gatehouse.User, error) {
-	var out *gatehouse.User
+func (db *DB) UpdateUser(ctx context.Context, id int64, e gatehouse.UserEdit) (*gatehouse.User, []gatehouse.Revocation, error) {
+	var (
+		out   *gatehouse.User
+		ended []gatehouse.Revocation
+	)
 	err := db.tx(ctx, func(tx pgx.Tx) error {
 		// NO KEY UPDATE: the id does not change, so rows referencing the
 		// user may still be inserted meanwhile.
@@ -120,41 +128,53 @@ func (db *DB) UpdateUser(ctx context.Context, id int64, fn func(*gatehouse.User)
 		if err != nil {
 			return notFound(err, "User")
 		}
-		wasAdmin := u.EnabledAdmin()
-		if err := fn(u); err != nil {
-			return err
+		was := *u
+		if e.Apply != nil {
+			if err := e.Apply(u); err != nil {
+				return err
+			}
 		}
-		if wasAdmin && !u.EnabledAdmin() {
+		if was.EnabledAdmin() && !u.EnabledAdmin() {
 			if err := keepAnAdmin(ctx, tx, id); err != nil {
 				return err
 			}
 		}
 		u.ID = id
-		u.UpdatedAt = time.Now().UTC().Truncate(time.Microsecond)
+		u.UpdatedAt = db.now().UTC().Truncate(time.Microsecond)
 		_, err = tx.Exec(ctx, `UPDATE users SET email = $1, full_name = $2, password_hash = $3, role = $4, permissions = $5,
 			disabled = $6, totp_enabled = $7, updated_at = $8 WHERE id = $9`,
 			u.Email, u.FullName, u.PasswordHash, u.Role, permissions(u.Permissions), u.Disabled, u.TOTPEnabled, u.UpdatedAt, id)
 		if err != nil {
 			return err
 		}
+		if was.TOTPEnabled && !u.TOTPEnabled {
+			if err := removeTwoFactor(ctx, tx, id); err != nil {
+				return err
+			}
+		}
+		var changes []gatehouse.Change
+		if e.EndSessions != nil {
+			if ended, changes, err = endSessions(ctx, tx, id, *e.EndSessions); err != nil {
+				return err
+			}
+		}
 		out = u
-		return recordChanges(ctx, tx, gatehouse.Change{UserID: id})
+		return db.recordChanges(ctx, tx, append(changes, gatehouse.Change{UserID: id})...)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("postgres: update user: %w", classify(err))
+		return nil, nil, fmt.Errorf("postgres: update user: %w", classify(err))
 	}
-	return out, nil
+	return out, ended, nil
 }
 
 // DeleteUser implements gatehouse.UserStore.
 func (db *DB) DeleteUser(ctx context.Context, id int64) error {
 	err := db.tx(ctx, func(tx pgx.Tx) error {
-		var role gatehouse.Role
-		var disabled bool
-		if err := tx.QueryRow(ctx, `SELECT role, disabled FROM users WHERE id = $1 FOR UPDATE`, id).Scan(&role, &disabled); err != nil {
+		var u gatehouse.User
+		if err := tx.QueryRow(ctx, `SELECT role, disabled FROM users WHERE id = $1 FOR UPDATE`, id).Scan(&u.Role, &u.Disabled); err != nil {
 			return notFound(err, "User")
 		}
-		if role == gatehouse.RoleAdmin && !disabled {
+		if u.EnabledAdmin() {
 			if err := keepAnAdmin(ctx, tx, id); err != nil {
 				return err
 			}
@@ -164,7 +184,7 @@ func (db *DB) DeleteUser(ctx context.Context, id int64) error {
 		if _, err := tx.Exec(ctx, `DELETE FROM users WHERE id = $1`, id); err != nil {
 			return err
 		}
-		return recordChanges(ctx, tx, gatehouse.Change{UserID: id})
+		return db.recordChanges(ctx, tx, gatehouse.Change{UserID: id})
 	})
 	if err != nil {
 		return fmt.Errorf("postgres: delete user: %w", classify(err))

@@ -13,8 +13,8 @@ import (
 // changes themselves. Unlike PostgreSQL, no lock is needed for sequence
 // numbers to become visible in order: every write goes through the one
 // writer connection, so transactions draw and commit them in turn.
-func recordChanges(ctx context.Context, tx *sql.Tx, cs ...gatehouse.Change) error {
-	now := micros(time.Now())
+func (db *DB) recordChanges(ctx context.Context, tx *sql.Tx, cs ...gatehouse.Change) error {
+	now := micros(db.now())
 	for _, c := range cs {
 		var kind, value sql.NullString
 		var expires sql.NullInt64

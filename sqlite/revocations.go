@@ -9,24 +9,33 @@ import (
 	"github.com/gatehouse/gatehouse"
 )
 
-// addRevocations stores revs and records them in the change feed; storing
-// one twice keeps the later expiry.
-func addRevocations(ctx context.Context, tx *sql.Tx, revs []gatehouse.Revocation) error {
+// addRevocations stores revs and records them in the change feed.
+func (db *DB) addRevocations(ctx context.Context, tx *sql.Tx, revs []gatehouse.Revocation) error {
+	changes, err := storeRevocations(ctx, tx, revs)
+	if err != nil {
+		return err
+	}
+	return db.recordChanges(ctx, tx, changes...)
+}
+
+// storeRevocations stores revs and returns the change-feed entries that
+// announce them; storing one twice keeps the later expiry.
+func storeRevocations(ctx context.Context, tx *sql.Tx, revs []gatehouse.Revocation) ([]gatehouse.Change, error) {
 	changes := make([]gatehouse.Change, len(revs))
 	for i, r := range revs {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO revocations (kind, value, expires_at) VALUES (?, ?, ?)
 			ON CONFLICT (kind, value) DO UPDATE SET expires_at = max(expires_at, excluded.expires_at)`,
 			r.Kind, r.Value, micros(r.ExpiresAt)); err != nil {
-			return err
+			return nil, err
 		}
 		changes[i].Revocation = &revs[i]
 	}
-	return recordChanges(ctx, tx, changes...)
+	return changes, nil
 }
 
 // AddRevocations implements gatehouse.RevocationStore.
 func (db *DB) AddRevocations(ctx context.Context, revs ...gatehouse.Revocation) error {
-	if err := db.tx(ctx, func(tx *sql.Tx) error { return addRevocations(ctx, tx, revs) }); err != nil {
+	if err := db.tx(ctx, func(tx *sql.Tx) error { return db.addRevocations(ctx, tx, revs) }); err != nil {
 		return fmt.Errorf("sqlite: add revocations: %w", classify(err))
 	}
 	return nil
@@ -71,28 +80,4 @@ func (db *DB) PurgeRevocations(ctx context.Context, now time.Time) (int64, error
 		return 0, fmt.Errorf("sqlite: purge revocations: %w", classify(err))
 	}
 	return n, nil
-}
-
-// Setting implements gatehouse.SettingStore.
-func (db *DB) Setting(ctx context.Context, key string) (string, error) {
-	var v string
-	if err := db.read.QueryRowContext(ctx, `SELECT value FROM settings WHERE key = ?`, key).Scan(&v); err != nil {
-		return "", fmt.Errorf("sqlite: setting: %w", notFound(err, "Setting"))
-	}
-	return v, nil
-}
-
-// SetSettingIfAbsent implements gatehouse.SettingStore.
-func (db *DB) SetSettingIfAbsent(ctx context.Context, key, value string) (string, error) {
-	var v string
-	err := db.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING`, key, value); err != nil {
-			return err
-		}
-		return tx.QueryRowContext(ctx, `SELECT value FROM settings WHERE key = ?`, key).Scan(&v)
-	})
-	if err != nil {
-		return "", fmt.Errorf("sqlite: set setting: %w", classify(err))
-	}
-	return v, nil
 }

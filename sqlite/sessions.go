@@ -76,12 +76,37 @@ func (db *DB) RevokeSession(ctx context.Context, sessionID string, now time.Time
 		if _, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`, micros(now), sessionID); err != nil {
 			return err
 		}
-		return addRevocations(ctx, tx, revs)
+		return db.addRevocations(ctx, tx, revs)
 	})
 	if err != nil {
 		return fmt.Errorf("sqlite: revoke session: %w", classify(err))
 	}
 	return nil
+}
+
+// endSessions revokes the user's sessions as end says and stores their
+// revocations, returning them and the change-feed entries that announce
+// them.
+func endSessions(ctx context.Context, tx *sql.Tx, userID int64, end gatehouse.SessionEnd) ([]gatehouse.Revocation, []gatehouse.Change, error) {
+	rows, err := tx.QueryContext(ctx, `UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL AND id <> ? RETURNING id`,
+		micros(end.At), userID, end.Except)
+	if err != nil {
+		return nil, nil, err
+	}
+	var revs []gatehouse.Revocation
+	for rows.Next() {
+		var sid string
+		if err := rows.Scan(&sid); err != nil {
+			rows.Close()
+			return nil, nil, err
+		}
+		revs = append(revs, gatehouse.Revocation{Kind: gatehouse.RevokeSession, Value: sid, ExpiresAt: end.Until})
+	}
+	if err := rows.Close(); err != nil {
+		return nil, nil, err
+	}
+	changes, err := storeRevocations(ctx, tx, revs)
+	return revs, changes, err
 }
 
 // LiveSessions implements gatehouse.SessionStore.

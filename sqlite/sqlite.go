@@ -34,7 +34,16 @@ var migrations embed.FS
 type DB struct {
 	read  *sql.DB
 	write *sql.DB
+	now   func() time.Time
 }
+
+// An Option changes how Open opens the database.
+type Option func(*DB)
+
+// WithNow makes the store read the time it records itself (creation and
+// update times, the change feed's times, when a migration was applied)
+// from now instead of time.Now.
+func WithNow(now func() time.Time) Option { return func(db *DB) { db.now = now } }
 
 var _ gatehouse.Store = (*DB)(nil)
 
@@ -48,7 +57,7 @@ var _ gatehouse.Store = (*DB)(nil)
 // tightens an existing database file, or a -wal or -shm file left beside
 // it, whose mode grants any access to group or others to 0600. SQLite
 // gives the -wal and -shm files it creates the main file's mode.
-func Open(ctx context.Context, path string) (*DB, error) {
+func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file::memory:") {
 		return nil, errors.New("sqlite: a file path is required")
 	}
@@ -80,7 +89,10 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	n := max(4, runtime.GOMAXPROCS(0))
 	read.SetMaxOpenConns(n)
 	read.SetMaxIdleConns(n)
-	db := &DB{read: read, write: write}
+	db := &DB{read: read, write: write, now: time.Now}
+	for _, o := range opts {
+		o(db)
+	}
 	if err := db.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -159,24 +171,43 @@ func (db *DB) migrate(ctx context.Context) error {
 	return nil
 }
 
+// renamedMigrations maps the file name of a migration to the name an
+// earlier version of Gatehouse recorded it under. Such a migration counts
+// as applied under either name and is recorded under both, so that a
+// database migrated before the rename is not migrated again, and one
+// migrated after it still opens with the earlier version.
+var renamedMigrations = map[string]string{
+	"migrations/002_apikeys_items_totp_nonces_audit.sql": "migrations/002_features.sql",
+}
+
 func (db *DB) applyMigration(ctx context.Context, name string) error {
 	body, err := migrations.ReadFile(name)
 	if err != nil {
 		return err
 	}
+	names := []string{name}
+	if old, ok := renamedMigrations[name]; ok {
+		names = append(names, old)
+	}
 	return db.tx(ctx, func(tx *sql.Tx) error {
 		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, name).Scan(&n); err != nil {
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version IN (?, ?)`,
+			names[0], names[len(names)-1]).Scan(&n); err != nil {
 			return err
 		}
-		if n > 0 {
-			return nil
+		if n == 0 {
+			if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+				return err
+			}
 		}
-		if _, err := tx.ExecContext(ctx, string(body)); err != nil {
-			return err
+		now := micros(db.now())
+		for _, v := range names {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)
+				ON CONFLICT (version) DO NOTHING`, v, now); err != nil {
+				return err
+			}
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, name, micros(time.Now()))
-		return err
+		return nil
 	})
 }
 

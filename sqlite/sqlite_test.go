@@ -3,18 +3,20 @@ package sqlite_test
 import (
 	"context"
 	"database/sql"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/sqlite"
 	"github.com/gatehouse/gatehouse/storetest"
 )
 
-func open(t *testing.T) gatehouse.Store {
+func open(t *testing.T, now func() time.Time) gatehouse.Store {
 	t.Helper()
-	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "test.db"))
+	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "test.db"), sqlite.WithNow(now))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +65,7 @@ func TestFrequentQueriesUseIndexes(t *testing.T) {
 	for _, tt := range []struct{ query, index string }{
 		{`DELETE FROM changes WHERE created_at < 1 AND seq < (SELECT max(seq) FROM changes)`, "changes_created_at"}, // PurgeChanges
 		{`DELETE FROM nonces WHERE expires_at <= 1`, "nonces_expires_at"},                                           // PurgeRevocations
-		{`SELECT count(*) FROM users WHERE role = 'admin' AND disabled = 0 AND id <> 1`, "users_enabled_admins"},    // otherAdmins
+		{strings.Replace(sqlite.OtherAdminsQuery, "?", "1", 1), "users_enabled_admins"},                             // keepAnAdmin
 	} {
 		rows, err := raw.QueryContext(ctx, "EXPLAIN QUERY PLAN "+tt.query)
 		if err != nil {
@@ -100,7 +102,7 @@ func TestCreateUserTakenUsernameIsUsernameAlreadyRegistered(t *testing.T) {
 	for _, second := range []string{"alice", "ALICE"} {
 		t.Run(second, func(t *testing.T) {
 			ctx := context.Background()
-			db := open(t)
+			db := open(t, time.Now)
 			if err := db.CreateUser(ctx, &gatehouse.User{Username: "alice", PasswordHash: "h", Role: gatehouse.RoleUser}); err != nil {
 				t.Fatal(err)
 			}
@@ -110,5 +112,95 @@ func TestCreateUserTakenUsernameIsUsernameAlreadyRegistered(t *testing.T) {
 					second, code, msg, err, gatehouse.ECONFLICT, "Username already registered")
 			}
 		})
+	}
+}
+
+// versions returns the migrations recorded in the database file at path.
+func versions(t *testing.T, raw *sql.DB) map[string]bool {
+	t.Helper()
+	rows, err := raw.Query(`SELECT version FROM schema_migrations`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	got := map[string]bool{}
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		got[v] = true
+	}
+	return got
+}
+
+// 002_features.sql was renamed after the aggregates it creates. A database
+// migrated before the rename recorded the old name: it must open without
+// the migration running again (it would fail on its CREATE TABLEs) and
+// with its data, and a database migrated now must still record the old
+// name, for a binary from before the rename to open it.
+func TestRenamedMigrationRunsOnceUnderEitherName(t *testing.T) {
+	ctx := context.Background()
+	const oldName, newName = "migrations/002_features.sql", "migrations/002_apikeys_items_totp_nonces_audit.sql"
+
+	// A database as the version before the rename left it: its three
+	// migrations applied and recorded under the names it knew.
+	path := filepath.Join(t.TempDir(), "old.db")
+	raw, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if _, err := raw.Exec(`CREATE TABLE schema_migrations (version TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []struct{ file, recorded string }{
+		{"migrations/001_core.sql", "migrations/001_core.sql"},
+		{newName, oldName}, // the same file, under its old name
+		{"migrations/003_indexes.sql", "migrations/003_indexes.sql"},
+	} {
+		body, err := os.ReadFile(m.file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := raw.Exec(string(body)); err != nil {
+			t.Fatalf("%s: %v", m.file, err)
+		}
+		if _, err := raw.Exec(`INSERT INTO schema_migrations VALUES (?, 1)`, m.recorded); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := raw.Exec(`INSERT INTO users (username, username_key, password_hash, role, created_at, updated_at) VALUES ('old', 'old', 'h', 'user', 1, 1)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.Exec(`INSERT INTO api_keys (user_id, name, lookup_id, secret_hash, scope, created_at) VALUES (1, 'ci', 'lk', x'00', '', 1)`); err != nil {
+		t.Fatal(err)
+	}
+
+	db, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatalf("open a database migrated under the old name: %v", err)
+	}
+	defer db.Close()
+	if k, err := db.APIKeyByLookup(ctx, "lk"); err != nil || k.Name != "ci" {
+		t.Fatalf("the API key stored before: %+v, %v", k, err)
+	}
+	if v := versions(t, raw); !v[oldName] || !v[newName] {
+		t.Fatalf("recorded %v, want both %s and %s", v, oldName, newName)
+	}
+
+	fresh := filepath.Join(t.TempDir(), "new.db")
+	db2, err := sqlite.Open(ctx, fresh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db2.Close()
+	raw2, err := sql.Open("sqlite", "file:"+fresh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw2.Close()
+	if v := versions(t, raw2); !v[oldName] || !v[newName] {
+		t.Fatalf("a fresh database recorded %v, want both %s and %s", v, oldName, newName)
 	}
 }

@@ -51,7 +51,7 @@ func notFound(err error, what string) error {
 
 // CreateUser implements gatehouse.UserStore.
 func (db *DB) CreateUser(ctx context.Context, u *gatehouse.User) error {
-	now := time.Now().UTC().Truncate(time.Microsecond)
+	now := db.now().UTC().Truncate(time.Microsecond)
 	if u.CreatedAt.IsZero() {
 		u.CreatedAt = now
 	}
@@ -119,36 +119,52 @@ func (db *DB) CountUsers(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// otherAdmins counts enabled admins other than id.
-func otherAdmins(ctx context.Context, tx *sql.Tx, id int64) (int, error) {
-	var n int
-	err := tx.QueryRowContext(ctx, `SELECT count(*) FROM users WHERE role = 'admin' AND disabled = 0 AND id <> ?`, id).Scan(&n)
-	return n, err
+// otherAdminsQuery tells whether an enabled admin other than the given
+// user exists. Its WHERE repeats the partial index users_enabled_admins
+// term for term, as SQLite requires of a partial index it is to use.
+const otherAdminsQuery = `SELECT EXISTS (SELECT 1 FROM users WHERE role = 'admin' AND NOT disabled AND id <> ?)`
+
+// keepAnAdmin refuses, with gatehouse.ErrLastAdmin, to let the enabled
+// admin id stop being one (demoted, disabled or deleted) unless another
+// enabled admin remains. It counts under the write lock: every write
+// transaction holds SQLite's one write lock from its BEGIN IMMEDIATE to
+// its end, so two concurrent removals of the last two admins run one
+// after the other, and the second sees the first's change.
+func keepAnAdmin(ctx context.Context, tx *sql.Tx, id int64) error {
+	var others bool
+	if err := tx.QueryRowContext(ctx, otherAdminsQuery, id).Scan(&others); err != nil {
+		return err
+	}
+	if !others {
+		return gatehouse.ErrLastAdmin
+	}
+	return nil
 }
 
 // UpdateUser implements gatehouse.UserStore.
-func (db *DB) UpdateUser(ctx context.Context, id int64, fn func(*gatehouse.User) error) (*gatehouse.User, error) {
-	var out *gatehouse.User
+func (db *DB) UpdateUser(ctx context.Context, id int64, e gatehouse.UserEdit) (*gatehouse.User, []gatehouse.Revocation, error) {
+	var (
+		out   *gatehouse.User
+		ended []gatehouse.Revocation
+	)
 	err := db.tx(ctx, func(tx *sql.Tx) error {
 		u, err := scanUser(tx.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id))
 		if err != nil {
 			return notFound(err, "User")
 		}
-		wasAdmin := u.EnabledAdmin()
-		if err := fn(u); err != nil {
-			return err
-		}
-		if wasAdmin && !u.EnabledAdmin() {
-			n, err := otherAdmins(ctx, tx, id)
-			if err != nil {
+		was := *u
+		if e.Apply != nil {
+			if err := e.Apply(u); err != nil {
 				return err
 			}
-			if n == 0 {
-				return gatehouse.ErrLastAdmin
+		}
+		if was.EnabledAdmin() && !u.EnabledAdmin() {
+			if err := keepAnAdmin(ctx, tx, id); err != nil {
+				return err
 			}
 		}
 		u.ID = id
-		u.UpdatedAt = time.Now().UTC().Truncate(time.Microsecond)
+		u.UpdatedAt = db.now().UTC().Truncate(time.Microsecond)
 		_, err = tx.ExecContext(ctx, `UPDATE users SET email = ?, full_name = ?, password_hash = ?, role = ?, permissions = ?,
 			disabled = ?, totp_enabled = ?, updated_at = ? WHERE id = ?`,
 			u.Email, u.FullName, u.PasswordHash, string(u.Role), permissionsJSON(u.Permissions), u.Disabled, u.TOTPEnabled,
@@ -156,36 +172,44 @@ func (db *DB) UpdateUser(ctx context.Context, id int64, fn func(*gatehouse.User)
 		if err != nil {
 			return err
 		}
+		if was.TOTPEnabled && !u.TOTPEnabled {
+			if err := removeTwoFactor(ctx, tx, id); err != nil {
+				return err
+			}
+		}
+		var changes []gatehouse.Change
+		if e.EndSessions != nil {
+			if ended, changes, err = endSessions(ctx, tx, id, *e.EndSessions); err != nil {
+				return err
+			}
+		}
 		out = u
-		return recordChanges(ctx, tx, gatehouse.Change{UserID: id})
+		return db.recordChanges(ctx, tx, append(changes, gatehouse.Change{UserID: id})...)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: update user: %w", classify(err))
+		return nil, nil, fmt.Errorf("sqlite: update user: %w", classify(err))
 	}
-	return out, nil
+	return out, ended, nil
 }
 
 // DeleteUser implements gatehouse.UserStore.
 func (db *DB) DeleteUser(ctx context.Context, id int64) error {
 	err := db.tx(ctx, func(tx *sql.Tx) error {
-		var role string
-		var disabled bool
-		if err := tx.QueryRowContext(ctx, `SELECT role, disabled FROM users WHERE id = ?`, id).Scan(&role, &disabled); err != nil {
+		var u gatehouse.User
+		if err := tx.QueryRowContext(ctx, `SELECT role, disabled FROM users WHERE id = ?`, id).Scan(&u.Role, &u.Disabled); err != nil {
 			return notFound(err, "User")
 		}
-		if role == string(gatehouse.RoleAdmin) && !disabled {
-			n, err := otherAdmins(ctx, tx, id)
-			if err != nil {
+		if u.EnabledAdmin() {
+			if err := keepAnAdmin(ctx, tx, id); err != nil {
 				return err
 			}
-			if n == 0 {
-				return gatehouse.ErrLastAdmin
-			}
 		}
+		// Sessions, refresh tokens, API keys, items and two-factor state
+		// go with the user (ON DELETE CASCADE).
 		if _, err := tx.ExecContext(ctx, `DELETE FROM users WHERE id = ?`, id); err != nil {
 			return err
 		}
-		return recordChanges(ctx, tx, gatehouse.Change{UserID: id})
+		return db.recordChanges(ctx, tx, gatehouse.Change{UserID: id})
 	})
 	if err != nil {
 		return fmt.Errorf("sqlite: delete user: %w", classify(err))

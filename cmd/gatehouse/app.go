@@ -97,7 +97,7 @@ func (f *storeFlags) openAs(ctx context.Context, stderr io.Writer, mode sealingM
 		return nil, err
 	}
 	c.sealing = mode
-	return openApp(ctx, c, newLogger(stderr, "warn"))
+	return openApp(ctx, c, newLogger(stderr, "warn"), cluster{})
 }
 
 func (f *storeFlags) parse() (storeConfig, error) {
@@ -149,10 +149,19 @@ func (f *storeFlags) parse() (storeConfig, error) {
 	return c, nil
 }
 
+// cluster is what an instance shares with the others through Redis; its
+// zero value, for a single instance or a CLI command, keeps everything in
+// memory.
+type cluster struct {
+	bcast auth.Broadcaster
+	codes auth.CodeLimiter
+}
+
 // openApp opens and migrates the store, loads the signing keys (creating
-// them on first use when the command signs) and builds the auth service. A database that cannot be opened is a
-// configuration error (exit status 2).
-func openApp(ctx context.Context, c storeConfig, log *slog.Logger) (*app, error) {
+// them on first use when the command signs) and builds the auth service.
+// A database that cannot be opened is a configuration error (exit status
+// 2).
+func openApp(ctx context.Context, c storeConfig, log *slog.Logger, cl cluster) (*app, error) {
 	var store gatehouse.Store
 	switch c.db.driver {
 	case "sqlite":
@@ -193,6 +202,7 @@ func openApp(ctx context.Context, c storeConfig, log *slog.Logger) (*app, error)
 		Store: store, Tokens: tokens, Hasher: password.NewHasher(password.DefaultParams()), Pool: pool,
 		Policy: policy, AccessTTL: c.accessTTL, RefreshTTL: c.refreshTTL, Logger: log,
 		Auditor: rec, Metrics: met, KeyPepper: pepper, Sealer: seal.sealer, TOTPIssuer: c.totpIssuer,
+		Broadcaster: cl.bcast, CodeLimiter: cl.codes,
 	})
 	if err != nil {
 		rec.Close()

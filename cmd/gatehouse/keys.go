@@ -67,7 +67,7 @@ func keysCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	c.sealing = sealStrict // the sealer serve uses: the keys are sealed under it
 	c.signing.load = sub == "rotate"
-	a, err := openApp(ctx, c, newLogger(stderr, "warn"))
+	a, err := openApp(ctx, c, newLogger(stderr, "warn"), cluster{})
 	if err != nil {
 		return err
 	}

@@ -74,7 +74,7 @@ func (d *deployment) open(mode sealingMode) (*app, error) {
 		return nil, err
 	}
 	c.sealing = mode
-	return openApp(context.Background(), c, slog.New(slog.DiscardHandler))
+	return openApp(context.Background(), c, slog.New(slog.DiscardHandler), cluster{})
 }
 
 // serve opens the app as serve does, or fails the test.

@@ -166,8 +166,36 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	log := slog.New(httpapi.LogHandler{Handler: newLogger(stderr, c.logLevel).Handler()})
+	// The revocation stream's hub hears of this instance's changes through
+	// the broadcaster (and of other instances' through the bus's sink); it
+	// needs the store, so it is made after openApp, and kicked from then on.
+	kick := &hubKick{}
+	var (
+		cl        = cluster{bcast: kickBroadcaster{kick: kick.Kick}}
+		bus       *redis.Bus
+		rateStore ratelimit.Store = ratelimit.NewMemoryStore(100_000)
+		ready     func(context.Context) error
+	)
+	if c.redisURL != "" {
+		rc, err := redis.NewClient(c.redisURL)
+		if err != nil {
+			return bad("GATEHOUSE_REDIS_URL", "%v", err)
+		}
+		defer rc.Close()
+		bus = redis.NewBus(rc, c.redisPrefix, log)
+		redisDown := func(err error) {
+			log.Warn("redis unavailable: rate limits are per instance until it is back", "err", err)
+		}
+		codes := redis.NewCodeLimiter(rc, c.redisPrefix, auth.MaxCodeFailures, auth.CodeFailureWindow,
+			auth.NewMemoryCodeLimiter(auth.MaxCodeFailures, auth.CodeFailureWindow, time.Now))
+		codes.Breaker.OnError = redisDown
+		cl = cluster{bcast: kickBroadcaster{next: bus, kick: kick.Kick}, codes: codes}
+		rateStore = &ratelimit.FallbackStore{Primary: redis.NewRateStore(rc, c.redisPrefix), Local: rateStore,
+			Breaker: ratelimit.Breaker{Cooldown: time.Second, OnError: redisDown}}
+		ready = bus.Ping
+	}
 	c.store.sealing = sealStrict
-	a, err := openApp(ctx, c.store, log)
+	a, err := openApp(ctx, c.store, log, cl)
 	if err != nil {
 		return err
 	}
@@ -204,6 +232,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := hub.Load(ctx); err != nil {
 		return err
 	}
+	kick.set(hub)
 
 	ln, err := net.Listen("tcp", c.addr)
 	if err != nil {
@@ -211,32 +240,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBG()
-	var rateStore ratelimit.Store = ratelimit.NewMemoryStore(100_000)
-	var ready func(context.Context) error
-	if c.redisURL != "" {
-		rc, err := redis.NewClient(c.redisURL)
-		if err != nil {
-			return bad("GATEHOUSE_REDIS_URL", "%v", err)
-		}
-		defer rc.Close()
-		bus := redis.NewBus(rc, c.redisPrefix, log)
-		a.auth.SetBroadcaster(kickBroadcaster{next: bus, kick: hub.Kick})
-		redisDown := func(err error) {
-			log.Warn("redis unavailable: rate limits are per instance until it is back", "err", err)
-		}
-		codes := redis.NewCodeLimiter(rc, c.redisPrefix, auth.MaxCodeFailures, auth.CodeFailureWindow,
-			auth.NewMemoryCodeLimiter(auth.MaxCodeFailures, auth.CodeFailureWindow, time.Now))
-		codes.Breaker.OnError = redisDown
-		a.auth.SetCodeLimiter(codes)
-		go bus.Run(bg, kickSink{Sink: a.auth, kick: hub.Kick})
-		rateStore = &ratelimit.FallbackStore{Primary: redis.NewRateStore(rc, c.redisPrefix), Local: rateStore,
-			Breaker: ratelimit.Breaker{Cooldown: time.Second, OnError: redisDown}}
-		ready = bus.Ping
+	if bus != nil {
+		go bus.Run(bg, kickSink{Sink: a.auth, kick: kick.Kick})
 		if err := bus.Ping(ctx); err != nil {
 			log.Warn("redis unavailable at start: serving degraded until it answers", "err", err)
 		}
-	} else {
-		a.auth.SetBroadcaster(kickBroadcaster{kick: hub.Kick})
 	}
 	api, err := httpapi.New(httpapi.Config{Auth: a.auth, Store: a.store, Logger: log, Security: c.security,
 		Proxies: c.proxies, Metrics: a.metrics, Auditor: a.audit, LoginLimit: c.loginRateLimit, RouteLimits: c.routeLimits,

@@ -422,7 +422,7 @@ func TestSigningKeysFollowTheEncryptionKey(t *testing.T) {
 			return err
 		}
 		c.sealing, c.signing.load, c.signing.issuer = sealStrict, true, "http://gh.test"
-		a, err := openApp(context.Background(), c, slog.New(slog.DiscardHandler))
+		a, err := openApp(context.Background(), c, slog.New(slog.DiscardHandler), cluster{})
 		if err == nil {
 			a.Close()
 		}

@@ -2,11 +2,26 @@ package main
 
 import (
 	"context"
+	"sync/atomic"
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/auth"
 	"github.com/gatehouse/gatehouse/redis"
+	"github.com/gatehouse/gatehouse/revstream"
 )
+
+// hubKick kicks the hub once there is one; before (changes made while the
+// instance starts, which the hub's first read of the feed picks up) it
+// does nothing.
+type hubKick struct{ hub atomic.Pointer[revstream.Hub] }
+
+func (k *hubKick) set(h *revstream.Hub) { k.hub.Store(h) }
+
+func (k *hubKick) Kick() {
+	if h := k.hub.Load(); h != nil {
+		h.Kick()
+	}
+}
 
 // The revocation stream's hub reads the change feed at once when this
 // instance, or another one through Redis, has committed a revocation or a

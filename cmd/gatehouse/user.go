@@ -93,22 +93,11 @@ func userCommand(ctx context.Context, args []string, stdin io.Reader, stdout, st
 		}
 		w.Flush()
 	case "set-role", "disable", "enable":
-		u, err = a.auth.UpdateUser(ctx, u.ID, func(u *gatehouse.User) error {
-			switch sub {
-			case "set-role":
-				r := gatehouse.Role(pos[1])
-				if err := auth.ValidateRole(r); err != nil {
-					return err
-				}
-				u.Role = r
-			case "disable":
-				u.Disabled = true
-			case "enable":
-				u.Disabled = false
-			}
-			return nil
-		})
-		if err != nil {
+		upd := auth.UserUpdate{Disabled: new(sub == "disable")}
+		if sub == "set-role" {
+			upd = auth.UserUpdate{Role: new(gatehouse.Role(pos[1]))}
+		}
+		if u, err = a.auth.UpdateUser(ctx, u.ID, upd); err != nil {
 			return publicError(err)
 		}
 		fmt.Fprintf(stdout, "user %s: role %s, disabled %v\n", u.Username, u.Role, u.Disabled)
@@ -118,7 +107,7 @@ func userCommand(ctx context.Context, args []string, stdin io.Reader, stdout, st
 		}
 		fmt.Fprintf(stdout, "deleted user %s\n", u.Username)
 	case "reset-2fa":
-		if err := a.auth.ResetTwoFactor(ctx, u.ID); err != nil {
+		if _, err := a.auth.UpdateUser(ctx, u.ID, auth.UserUpdate{TOTPEnabled: new(false)}); err != nil {
 			return publicError(err)
 		}
 		fmt.Fprintf(stdout, "two-factor authentication of %s reset\n", u.Username)
@@ -127,7 +116,7 @@ func userCommand(ctx context.Context, args []string, stdin io.Reader, stdout, st
 		if err != nil {
 			return err
 		}
-		if err := a.auth.SetPassword(ctx, u.ID, pw); err != nil {
+		if _, err := a.auth.UpdateUser(ctx, u.ID, auth.UserUpdate{Password: &pw}); err != nil {
 			return publicError(err)
 		}
 		fmt.Fprintf(stdout, "password of %s changed\n", u.Username)

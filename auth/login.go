@@ -1,0 +1,171 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/password"
+	"github.com/gatehouse/gatehouse/rbac"
+	"github.com/gatehouse/gatehouse/token"
+)
+
+// TokenPair is what a login or a refresh returns (contract §3).
+type TokenPair struct {
+	AccessToken  string
+	RefreshToken string
+	ExpiresIn    int // seconds
+	Scope        string
+	User         *gatehouse.User
+	SessionID    string
+}
+
+var (
+	errBadCredentials = &gatehouse.Error{Code: gatehouse.EUNAUTHENTICATED, OAuth: "invalid_grant", Message: "Incorrect username or password"}
+	errInactive       = &gatehouse.Error{Code: gatehouse.EINACTIVE, OAuth: "invalid_grant", Message: "Inactive user"}
+)
+
+// Login checks a username and password and opens a login session with the
+// granted scopes (the requested ones the user's role allows; all of them
+// when none are requested).
+//
+// An unknown user costs the same hash work as a wrong password and gets
+// the same answer, so neither body nor timing tells whether the account
+// exists. A disabled account is told so only after its password matched.
+// A user with 2FA on gets *MFARequiredError; LoginWithOTP takes the code.
+func (s *Service) Login(ctx context.Context, username, pw, scope string) (*TokenPair, error) {
+	return s.LoginWithOTP(ctx, username, pw, scope, "")
+}
+
+// LoginWithOTP is Login with the second factor of a user who has 2FA on:
+// otp is a current TOTP code or an unused recovery code (contract §3). The
+// password is checked first, so a wrong one gets the same answer whether or
+// not 2FA is on. Without otp the answer is *MFARequiredError, carrying an
+// mfa_token that LoginMFA takes in place of the password; a wrong otp is
+// 401 "invalid_otp", and counts towards the user's limit on wrong codes.
+func (s *Service) LoginWithOTP(ctx context.Context, username, pw, scope, otp string) (*TokenPair, error) {
+	pair, u, err := s.login(ctx, username, pw, scope, otp)
+	s.recordLogin(ctx, username, u, "password", err)
+	return pair, err
+}
+
+// recordLogin audits and counts the outcome of a login; a malformed
+// request or an overloaded server is not a login attempt.
+func (s *Service) recordLogin(ctx context.Context, username string, u *gatehouse.User, grant string, err error) {
+	ev := gatehouse.AuditEvent{Type: gatehouse.EventLogin, Outcome: gatehouse.OutcomeSuccess, Username: username}
+	if u != nil {
+		ev.UserID = u.ID
+	}
+	var mfa *MFARequiredError
+	switch {
+	case err == nil:
+		s.met.Login("success")
+		s.met.TokenIssued(grant)
+	case gatehouse.ErrorCode(err) == gatehouse.EINVALID || gatehouse.ErrorCode(err) == gatehouse.EUNAVAILABLE:
+		return
+	case errors.As(err, &mfa):
+		ev.Outcome, ev.Detail = gatehouse.OutcomePending, gatehouse.ErrorMessage(err)
+		s.met.Login("mfa_required")
+	default:
+		ev.Outcome, ev.Detail = gatehouse.OutcomeFailure, gatehouse.ErrorMessage(err)
+		s.met.Login("failure")
+	}
+	s.audit.Record(ctx, ev)
+}
+
+func (s *Service) login(ctx context.Context, username, pw, scope, otp string) (*TokenPair, *gatehouse.User, error) {
+	if password.TooLong(pw) {
+		return nil, nil, gatehouse.Invalid([]string{"body", "password"}, "Password must be at most 1024 bytes", "value_error")
+	}
+	u, err := s.cfg.Store.UserByUsername(ctx, username)
+	if err != nil {
+		if gatehouse.ErrorCode(err) != gatehouse.ENOTFOUND {
+			return nil, nil, err
+		}
+		if err := s.hash(ctx, func() { s.cfg.Hasher.VerifyDummy(pw) }); err != nil {
+			return nil, nil, err
+		}
+		return nil, nil, errBadCredentials
+	}
+	var ok, rehash bool
+	var verr error
+	if err := s.hash(ctx, func() { ok, rehash, verr = s.cfg.Hasher.Verify(pw, u.PasswordHash) }); err != nil {
+		return nil, nil, err
+	}
+	if verr != nil {
+		s.log.ErrorContext(ctx, "stored password hash unusable", "user_id", u.ID, "err", verr)
+		return nil, u, errBadCredentials
+	}
+	if !ok {
+		return nil, u, errBadCredentials
+	}
+	if u.Disabled {
+		return nil, u, errInactive
+	}
+	if rehash {
+		s.rehash(ctx, u, pw)
+	}
+	granted := rbac.Grant(u.Role, scope)
+	if u.TOTPEnabled {
+		if err := s.secondFactor(ctx, u, granted, otp); err != nil {
+			return nil, u, err
+		}
+	}
+	pair, err := s.openSession(ctx, u, granted)
+	return pair, u, err
+}
+
+// rehash upgrades a bcrypt or outdated argon2id hash after a successful
+// login (passlib's deprecated="auto"). Failure only costs the upgrade.
+func (s *Service) rehash(ctx context.Context, u *gatehouse.User, pw string) {
+	h, err := s.hashPassword(ctx, pw)
+	if err != nil {
+		s.log.WarnContext(ctx, "password rehash skipped", "user_id", u.ID, "err", err)
+		return
+	}
+	old := u.PasswordHash
+	_, _, err = s.cfg.Store.UpdateUser(ctx, u.ID, gatehouse.UserEdit{Apply: func(cur *gatehouse.User) error {
+		if cur.PasswordHash == old { // changed meanwhile: keep the newer one
+			cur.PasswordHash = h
+		}
+		return nil
+	}})
+	if err != nil {
+		s.log.WarnContext(ctx, "password rehash not stored", "user_id", u.ID, "err", err)
+		return
+	}
+	s.userChanged(ctx, u.ID)
+}
+
+func (s *Service) openSession(ctx context.Context, u *gatehouse.User, scope string) (*TokenPair, error) {
+	now := s.now()
+	sess := &gatehouse.Session{ID: token.NewID(), UserID: u.ID, Scope: scope, CreatedAt: now}
+	rt := newRefreshToken()
+	first := &gatehouse.RefreshToken{Hash: hashRefresh(rt), SessionID: sess.ID, UserID: u.ID, Scope: scope,
+		CreatedAt: now, ExpiresAt: now.Add(s.cfg.RefreshTTL)}
+	if err := s.cfg.Store.CreateSession(ctx, sess, first); err != nil {
+		return nil, err
+	}
+	return s.pair(u, sess.ID, scope, rt, now)
+}
+
+// pair issues an access token for the session and pairs it with rt.
+func (s *Service) pair(u *gatehouse.User, sid, scope, rt string, now time.Time) (*TokenPair, error) {
+	at, err := s.cfg.Tokens.Issue(token.Claims{
+		Subject:   strconv.FormatInt(u.ID, 10),
+		ID:        token.NewID(),
+		SessionID: sid,
+		Scope:     scope,
+		IssuedAt:  now.Unix(),
+		NotBefore: now.Unix(),
+		ExpiresAt: now.Add(s.cfg.AccessTTL).Unix(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("auth: issue access token: %w", err)
+	}
+	return &TokenPair{AccessToken: at, RefreshToken: rt, ExpiresIn: int(s.cfg.AccessTTL / time.Second),
+		Scope: scope, User: u, SessionID: sid}, nil
+}

@@ -1,0 +1,51 @@
+package auth
+
+import (
+	"context"
+	"time"
+
+	"github.com/gatehouse/gatehouse"
+)
+
+// revokeSession stores the session's revocation, then mirrors and
+// broadcasts it. The access-token revocation of a session needs to outlive
+// only the access tokens it covers.
+func (s *Service) revokeSession(ctx context.Context, sid string, now time.Time, extra ...gatehouse.Revocation) error {
+	revs := append([]gatehouse.Revocation{{Kind: gatehouse.RevokeSession, Value: sid,
+		ExpiresAt: now.Add(s.cfg.AccessTTL + Leeway)}}, extra...)
+	if err := s.cfg.Store.RevokeSession(ctx, sid, now, revs...); err != nil {
+		return err
+	}
+	s.revoked(ctx, revs)
+	return nil
+}
+
+// revoked mirrors and broadcasts revocations once they are stored.
+func (s *Service) revoked(ctx context.Context, revs []gatehouse.Revocation) {
+	if len(revs) == 0 {
+		return
+	}
+	s.mirror.Add(revs...)
+	if s.bcast != nil {
+		if err := s.bcast.PublishRevocations(ctx, revs); err != nil {
+			// Durable already; other instances catch up at their next resync.
+			s.log.WarnContext(ctx, "revocation broadcast failed", "err", err)
+		}
+	}
+}
+
+// Logout revokes the principal's access token and its whole login session,
+// durably, before it returns.
+func (s *Service) Logout(ctx context.Context, p *gatehouse.Principal) error {
+	if p.SessionID == "" {
+		return gatehouse.Errorf(gatehouse.EBADREQUEST, "Only a token login can be logged out")
+	}
+	now := s.now()
+	err := s.revokeSession(ctx, p.SessionID, now, gatehouse.Revocation{
+		Kind: gatehouse.RevokeToken, Value: p.TokenID, ExpiresAt: p.ExpiresAt.Add(Leeway)})
+	if err == nil {
+		s.met.Revocation("logout")
+		s.audit.Record(ctx, gatehouse.AuditEvent{Type: gatehouse.EventLogout, Outcome: gatehouse.OutcomeSuccess, UserID: p.User.ID})
+	}
+	return err
+}

@@ -1,0 +1,126 @@
+package storetest
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/gatehouse/gatehouse"
+)
+
+func newSession(t *testing.T, s gatehouse.Store, hash string, exp time.Time) *gatehouse.User {
+	t.Helper()
+	u := mustCreate(t, s, "erin", gatehouse.RoleUser)
+	sess := &gatehouse.Session{ID: "sess-1", UserID: u.ID, Scope: "read:items write:items", CreatedAt: t0}
+	if err := s.CreateSession(context.Background(), sess, &gatehouse.RefreshToken{Hash: hash, CreatedAt: t0, ExpiresAt: exp}); err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+func testRotate(t *testing.T, s gatehouse.Store) {
+	ctx := context.Background()
+	u := newSession(t, s, "old", t0.Add(time.Hour))
+	next := &gatehouse.RefreshToken{Hash: "next", CreatedAt: t0, ExpiresAt: t0.Add(2 * time.Hour)}
+	rot, err := s.RotateRefreshToken(ctx, "old", t0.Add(time.Minute), next, []byte("sealed"))
+	if err != nil || !rot.Rotated || rot.SessionRevoked {
+		t.Fatalf("rotate = %+v, %v", rot, err)
+	}
+	if next.SessionID != "sess-1" || next.UserID != u.ID || next.Scope != "read:items write:items" {
+		t.Fatalf("successor not filled from the old token: %+v", next)
+	}
+	// Presenting it again: not rotated; the use time and sealed successor are returned.
+	again, err := s.RotateRefreshToken(ctx, "old", t0.Add(2*time.Minute), &gatehouse.RefreshToken{Hash: "other", CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}, []byte("x"))
+	if err != nil || again.Rotated {
+		t.Fatalf("second rotate = %+v, %v", again, err)
+	}
+	if !again.Old.UsedAt.Equal(t0.Add(time.Minute)) || string(again.Old.Successor) != "sealed" {
+		t.Fatalf("second rotate saw UsedAt=%v successor=%q", again.Old.UsedAt, again.Old.Successor)
+	}
+	// The successor rotates in turn.
+	rot2, err := s.RotateRefreshToken(ctx, "next", t0.Add(3*time.Minute), &gatehouse.RefreshToken{Hash: "third", CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}, nil)
+	if err != nil || !rot2.Rotated {
+		t.Fatalf("rotate successor = %+v, %v", rot2, err)
+	}
+	// "other" was never stored.
+	_, err = s.RotateRefreshToken(ctx, "other", t0, &gatehouse.RefreshToken{Hash: "y"}, nil)
+	wantCode(t, err, gatehouse.ENOTFOUND)
+}
+
+func testRotateRace(t *testing.T, s gatehouse.Store) {
+	newSession(t, s, "old", t0.Add(time.Hour))
+	const n = 10
+	rotated := race(t, n, func(i int) (bool, error) {
+		next := &gatehouse.RefreshToken{Hash: fmt.Sprintf("next%d", i), CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+		rot, err := s.RotateRefreshToken(context.Background(), "old", t0.Add(time.Second), next, []byte{byte(i)})
+		return err == nil && rot.Rotated, err
+	})
+	if rotated != 1 {
+		t.Fatalf("%d concurrent rotations succeeded, want exactly 1", rotated)
+	}
+}
+
+func testRotateRefused(t *testing.T, s gatehouse.Store) {
+	ctx := context.Background()
+	newSession(t, s, "old", t0.Add(time.Hour))
+	next := func() *gatehouse.RefreshToken {
+		return &gatehouse.RefreshToken{Hash: "n" + fmt.Sprint(time.Now().UnixNano()), CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+	}
+	rot, err := s.RotateRefreshToken(ctx, "old", t0.Add(time.Hour), next(), nil)
+	if err != nil || rot.Rotated || !rot.Old.UsedAt.IsZero() {
+		t.Fatalf("expired token: %+v, %v", rot, err)
+	}
+	if err := s.RevokeSession(ctx, "sess-1", t0); err != nil {
+		t.Fatal(err)
+	}
+	rot, err = s.RotateRefreshToken(ctx, "old", t0.Add(time.Minute), next(), nil)
+	if err != nil || rot.Rotated || !rot.SessionRevoked {
+		t.Fatalf("revoked session: %+v, %v", rot, err)
+	}
+	// Revoking twice, or an unknown session, is not an error.
+	if err := s.RevokeSession(ctx, "sess-1", t0); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RevokeSession(ctx, "no-such-session", t0); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func testPurgeSessions(t *testing.T, s gatehouse.Store) {
+	ctx := context.Background()
+	newSession(t, s, "old", t0.Add(time.Hour))
+	n, err := s.PurgeSessions(ctx, t0.Add(30*time.Minute))
+	if err != nil || n != 0 {
+		t.Fatalf("purge before expiry = %d, %v", n, err)
+	}
+	n, err = s.PurgeSessions(ctx, t0.Add(2*time.Hour))
+	if err != nil || n != 1 {
+		t.Fatalf("purge after expiry = %d, %v", n, err)
+	}
+	_, err = s.RotateRefreshToken(ctx, "old", t0, &gatehouse.RefreshToken{Hash: "x"}, nil)
+	wantCode(t, err, gatehouse.ENOTFOUND)
+}
+
+func testLiveSessions(t *testing.T, s gatehouse.Store) {
+	ctx := context.Background()
+	u := newSession(t, s, "h1", t0.Add(time.Hour))
+	other := mustCreate(t, s, "olga", gatehouse.RoleUser)
+	for i, id := range []string{"sess-2", "sess-3"} {
+		owner := u.ID
+		if i == 1 {
+			owner = other.ID
+		}
+		if err := s.CreateSession(ctx, &gatehouse.Session{ID: id, UserID: owner, CreatedAt: t0.Add(time.Minute)},
+			&gatehouse.RefreshToken{Hash: "h-" + id, CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.RevokeSession(ctx, "sess-1", t0); err != nil {
+		t.Fatal(err)
+	}
+	ids, err := s.LiveSessions(ctx, u.ID)
+	if err != nil || len(ids) != 1 || ids[0] != "sess-2" {
+		t.Fatalf("LiveSessions = %v, %v; want [sess-2]", ids, err)
+	}
+}
