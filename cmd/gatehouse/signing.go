@@ -125,19 +125,20 @@ func parsePublicURL(v, addr string, tls bool) (string, error) {
 // in the database, then the previous ones. The stored secret is generated
 // only when HS256 signs (c.signing.alg) and no secret is configured; an
 // earlier version's generated secret is loaded whatever signs, so that
-// its tokens verify until they expire. Without any, the result is empty.
-func hmacKeys(ctx context.Context, store gatehouse.SettingStore, c storeConfig) ([]token.Key, error) {
+// its tokens can verify until they expire (generated reports that keys[0]
+// is that one). Without any, the result is empty.
+func hmacKeys(ctx context.Context, store gatehouse.SettingStore, c storeConfig) (keys []token.Key, generated bool, err error) {
 	current := c.secret
 	if current == nil {
-		var err error
 		if c.signing.alg == token.HS256 {
 			current, err = storedSecret(ctx, store, secretSetting)
 		} else {
 			current, err = existingSecret(ctx, store, secretSetting)
 		}
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
+		generated = current != nil
 	}
 	if current == nil {
 		var out []token.Key
@@ -146,9 +147,9 @@ func hmacKeys(ctx context.Context, store gatehouse.SettingStore, c storeConfig) 
 				out = append(out, token.Key{ID: id, Secret: p})
 			}
 		}
-		return out, nil
+		return out, false, nil
 	}
-	return token.KeysFromSecrets(current, c.previousSecrets), nil
+	return token.KeysFromSecrets(current, c.previousSecrets), generated, nil
 }
 
 // existingSecret returns the random secret kept under name, nil when there
@@ -214,7 +215,7 @@ func markLegacy(ctx context.Context, store gatehouse.Store, hmac []token.Key, c 
 // random key that nothing outside this process knows: such commands issue
 // no token).
 func openTokens(ctx context.Context, store gatehouse.Store, c storeConfig, seal *sealing, log *slog.Logger) (*token.Manager, *keys.Manager, error) {
-	hmac, err := hmacKeys(ctx, store, c)
+	hmac, generated, err := hmacKeys(ctx, store, c)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -225,6 +226,13 @@ func openTokens(ctx context.Context, store gatehouse.Store, c storeConfig, seal 
 	if c.signing.load {
 		if err := markLegacy(ctx, store, hmac, c, time.Now()); err != nil {
 			return nil, nil, err
+		}
+		// The secret an earlier version generated is kept in the database
+		// in the clear: once its tokens have expired, a deployment that no
+		// longer signs with it stops trusting it, so that a copy of the
+		// database cannot mint tokens.
+		if generated && c.signing.alg != token.HS256 && hmac[0].FormerIssuer == "" {
+			hmac = hmac[1:]
 		}
 	}
 	newTokens := func(k []token.Key) (*token.Manager, error) {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -450,6 +451,52 @@ func TestSigningKeysFollowTheEncryptionKey(t *testing.T) {
 		}
 		if !reseal && (exitCode(err) != 2 || !strings.Contains(err.Error(), "GATEHOUSE_ENCRYPTION_KEY")) {
 			t.Fatalf("without reseal, without the old key: %v (exit %d), want exit 2 naming GATEHOUSE_ENCRYPTION_KEY", err, exitCode(err))
+		}
+	}
+}
+
+// The secret an earlier version generated into the database verifies, on a
+// deployment that now signs RS256, only while tokens it signed before the
+// upgrade may live: afterwards a copy of the database cannot mint tokens
+// with it.
+func TestTheGeneratedSecretStopsVerifyingOnceItsTokensHaveExpired(t *testing.T) {
+	ctx := context.Background()
+	for _, open := range []bool{true, false} {
+		d := newDeployment(t)
+		oldDeployment(t, d.db, nil)
+		store, err := sqlite.Open(ctx, d.db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		generated, _ := existingSecret(ctx, store, secretSetting)
+		until := time.Now().Add(time.Hour)
+		if !open {
+			until = time.Now().Add(-time.Second)
+		}
+		rec, _ := json.Marshal(legacyRecord{Until: until, Keys: []string{token.KeyID(generated)}})
+		if _, err := store.SetSettingIfAbsent(ctx, legacyIssuerSetting, string(rec)); err != nil {
+			t.Fatal(err)
+		}
+		store.Close()
+
+		s := newSettings("test", "")
+		sf, kf := addStoreFlags(s), addSigningFlags(s)
+		c, err := sf.parse()
+		if err == nil {
+			err = kf.parse(&c)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.sealing, c.signing.load, c.signing.issuer = sealStrict, true, "http://gh.test"
+		a, err := openApp(ctx, c, slog.New(slog.DiscardHandler), cluster{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		held := slices.Contains(a.tokens.KeyIDs(), token.KeyID(generated))
+		a.Close()
+		if held != open {
+			t.Errorf("legacy window open %v: the generated secret verifies: %v", open, held)
 		}
 	}
 }
