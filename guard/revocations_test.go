@@ -85,7 +85,7 @@ const streamKey = "ghk_stream_key"
 // hub as a Gatehouse restart would.
 type fakeGatehouse struct {
 	*httptest.Server
-	t      *testing.T
+	t      testing.TB
 	feed   *changeFeed
 	hub    atomic.Pointer[revstream.Hub]
 	jwks   []byte
@@ -94,7 +94,7 @@ type fakeGatehouse struct {
 	lastID atomic.Pointer[string] // Last-Event-ID of the latest stream request
 }
 
-func newGatehouse(t *testing.T) *fakeGatehouse {
+func newGatehouse(t testing.TB) *fakeGatehouse {
 	t.Helper()
 	kid, k := mustKey(t, token.ES256)
 	g := &fakeGatehouse{t: t, feed: &changeFeed{users: map[int64]*gatehouse.User{
@@ -161,13 +161,13 @@ func (g *fakeGatehouse) token(sub int64, jti, sid, scope string) string {
 // follower is a Go service guarded by guard.JWKS with the revocation
 // stream.
 type follower struct {
-	t   *testing.T
+	t   testing.TB
 	rv  *guard.Revocations
 	v   *guard.JWKS
 	now *atomic.Int64 // the follower's clock, Unix nanoseconds
 }
 
-func newFollower(t *testing.T, g *fakeGatehouse, opts guard.RevocationsOptions) *follower {
+func newFollower(t testing.TB, g *fakeGatehouse, opts guard.RevocationsOptions) *follower {
 	t.Helper()
 	f := &follower{t: t, now: &atomic.Int64{}}
 	f.now.Store(time.Now().UnixNano())
@@ -386,6 +386,27 @@ func TestNewRevocationsChecksItsSettings(t *testing.T) {
 	} {
 		if _, err := guard.NewRevocations(tt.issuer, tt.opts); err == nil {
 			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+// BenchmarkJWKSAuthenticateWithRevocations is BenchmarkJWKSAuthenticate
+// with the revocation stream consulted (ES256, a token seen before).
+func BenchmarkJWKSAuthenticateWithRevocations(b *testing.B) {
+	g := newGatehouse(b)
+	f := newFollower(b, g, guard.RevocationsOptions{})
+	for i := range 1000 { // a thousand live revocations and user entries
+		g.feed.revoke(gatehouse.RevokeSession, fmt.Sprint("other-", i))
+	}
+	tok := g.token(43, "jti-1", "sid-1", "read:items")
+	f.eventually(tok, "")
+	g.feed.revoke(gatehouse.RevokeToken, "marker")
+	f.eventually(g.token(43, "marker", "s", "read:items"), "Token has been revoked")
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := f.v.Authenticate(ctx, tok); err != nil {
+			b.Fatal(err)
 		}
 	}
 }
