@@ -444,6 +444,8 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, recheck func() error
 		return err
 	}
 	defer h.unsubscribe(s)
+	// Each write gets a deadline of its own, replacing the server's
+	// WriteTimeout, which would otherwise end every stream after it.
 	rc := http.NewResponseController(w)
 	hdr := w.Header()
 	hdr.Set("Content-Type", "text/event-stream")

@@ -508,3 +508,28 @@ func TestAFailedReadLosesNothing(t *testing.T) {
 		t.Fatalf("after the outage: %v", ev)
 	}
 }
+
+// A stream outlives the server's read and write timeouts, which are there
+// for requests that are slow to arrive (contract §2), not for answers that
+// never end.
+func TestAStreamOutlivesTheServersTimeouts(t *testing.T) {
+	f := newFixture(t, revstream.Config{Heartbeat: 20 * time.Millisecond})
+	f.load()
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { f.hub.Serve(w, r, nil) }))
+	srv.Config.ReadTimeout, srv.Config.WriteTimeout = 100*time.Millisecond, 100*time.Millisecond
+	srv.Start()
+	defer srv.Close()
+	res, err := http.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	c := &client{t: t, res: res, r: bufio.NewReader(res.Body)}
+	c.untilSync()
+	time.Sleep(500 * time.Millisecond) // five times either timeout
+	f.feed.revoke(gatehouse.RevokeToken, "late")
+	f.poll()
+	if ev := c.mustNext(); names([]event{ev})[0] != "revoke jti=late" {
+		t.Fatalf("after the timeouts: %v", ev)
+	}
+}

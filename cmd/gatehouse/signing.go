@@ -223,7 +223,7 @@ func openTokens(ctx context.Context, store gatehouse.Store, c storeConfig, seal 
 	if issuer == "" {
 		issuer = legacyIssuer // commands that issue no token
 	}
-	if c.signing.load {
+	if c.signing.load && c.signing.issuer != "" { // serve: the first start of this version records the window
 		if err := markLegacy(ctx, store, hmac, c, time.Now()); err != nil {
 			return nil, nil, err
 		}
