@@ -20,6 +20,7 @@ import (
 	"github.com/gatehouse/gatehouse/httpsec"
 	"github.com/gatehouse/gatehouse/metrics"
 	"github.com/gatehouse/gatehouse/ratelimit"
+	"github.com/gatehouse/gatehouse/revstream"
 )
 
 // MaxBodyBytes is the largest request body accepted (contract §2).
@@ -46,6 +47,11 @@ type Config struct {
 	// Ready reports on dependencies beyond the store (Redis); may be nil.
 	Ready func(ctx context.Context) error
 	Now   func() time.Time
+	// JWKS serves /.well-known/jwks.json (keys.Manager.Handler); nil: 404.
+	// Its Cache-Control is its own: nothing here replaces it.
+	JWKS http.Handler
+	// Revocations serves /revocations/stream; nil: 404.
+	Revocations *revstream.Hub
 }
 
 // Server serves the Gatehouse HTTP API.
@@ -189,6 +195,7 @@ func (s *Server) routes() {
 	s.routesExamples()    // examples.go: /items, /comments, /moderate
 	s.routesTwoFactor()   // twofactor.go: /2fa/*
 	s.routesForwardAuth() // forwardauth.go: /auth/verify
+	s.routesKeys()        // keys.go: /.well-known/jwks.json, /revocations/stream
 
 	s.mux.Handle("/", s.wrap(s.handleNoRoute))
 }
