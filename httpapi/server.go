@@ -20,6 +20,7 @@ import (
 	"github.com/gatehouse/gatehouse/httpsec"
 	"github.com/gatehouse/gatehouse/metrics"
 	"github.com/gatehouse/gatehouse/ratelimit"
+	"github.com/gatehouse/gatehouse/revstream"
 	"github.com/gatehouse/gatehouse/web"
 )
 
@@ -47,6 +48,11 @@ type Config struct {
 	// Ready reports on dependencies beyond the store (Redis); may be nil.
 	Ready func(ctx context.Context) error
 	Now   func() time.Time
+	// JWKS serves /.well-known/jwks.json (keys.Manager.Handler); nil: 404.
+	// Its Cache-Control is its own: nothing here replaces it.
+	JWKS http.Handler
+	// Revocations serves /revocations/stream; nil: 404.
+	Revocations *revstream.Hub
 	// Redirects are where the login page and the forward-auth portal may
 	// send a browser, and name the public URL (contract §11); default:
 	// http://127.0.0.1:8000 and no other host.
@@ -202,6 +208,7 @@ func (s *Server) routes() {
 	s.routesExamples()         // examples.go: /items, /comments, /moderate
 	s.routesTwoFactor()        // twofactor.go: /2fa/*
 	s.routesForwardAuth()      // forwardauth.go: /auth/verify
+	s.routesKeys()             // keys.go: /.well-known/jwks.json, /revocations/stream
 	s.routesSessions()         // sessions.go: /sessions, /users/{id}/sessions
 	s.web.Routes(s.handlePage) // web: /login, /sign-out, /account…, /admin…, /static/*
 

@@ -8,25 +8,15 @@ import (
 	"github.com/gatehouse/gatehouse/httpsec"
 )
 
-// parseBrowser validates the settings of the browser pages (contract §10,
-// §11): GATEHOUSE_PUBLIC_URL (default http:// + the listen address),
+// parseBrowser validates the settings of the browser pages (contract §11)
+// against the public URL, parsed already (parsePublicURL):
 // GATEHOUSE_COOKIE_DOMAIN, which must contain the public URL's host, and
-// GATEHOUSE_REDIRECT_DOMAINS.
-func parseBrowser(public, addr, cookieDomain, redirectDomains string) (*httpsec.Redirects, string, error) {
-	const env = "GATEHOUSE_PUBLIC_URL"
-	if public == "" {
-		public = "http://" + addr
-	}
+// GATEHOUSE_REDIRECT_DOMAINS. The pages use the public URL's origin: a
+// path in it changes nothing for them (they are served at the root).
+func parseBrowser(public, cookieDomain, redirectDomains string) (*httpsec.Redirects, string, error) {
 	u, err := url.Parse(public)
-	switch {
-	case err != nil:
-		return nil, "", bad(env, "%q is not a URL", public)
-	case u.Scheme != "http" && u.Scheme != "https":
-		return nil, "", bad(env, "%q: want an http:// or https:// URL", public)
-	case u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(public, "?") || strings.HasSuffix(public, "#"):
-		return nil, "", bad(env, "%q: want scheme://host[:port] and nothing else", public)
-	case u.Path != "":
-		return nil, "", bad(env, "%q: no path and no trailing slash (Gatehouse serves at the root)", public)
+	if err != nil || u.Host == "" {
+		return nil, "", bad("GATEHOUSE_PUBLIC_URL", "%q is not an absolute URL", public)
 	}
 	domain := strings.ToLower(strings.TrimPrefix(strings.TrimSpace(cookieDomain), "."))
 	if domain != "" {

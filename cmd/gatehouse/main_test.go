@@ -40,12 +40,17 @@ func TestBadConfigurationExitsWithStatus2NamingTheSetting(t *testing.T) {
 		{"GATEHOUSE_PASSWORD_MIN_LENGTH", "0"},
 		{"GATEHOUSE_TLS_CERT", "/nonexistent.pem"},
 		{"GATEHOUSE_LOG_LEVEL", "loud"},
-		{"GATEHOUSE_SESSION_TTL", "0s"},
+		{"GATEHOUSE_SIGNING_ALG", "HS512"},
+		{"GATEHOUSE_SIGNING_ALG", "none"},
+		{"GATEHOUSE_KEY_ROTATION", "monthly"},
+		{"GATEHOUSE_KEY_ROTATION", "1m"}, // shorter than a new key's publication before it signs
+		{"GATEHOUSE_JWKS_MAX_AGE", "0"},
+		{"GATEHOUSE_JWKS_MAX_AGE", "1.5s"},
 		{"GATEHOUSE_PUBLIC_URL", "auth.example.com"},
+		{"GATEHOUSE_PUBLIC_URL", "https://auth.example.com/?x=1"},
 		{"GATEHOUSE_PUBLIC_URL", "ftp://auth.example.com"},
-		{"GATEHOUSE_PUBLIC_URL", "https://auth.example.com/"},
-		{"GATEHOUSE_PUBLIC_URL", "https://auth.example.com/gatehouse"},
 		{"GATEHOUSE_PUBLIC_URL", "https://user@auth.example.com"},
+		{"GATEHOUSE_SESSION_TTL", "0s"},
 		{"GATEHOUSE_COOKIE_DOMAIN", "other.org"},
 		{"GATEHOUSE_COOKIE_DOMAIN", "https://example.com"},
 		{"GATEHOUSE_REDIRECT_DOMAINS", "https://app.example.com"},
@@ -250,14 +255,14 @@ func TestServeBoundsSlowClients(t *testing.T) {
 
 func TestBrowserSettings(t *testing.T) {
 	for _, c := range []struct {
-		public, addr, domain, redirects string
-		wantPublic, wantDomain          string
+		public, domain, redirects string
+		wantPublic, wantDomain    string
 	}{
-		{"", "127.0.0.1:8000", "", "", "http://127.0.0.1:8000", ""},
-		{"https://auth.example.com", "", ".Example.com", "*.example.com", "https://auth.example.com", "example.com"},
-		{"https://example.com:8443", "", "example.com", "", "https://example.com:8443", "example.com"},
+		{"http://127.0.0.1:8000", "", "", "http://127.0.0.1:8000", ""},
+		{"https://auth.example.com", ".Example.com", "*.example.com", "https://auth.example.com", "example.com"},
+		{"https://example.com:8443/gatehouse", "example.com", "", "https://example.com:8443", "example.com"},
 	} {
-		red, domain, err := parseBrowser(c.public, c.addr, c.domain, c.redirects)
+		red, domain, err := parseBrowser(c.public, c.domain, c.redirects)
 		if err != nil {
 			t.Fatalf("%+v: %v", c, err)
 		}
