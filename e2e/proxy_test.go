@@ -262,9 +262,11 @@ func TestLoginPortalThroughRealProxies(t *testing.T) {
 
 func testLoginPortal(t *testing.T, px proxy) {
 	c := newCluster(t)
-	// The proxy is on this host: its forwarded headers are believed, and
-	// a login may return to it (any port of 127.0.0.1).
-	g := c.start("GATEHOUSE_TRUSTED_PROXIES=127.0.0.1", "GATEHOUSE_REDIRECT_DOMAINS=127.0.0.1")
+	// The browser reaches Gatehouse at its own address (its public URL);
+	// the proxy is on this host: its forwarded headers are believed, and a
+	// login may return to it (any port of 127.0.0.1).
+	addr := freeAddr(t)
+	g := c.startAt(addr, "GATEHOUSE_PUBLIC_URL=http://"+addr, "GATEHOUSE_TRUSTED_PROXIES=127.0.0.1", "GATEHOUSE_REDIRECT_DOMAINS=127.0.0.1")
 	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "user=%s path=%s", r.Header.Get("X-Auth-Request-User"), r.URL.Path)
 	}))
