@@ -114,6 +114,15 @@ type Session struct {
 	UserID    int64
 	Scope     string // space-separated scopes granted at login
 	CreatedAt time.Time
+
+	// What the sessions list shows (contract §11; sessions.go).
+	Kind       string    // SessionToken or SessionBrowser
+	ExpiresAt  time.Time // a browser session's absolute end; zero for a token session
+	AuthTime   time.Time // when the user authenticated (OIDC auth_time)
+	AMR        string    // space-separated methods used: "pwd", "pwd otp" (RFC 8176)
+	LastUsedAt time.Time // zero: never used since the login
+	ClientIP   string    // of the login
+	UserAgent  string    // of the login, capped
 }
 
 // RefreshToken is the stored form of an opaque refresh token: only a hash of

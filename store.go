@@ -53,13 +53,15 @@ type UserEdit struct {
 // SessionEnd says how UserStore.UpdateUser ends a user's sessions.
 type SessionEnd struct {
 	At     time.Time // when they are revoked
-	Until  time.Time // when their revocations may be forgotten: once every access token they cover has expired
+	Until  time.Time // when their revocations may be forgotten: once every access token, and browser session cookie, they cover has expired
 	Except string    // a session to keep (contract §12: the one users change their own password from), "" for none
 }
 
 // SessionStore keeps login sessions and their refresh tokens.
 type SessionStore interface {
-	// CreateSession stores a new session with its first refresh token.
+	// CreateSession stores a new session with its first refresh token, or
+	// with none (first nil) for a browser session, which ends at its
+	// ExpiresAt instead.
 	CreateSession(ctx context.Context, s *Session, first *RefreshToken) error
 	// RotateRefreshToken finds the token with hash oldHash and, if it is
 	// unused, unexpired at now and its session live, atomically marks it used
@@ -74,8 +76,9 @@ type SessionStore interface {
 	RevokeSession(ctx context.Context, sessionID string, now time.Time, revs ...Revocation) error
 	// LiveSessions returns the ids of the user's sessions not revoked.
 	LiveSessions(ctx context.Context, userID int64) ([]string, error)
-	// PurgeSessions deletes refresh tokens expired before now, and sessions
-	// left without tokens.
+	// PurgeSessions deletes refresh tokens expired before now, token
+	// sessions left without tokens, and browser sessions expired before
+	// now.
 	PurgeSessions(ctx context.Context, now time.Time) (int64, error)
 }
 
@@ -213,6 +216,8 @@ type AuditStore interface {
 type Store interface {
 	UserStore
 	SessionStore
+	SessionInfoStore
+	UserSearchStore
 	RevocationStore
 	SettingStore
 	ChangeFeed

@@ -21,6 +21,9 @@ type TokenPair struct {
 	Scope        string
 	User         *gatehouse.User
 	SessionID    string
+	// Browser is set, and the tokens empty, when the login opened a
+	// browser session (browser.go).
+	Browser *BrowserSession
 }
 
 var (
@@ -47,7 +50,7 @@ func (s *Service) Login(ctx context.Context, username, pw, scope string) (*Token
 // mfa_token that LoginMFA takes in place of the password; a wrong otp is
 // 401 "invalid_otp", and counts towards the user's limit on wrong codes.
 func (s *Service) LoginWithOTP(ctx context.Context, username, pw, scope, otp string) (*TokenPair, error) {
-	pair, u, err := s.login(ctx, username, pw, scope, otp)
+	pair, u, err := s.login(ctx, gatehouse.SessionToken, username, pw, scope, otp)
 	s.recordLogin(ctx, username, u, "password", err)
 	return pair, err
 }
@@ -76,7 +79,10 @@ func (s *Service) recordLogin(ctx context.Context, username string, u *gatehouse
 	s.audit.Record(ctx, ev)
 }
 
-func (s *Service) login(ctx context.Context, username, pw, scope, otp string) (*TokenPair, *gatehouse.User, error) {
+// login checks a login's credentials and opens a session of the kind
+// asked for (gatehouse.SessionToken or SessionBrowser): both kinds take
+// the one path, with its answers, limits on codes and audit.
+func (s *Service) login(ctx context.Context, kind, username, pw, scope, otp string) (*TokenPair, *gatehouse.User, error) {
 	if password.TooLong(pw) {
 		return nil, nil, gatehouse.Invalid([]string{"body", "password"}, "Password must be at most 1024 bytes", "value_error")
 	}
@@ -114,7 +120,7 @@ func (s *Service) login(ctx context.Context, username, pw, scope, otp string) (*
 			return nil, u, err
 		}
 	}
-	pair, err := s.openSession(ctx, u, granted)
+	pair, err := s.openSession(ctx, u, granted, kind)
 	return pair, u, err
 }
 
@@ -140,9 +146,14 @@ func (s *Service) rehash(ctx context.Context, u *gatehouse.User, pw string) {
 	s.userChanged(ctx, u.ID)
 }
 
-func (s *Service) openSession(ctx context.Context, u *gatehouse.User, scope string) (*TokenPair, error) {
+// openSession opens a session of kind for u, who has just proved every
+// factor the account asks for, recording where the login came from.
+func (s *Service) openSession(ctx context.Context, u *gatehouse.User, scope, kind string) (*TokenPair, error) {
 	now := s.now()
-	sess := &gatehouse.Session{ID: token.NewID(), UserID: u.ID, Scope: scope, CreatedAt: now}
+	sess := s.newSession(ctx, u, scope, kind, now)
+	if kind == gatehouse.SessionBrowser {
+		return s.openBrowserSession(ctx, u, sess)
+	}
 	rt := newRefreshToken()
 	first := &gatehouse.RefreshToken{Hash: hashRefresh(rt), SessionID: sess.ID, UserID: u.ID, Scope: scope,
 		CreatedAt: now, ExpiresAt: now.Add(s.cfg.RefreshTTL)}

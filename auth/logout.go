@@ -8,11 +8,11 @@ import (
 )
 
 // revokeSession stores the session's revocation, then mirrors and
-// broadcasts it. The access-token revocation of a session needs to outlive
-// only the access tokens it covers.
+// broadcasts it. It must outlive whatever the session issued: its access
+// tokens, or a browser session's cookie (sessionRevocationEnd).
 func (s *Service) revokeSession(ctx context.Context, sid string, now time.Time, extra ...gatehouse.Revocation) error {
 	revs := append([]gatehouse.Revocation{{Kind: gatehouse.RevokeSession, Value: sid,
-		ExpiresAt: now.Add(s.cfg.AccessTTL + Leeway)}}, extra...)
+		ExpiresAt: s.sessionRevocationEnd(now)}}, extra...)
 	if err := s.cfg.Store.RevokeSession(ctx, sid, now, revs...); err != nil {
 		return err
 	}
@@ -39,6 +39,9 @@ func (s *Service) revoked(ctx context.Context, revs []gatehouse.Revocation) {
 func (s *Service) Logout(ctx context.Context, p *gatehouse.Principal) error {
 	if p.SessionID == "" {
 		return gatehouse.Errorf(gatehouse.EBADREQUEST, "Only a token login can be logged out")
+	}
+	if IsBrowser(p) { // no access token: revoking jti "" would refuse every cookie
+		return s.BrowserLogout(ctx, p)
 	}
 	now := s.now()
 	err := s.revokeSession(ctx, p.SessionID, now, gatehouse.Revocation{
