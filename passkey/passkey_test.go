@@ -138,11 +138,13 @@ func TestRegistrationRefusals(t *testing.T) {
 	rp := newRP(t)
 	u := &passkey.User{ID: 7, Name: "alice"}
 	for _, tt := range []struct {
-		name  string
+		name   string
 		break_ func(a *passkeytest.Authenticator, c *passkey.Ceremony, u *passkey.User)
-		want  passkey.Reason
+		want   passkey.Reason
 	}{
-		{"wrong origin", func(a *passkeytest.Authenticator, _ *passkey.Ceremony, _ *passkey.User) { a.Origin = "https://evil.example" }, passkey.ReasonOrigin},
+		{"wrong origin", func(a *passkeytest.Authenticator, _ *passkey.Ceremony, _ *passkey.User) {
+			a.Origin = "https://evil.example"
+		}, passkey.ReasonOrigin},
 		{"another port is another origin", func(a *passkeytest.Authenticator, _ *passkey.Ceremony, _ *passkey.User) {
 			a.Origin = "https://auth.example.com:8443"
 		}, passkey.ReasonOrigin},
