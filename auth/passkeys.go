@@ -59,7 +59,7 @@ var ceremonyAAD = []byte("gatehouse passkey ceremony v1")
 // Ceremony kinds.
 const (
 	ceremonyRegister = "register"
-	ceremonyLogin    = "login" // without a username
+	ceremonyLogin    = "login"  // without a username
 	ceremonySecond   = "second" // after the password, with an mfa_token
 )
 
