@@ -489,3 +489,27 @@ func (s *Service) DeletePasskey(ctx context.Context, p *gatehouse.Principal, id 
 	s.auditUser(ctx, gatehouse.EventPasskeyDeleted, p.User.ID, "passkey deleted: "+capText(pk.Name, 64))
 	return nil
 }
+
+// RecentlyAuthenticated reports whether browser session p's login is at
+// most RecentAuth old, so that a passkey change needs no password.
+func (s *Service) RecentlyAuthenticated(ctx context.Context, p *gatehouse.Principal) bool {
+	if !IsBrowser(p) {
+		return false
+	}
+	sess, err := s.cfg.Store.LiveSession(ctx, p.SessionID, s.now())
+	return err == nil && s.now().Sub(sess.AuthTime) <= RecentAuth
+}
+
+// MFATokenHasPasskeys reports whether the user of a live mfa_token holds a
+// passkey, which the second step may then offer.
+func (s *Service) MFATokenHasPasskeys(ctx context.Context, mfaToken string) bool {
+	if s.cfg.Passkeys == nil {
+		return false
+	}
+	c, ok := s.openMFAToken(mfaToken)
+	if !ok {
+		return false
+	}
+	n, err := s.cfg.Store.CountPasskeys(ctx, c.UserID)
+	return err == nil && n > 0
+}

@@ -60,14 +60,8 @@ var ErrIPAddress = errors.New("an IP address cannot be a WebAuthn RP ID: serve G
 // host is the RP ID or a subdomain of it (§5.1.3), and https unless the
 // host is localhost.
 func CheckConfig(rpID string, origins []string) error {
-	if rpID == "" {
-		return errors.New("the RP ID is empty")
-	}
-	if net.ParseIP(strings.Trim(rpID, "[]")) != nil {
-		return ErrIPAddress
-	}
-	if err := protocol.ValidateRPID(rpID); err != nil || strings.ContainsAny(rpID, ":/") {
-		return fmt.Errorf("the RP ID %q is not a host name", rpID)
+	if err := CheckRPID(rpID); err != nil {
+		return err
 	}
 	if len(origins) == 0 {
 		return errors.New("no origin")
@@ -84,6 +78,21 @@ func CheckConfig(rpID string, origins []string) error {
 		if u.Scheme == "http" && host != "localhost" && !strings.HasSuffix(host, ".localhost") {
 			return fmt.Errorf("the origin %q is plain http: browsers allow passkeys over http only on localhost", o)
 		}
+	}
+	return nil
+}
+
+// CheckRPID reports what is wrong with an RP ID: it must be a host name,
+// not an IP address.
+func CheckRPID(rpID string) error {
+	if rpID == "" {
+		return errors.New("the RP ID is empty")
+	}
+	if net.ParseIP(strings.Trim(rpID, "[]")) != nil {
+		return ErrIPAddress
+	}
+	if err := protocol.ValidateRPID(rpID); err != nil || strings.ContainsAny(rpID, ":/") {
+		return fmt.Errorf("the RP ID %q is not a host name", rpID)
 	}
 	return nil
 }
