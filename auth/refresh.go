@@ -64,7 +64,7 @@ func (s *Service) Refresh(ctx context.Context, rt string) (*TokenPair, error) {
 		}
 	default:
 		s.log.WarnContext(ctx, "refresh token reuse: session revoked", "user_id", old.UserID, "session_id", old.SessionID)
-		if err := s.revokeSession(ctx, old.SessionID, now); err != nil {
+		if err := s.revokeSession(ctx, old.SessionID, now, time.Time{}); err != nil {
 			return nil, err
 		}
 		s.met.RefreshReuse()
