@@ -207,6 +207,11 @@ func (e *env) do(method, path string, body io.Reader, header map[string]string) 
 		e.t.Fatal(err)
 	}
 	defer res.Body.Close()
+	return readResponse(res)
+}
+
+// readResponse reads and decodes res's body.
+func readResponse(res *http.Response) response {
 	raw, _ := io.ReadAll(res.Body)
 	r := response{status: res.StatusCode, header: res.Header, raw: string(raw)}
 	json.Unmarshal(raw, &r.body)

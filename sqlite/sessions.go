@@ -21,7 +21,7 @@ func (db *DB) CreateSession(ctx context.Context, s *gatehouse.Session, first *ga
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("sqlite: create session: %w", classify(err))
+		return fmt.Errorf("sqlite: create session: %w", db.classify(err))
 	}
 	return nil
 }
@@ -65,7 +65,7 @@ func (db *DB) RotateRefreshToken(ctx context.Context, oldHash string, now time.T
 		return nil
 	})
 	if err != nil {
-		return gatehouse.Rotation{}, fmt.Errorf("sqlite: rotate refresh token: %w", classify(err))
+		return gatehouse.Rotation{}, fmt.Errorf("sqlite: rotate refresh token: %w", db.classify(err))
 	}
 	return rot, nil
 }
@@ -79,7 +79,7 @@ func (db *DB) RevokeSession(ctx context.Context, sessionID string, now time.Time
 		return db.addRevocations(ctx, tx, revs)
 	})
 	if err != nil {
-		return fmt.Errorf("sqlite: revoke session: %w", classify(err))
+		return fmt.Errorf("sqlite: revoke session: %w", db.classify(err))
 	}
 	return nil
 }
@@ -113,18 +113,21 @@ func endSessions(ctx context.Context, tx *sql.Tx, userID int64, end gatehouse.Se
 func (db *DB) LiveSessions(ctx context.Context, userID int64) ([]string, error) {
 	rows, err := db.read.QueryContext(ctx, `SELECT id FROM sessions WHERE user_id = ? AND revoked_at IS NULL ORDER BY created_at`, userID)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: live sessions: %w", err)
+		return nil, fmt.Errorf("sqlite: live sessions: %w", db.classify(err))
 	}
 	defer rows.Close()
 	var ids []string
 	for rows.Next() {
 		var id string
 		if err := rows.Scan(&id); err != nil {
-			return nil, fmt.Errorf("sqlite: live sessions: %w", err)
+			return nil, fmt.Errorf("sqlite: live sessions: %w", db.classify(err))
 		}
 		ids = append(ids, id)
 	}
-	return ids, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: live sessions: %w", db.classify(err))
+	}
+	return ids, nil
 }
 
 // PurgeSessions implements gatehouse.SessionStore.
@@ -140,7 +143,7 @@ func (db *DB) PurgeSessions(ctx context.Context, now time.Time) (int64, error) {
 		return err
 	})
 	if err != nil {
-		return 0, fmt.Errorf("sqlite: purge sessions: %w", classify(err))
+		return 0, fmt.Errorf("sqlite: purge sessions: %w", db.classify(err))
 	}
 	return n, nil
 }
