@@ -2,6 +2,9 @@ package auth
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -58,6 +61,8 @@ func (s *Service) recordLogin(ctx context.Context, username string, u *gatehouse
 	ev := gatehouse.AuditEvent{Type: gatehouse.EventLogin, Outcome: gatehouse.OutcomeSuccess, Username: username}
 	if u != nil {
 		ev.UserID = u.ID
+	} else {
+		ev.Username = s.unknownUsername(username)
 	}
 	var mfa *MFARequiredError
 	switch {
@@ -168,4 +173,20 @@ func (s *Service) pair(u *gatehouse.User, sid, scope, rt string, now time.Time) 
 	}
 	return &TokenPair{AccessToken: at, RefreshToken: rt, ExpiresIn: int(s.cfg.AccessTTL / time.Second),
 		Scope: scope, User: u, SessionID: sid}, nil
+}
+
+// unknownUsername is what the audit records (and logs) of a login's
+// username that names no user: "unknown:" and the first 64 bits of an
+// HMAC-SHA-256 of its lookup key under Config.UsernameKey. Such a name is
+// often a password typed into the wrong field, so it is never stored as
+// typed; the same name still reads the same in every event (Alice and
+// alice alike), so that a spray at one name stays visible.
+func (s *Service) unknownUsername(name string) string {
+	if name == "" {
+		return ""
+	}
+	m := hmac.New(sha256.New, s.cfg.UsernameKey)
+	m.Write([]byte("gatehouse audit username v1\x00"))
+	m.Write([]byte(gatehouse.UsernameKey(name)))
+	return "unknown:" + hex.EncodeToString(m.Sum(nil)[:8])
 }

@@ -27,6 +27,7 @@ package auth
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -75,6 +76,14 @@ type Config struct {
 	Logger     *slog.Logger
 	CacheSize  int // users, and API keys, kept in memory; default 100,000 each
 	MaxAPIKeys int // live API keys a user may hold; default DefaultMaxAPIKeys
+	// UsernameKey keys the hash under which the audit records a username
+	// that names no user (a password typed into the username field must
+	// not be stored). Keep it out of the database, as
+	// GATEHOUSE_ENCRYPTION_KEY is, so that a copy of the database is no
+	// oracle for what was typed; instances that share a database should
+	// share it, so that one name reads the same from each. Empty: a random
+	// one, for this Service's lifetime.
+	UsernameKey []byte
 	// KeyPepper keys the HMAC under which API key secrets are stored
 	// (≥ 32 bytes, kept apart from the signing key so that rotating one
 	// does not void the other). Empty: a random one, so keys last only as
@@ -149,6 +158,10 @@ func New(cfg Config) (*Service, error) {
 		return nil, err
 	}
 	cfg.KeyPepper = pepper
+	if len(cfg.UsernameKey) == 0 {
+		cfg.UsernameKey = make([]byte, 32)
+		rand.Read(cfg.UsernameKey)
+	}
 	if cfg.CodeLimiter == nil {
 		cfg.CodeLimiter = NewMemoryCodeLimiter(MaxCodeFailures, CodeFailureWindow, cfg.Now)
 	}
