@@ -6,6 +6,8 @@ package gatehouse
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"slices"
 	"strings"
 	"time"
@@ -110,6 +112,23 @@ type Session struct {
 	UserID    int64
 	Scope     string // space-separated scopes granted at login
 	CreatedAt time.Time
+	// Credential is the CredentialFingerprint of the password hash the
+	// login verified, "" for a login that verified no password. The store
+	// opens the session only while the user's hash still has it, so a
+	// login that checked a password being changed cannot open a session
+	// after the change (contract §12).
+	Credential string
+}
+
+// CredentialFingerprint names one password hash of a user: the first 128
+// bits of the SHA-256 of its stored string (a PHC string, salt included).
+// A new password, even the same one hashed again, gets a new fingerprint.
+// It helps no one crack the password: it is a hash of a hash that is
+// itself salted and slow, and is only ever compared with another
+// fingerprint by the server.
+func CredentialFingerprint(passwordHash string) string {
+	sum := sha256.Sum256([]byte(passwordHash))
+	return hex.EncodeToString(sum[:16])
 }
 
 // RefreshToken is the stored form of an opaque refresh token: only a hash of

@@ -60,6 +60,11 @@ type SessionEnd struct {
 // SessionStore keeps login sessions and their refresh tokens.
 type SessionStore interface {
 	// CreateSession stores a new session with its first refresh token.
+	// When s.Credential is set, it does so only if the user's password
+	// hash still has that fingerprint (CredentialFingerprint), checked in
+	// the same transaction and serialised with UpdateUser: a login that
+	// verified a password concurrently changed either opens its session
+	// before the change, which then ends it, or gets ErrCredentialChanged.
 	CreateSession(ctx context.Context, s *Session, first *RefreshToken) error
 	// RotateRefreshToken finds the token with hash oldHash and, if it is
 	// unused, unexpired at now and its session live, atomically marks it used

@@ -110,48 +110,67 @@ func (s *Service) login(ctx context.Context, username, pw, scope, otp string) (*
 	if u.Disabled {
 		return nil, u, errInactive
 	}
+	verified := u.PasswordHash
 	if rehash {
-		s.rehash(ctx, u, pw)
+		verified = s.rehash(ctx, u, pw)
 	}
+	// The session, or the mfa_token that leads to one, is bound to the
+	// hash the password was checked against: if the password is changed
+	// meanwhile, neither opens a session after the change.
+	cred := gatehouse.CredentialFingerprint(verified)
 	granted := rbac.Grant(u.Role, scope)
 	if u.TOTPEnabled {
-		if err := s.secondFactor(ctx, u, granted, otp); err != nil {
+		if err := s.secondFactor(ctx, u, granted, otp, cred); err != nil {
 			return nil, u, err
 		}
 	}
-	pair, err := s.openSession(ctx, u, granted)
+	pair, err := s.openSession(ctx, u, granted, cred)
 	return pair, u, err
 }
 
 // rehash upgrades a bcrypt or outdated argon2id hash after a successful
-// login (passlib's deprecated="auto"). Failure only costs the upgrade.
-func (s *Service) rehash(ctx context.Context, u *gatehouse.User, pw string) {
+// login (passlib's deprecated="auto") and returns the hash the password
+// now stands for: the new one, or u's when the upgrade failed, which only
+// costs the upgrade. A hash changed meanwhile is kept, and the login,
+// bound to the one it checked, then opens nothing.
+func (s *Service) rehash(ctx context.Context, u *gatehouse.User, pw string) string {
 	h, err := s.hashPassword(ctx, pw)
 	if err != nil {
 		s.log.WarnContext(ctx, "password rehash skipped", "user_id", u.ID, "err", err)
-		return
+		return u.PasswordHash
 	}
 	old := u.PasswordHash
+	stored := false
 	_, _, err = s.cfg.Store.UpdateUser(ctx, u.ID, gatehouse.UserEdit{Apply: func(cur *gatehouse.User) error {
-		if cur.PasswordHash == old { // changed meanwhile: keep the newer one
+		if stored = cur.PasswordHash == old; stored { // changed meanwhile: keep the newer one
 			cur.PasswordHash = h
 		}
 		return nil
 	}})
 	if err != nil {
 		s.log.WarnContext(ctx, "password rehash not stored", "user_id", u.ID, "err", err)
-		return
+		return old
 	}
 	s.userChanged(ctx, u.ID)
+	if !stored {
+		return old
+	}
+	return h
 }
 
-func (s *Service) openSession(ctx context.Context, u *gatehouse.User, scope string) (*TokenPair, error) {
+// openSession opens a login session of u with scope, bound to cred, the
+// fingerprint of the password hash the login verified (contract §12). A
+// password changed since is 401, as a wrong one is.
+func (s *Service) openSession(ctx context.Context, u *gatehouse.User, scope, cred string) (*TokenPair, error) {
 	now := s.now()
-	sess := &gatehouse.Session{ID: token.NewID(), UserID: u.ID, Scope: scope, CreatedAt: now}
+	sess := &gatehouse.Session{ID: token.NewID(), UserID: u.ID, Scope: scope, CreatedAt: now, Credential: cred}
 	rt := newRefreshToken()
 	first := &gatehouse.RefreshToken{Hash: hashRefresh(rt), SessionID: sess.ID, UserID: u.ID, Scope: scope,
 		CreatedAt: now, ExpiresAt: now.Add(s.cfg.RefreshTTL)}
 	if err := s.cfg.Store.CreateSession(ctx, sess, first); err != nil {
+		if errors.Is(err, gatehouse.ErrCredentialChanged) {
+			return nil, errBadCredentials
+		}
 		return nil, err
 	}
 	return s.pair(u, sess.ID, scope, rt, now)

@@ -272,6 +272,21 @@ func canonicalPermissions(perms []string) []string {
 // (checkOwnReset). The last enabled admin can be neither demoted
 // nor disabled (gatehouse.ErrLastAdmin). It returns the user as stored.
 func (s *Service) UpdateUser(ctx context.Context, id int64, upd UserUpdate) (*gatehouse.User, error) {
+	return s.updateUser(ctx, id, upd, "")
+}
+
+// SetPassword sets the password of user id as UpdateUser does — checked
+// against the policy, hashed, and stored in the one transaction that ends
+// every login session of the user — except that the session keepSession
+// stays open: the one users change their own password from, while signed
+// in (contract §12). "" keeps none, as an admin's change keeps none.
+// Logins and mfa_tokens that checked the old password open no session
+// after the change (gatehouse.Session.Credential).
+func (s *Service) SetPassword(ctx context.Context, id int64, pw, keepSession string) (*gatehouse.User, error) {
+	return s.updateUser(ctx, id, UserUpdate{Password: &pw}, keepSession)
+}
+
+func (s *Service) updateUser(ctx context.Context, id int64, upd UserUpdate, keepSession string) (*gatehouse.User, error) {
 	u, err := s.cfg.Store.UserByID(ctx, id)
 	if err != nil {
 		return nil, err
@@ -300,7 +315,7 @@ func (s *Service) UpdateUser(ctx context.Context, id int64, upd UserUpdate) (*ga
 		now := s.now()
 		// A session's revocation needs to outlive only the access tokens
 		// it covers.
-		edit.EndSessions = &gatehouse.SessionEnd{At: now, Until: now.Add(s.cfg.AccessTTL + Leeway)}
+		edit.EndSessions = &gatehouse.SessionEnd{At: now, Until: now.Add(s.cfg.AccessTTL + Leeway), Except: keepSession}
 	}
 	var reset bool
 	edit.Apply = func(cur *gatehouse.User) error { reset = upd.apply(cur, hash); return nil }

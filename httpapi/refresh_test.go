@@ -2,6 +2,8 @@ package httpapi_test
 
 import (
 	"net/url"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -149,18 +151,53 @@ func TestRevocationsArePurgedAfterExpiry(t *testing.T) {
 	wantStatus(t, e.get("/users/me", at), 401) // expired anyway
 }
 
+// TestPasswordChangeEndsEverySession (contract §12, issue 9 finding 3):
+// logins with the old password race the change. Each either opened its
+// session before the change, which ends it, or is refused: no token
+// obtained with the old password works afterwards, access or refresh.
 func TestPasswordChangeEndsEverySession(t *testing.T) {
 	e := newEnv(t)
 	u := e.createUser("alice", "correct horse battery", gatehouse.RoleUser)
-	at1, rt1 := e.mustLogin("alice", "correct horse battery")
-	at2, _ := e.mustLogin("alice", "correct horse battery")
-	if _, err := e.svc.UpdateUser(t.Context(), u.ID, auth.UserUpdate{Password: new("a brand new passphrase")}); err != nil {
+	var (
+		mu     sync.Mutex
+		pairs  [][2]string // access and refresh tokens of old-password logins
+		wg     sync.WaitGroup
+		done   atomic.Bool
+		first  = make(chan struct{})
+		signal sync.Once
+	)
+	for range 4 {
+		wg.Go(func() {
+			for after := 0; after < 2; { // until the change is over, and twice more
+				if done.Load() {
+					after++
+				}
+				r := e.login("alice", "correct horse battery")
+				switch r.status {
+				case 200:
+					mu.Lock()
+					pairs = append(pairs, [2]string{r.str("access_token"), r.str("refresh_token")})
+					mu.Unlock()
+					signal.Do(func() { close(first) })
+				case 401:
+				default:
+					t.Errorf("login racing the change: %d %s", r.status, r.raw)
+					return
+				}
+			}
+		})
+	}
+	<-first
+	if _, err := e.svc.SetPassword(t.Context(), u.ID, "a brand new passphrase", ""); err != nil {
 		t.Fatal(err)
 	}
-	wantDetail(t, e.get("/users/me", at1), 401, "Token has been revoked")
-	wantDetail(t, e.get("/users/me", at2), 401, "Token has been revoked")
-	wantStatus(t, e.refreshJSON(rt1), 401)
+	done.Store(true)
+	wg.Wait()
+	for _, p := range pairs {
+		wantDetail(t, e.get("/users/me", p[0]), 401, "Token has been revoked")
+		wantStatus(t, e.refreshJSON(p[1]), 401)
+	}
 	wantStatus(t, e.login("alice", "correct horse battery"), 401)
-	at3, _ := e.mustLogin("alice", "a brand new passphrase")
-	wantStatus(t, e.get("/users/me", at3), 200)
+	at, _ := e.mustLogin("alice", "a brand new passphrase")
+	wantStatus(t, e.get("/users/me", at), 200)
 }

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -12,6 +13,9 @@ import (
 // CreateSession implements gatehouse.SessionStore.
 func (db *DB) CreateSession(ctx context.Context, s *gatehouse.Session, first *gatehouse.RefreshToken) error {
 	err := db.tx(ctx, func(tx pgx.Tx) error {
+		if err := checkCredential(ctx, tx, s); err != nil {
+			return err
+		}
 		if _, err := tx.Exec(ctx, `INSERT INTO sessions (id, user_id, scope, created_at) VALUES ($1, $2, $3, $4)`,
 			s.ID, s.UserID, s.Scope, s.CreatedAt); err != nil {
 			return err
@@ -24,6 +28,25 @@ func (db *DB) CreateSession(ctx context.Context, s *gatehouse.Session, first *ga
 		return fmt.Errorf("postgres: create session: %w", classify(err))
 	}
 	return nil
+}
+
+// checkCredential refuses, with gatehouse.ErrCredentialChanged, a session
+// whose Credential is not the fingerprint of its user's password hash. The
+// user's row is read FOR SHARE, which conflicts with the FOR NO KEY UPDATE
+// that UpdateUser takes: a password change under way makes this wait and
+// then read the new hash; one that starts after this read waits for this
+// transaction, and its UPDATE of the sessions, a later statement under
+// READ COMMITTED, sees the session inserted here and ends it.
+func checkCredential(ctx context.Context, tx pgx.Tx, s *gatehouse.Session) error {
+	if s.Credential == "" {
+		return nil
+	}
+	var hash string
+	err := tx.QueryRow(ctx, `SELECT password_hash FROM users WHERE id = $1 FOR SHARE`, s.UserID).Scan(&hash)
+	if errors.Is(err, pgx.ErrNoRows) || err == nil && gatehouse.CredentialFingerprint(hash) != s.Credential {
+		return gatehouse.ErrCredentialChanged
+	}
+	return err
 }
 
 // RotateRefreshToken implements gatehouse.SessionStore. The token's row is

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -12,6 +13,12 @@ import (
 // CreateSession implements gatehouse.SessionStore.
 func (db *DB) CreateSession(ctx context.Context, s *gatehouse.Session, first *gatehouse.RefreshToken) error {
 	err := db.tx(ctx, func(tx *sql.Tx) error {
+		// Under the write lock, which UpdateUser holds while it changes
+		// a password and ends the sessions: the hash read here is the one
+		// in force until this transaction ends.
+		if err := checkCredential(ctx, tx, s); err != nil {
+			return err
+		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO sessions (id, user_id, scope, created_at) VALUES (?, ?, ?, ?)`,
 			s.ID, s.UserID, s.Scope, micros(s.CreatedAt)); err != nil {
 			return err
@@ -24,6 +31,20 @@ func (db *DB) CreateSession(ctx context.Context, s *gatehouse.Session, first *ga
 		return fmt.Errorf("sqlite: create session: %w", db.classify(err))
 	}
 	return nil
+}
+
+// checkCredential refuses, with gatehouse.ErrCredentialChanged, a session
+// whose Credential is not the fingerprint of its user's password hash.
+func checkCredential(ctx context.Context, tx *sql.Tx, s *gatehouse.Session) error {
+	if s.Credential == "" {
+		return nil
+	}
+	var hash string
+	err := tx.QueryRowContext(ctx, `SELECT password_hash FROM users WHERE id = ?`, s.UserID).Scan(&hash)
+	if errors.Is(err, sql.ErrNoRows) || err == nil && gatehouse.CredentialFingerprint(hash) != s.Credential {
+		return gatehouse.ErrCredentialChanged
+	}
+	return err
 }
 
 // RotateRefreshToken implements gatehouse.SessionStore. The write

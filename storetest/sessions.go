@@ -2,7 +2,11 @@ package storetest
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -123,4 +127,116 @@ func testLiveSessions(t *testing.T, s gatehouse.Store) {
 	if err != nil || len(ids) != 1 || ids[0] != "sess-2" {
 		t.Fatalf("LiveSessions = %v, %v; want [sess-2]", ids, err)
 	}
+}
+
+// openBound opens session id of userID bound to cred, with one refresh
+// token named after it.
+func openBound(s gatehouse.Store, userID int64, id, cred string) error {
+	return s.CreateSession(context.Background(), &gatehouse.Session{ID: id, UserID: userID, CreatedAt: t0, Credential: cred},
+		&gatehouse.RefreshToken{Hash: "h-" + id, CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)})
+}
+
+// testCreateSessionChecksTheCredential: a session bound to a password hash
+// the user no longer has, or to a user who is gone, is not opened and
+// stores nothing; one bound to the current hash, or to none, is.
+func testCreateSessionChecksTheCredential(t *testing.T, s gatehouse.Store) {
+	ctx := context.Background()
+	u := mustCreate(t, s, "cora", gatehouse.RoleUser)
+	old := gatehouse.CredentialFingerprint(u.PasswordHash)
+	if _, err := update(s, u.ID, func(u *gatehouse.User) error { u.PasswordHash = "$argon2id$new"; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name   string
+		userID int64
+		cred   string
+		ok     bool
+	}{
+		{"the hash before the change", u.ID, old, false},
+		{"a hash never stored", u.ID, gatehouse.CredentialFingerprint("$argon2id$other"), false},
+		{"a user who does not exist", u.ID + 1000, old, false},
+		{"the current hash", u.ID, gatehouse.CredentialFingerprint("$argon2id$new"), true},
+		{"no credential", u.ID, "", true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			id := "s-" + strings.ReplaceAll(tt.name, " ", "-")
+			err := openBound(s, tt.userID, id, tt.cred)
+			if tt.ok != (err == nil) || !tt.ok && !errors.Is(err, gatehouse.ErrCredentialChanged) {
+				t.Fatalf("CreateSession = %v; want opened %v, else ErrCredentialChanged", err, tt.ok)
+			}
+			_, err = s.RotateRefreshToken(ctx, "h-"+id, t0.Add(time.Second), &gatehouse.RefreshToken{Hash: "n-" + id, CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}, nil)
+			if tt.ok != (err == nil) {
+				t.Fatalf("its refresh token: %v; want stored %v", err, tt.ok)
+			}
+		})
+	}
+}
+
+// testPasswordChangeRacesLogins (issue 9 finding 3, contract §12): logins
+// that verified the old password keep opening sessions while the password
+// is changed with every session ended. Each opens its session either
+// before the change, which then ends it, or not at all: none opened with
+// the old credential is live afterwards, and those opened after the change
+// with the new one are.
+func testPasswordChangeRacesLogins(t *testing.T, s gatehouse.Store) {
+	ctx := context.Background()
+	u := mustCreate(t, s, "rhea", gatehouse.RoleUser)
+	oldCred := gatehouse.CredentialFingerprint(u.PasswordHash)
+	const logins = 4
+	var (
+		mu     sync.Mutex
+		opened []string // sessions opened with the old credential
+		wg     sync.WaitGroup
+		done   atomic.Bool
+	)
+	start := make(chan struct{})
+	for i := range logins {
+		wg.Go(func() {
+			<-start
+			// Keep logging in until the change is over, and a few times
+			// after, so that some logins start after it.
+			for n, after := 0, 0; after < 3; n++ {
+				if done.Load() {
+					after++
+				}
+				id := fmt.Sprintf("s%d-%d", i, n)
+				err := openBound(s, u.ID, id, oldCred)
+				switch {
+				case err == nil:
+					mu.Lock()
+					opened = append(opened, id)
+					mu.Unlock()
+				case !errors.Is(err, gatehouse.ErrCredentialChanged):
+					t.Errorf("CreateSession: %v", err)
+					return
+				}
+			}
+		})
+	}
+	close(start)
+	time.Sleep(5 * time.Millisecond) // let some logins open sessions first; the property holds however they interleave
+	end := gatehouse.SessionEnd{At: t0, Until: t0.Add(time.Hour)}
+	_, ended, err := s.UpdateUser(ctx, u.ID, gatehouse.UserEdit{
+		Apply:       func(u *gatehouse.User) error { u.PasswordHash = "$argon2id$changed"; return nil },
+		EndSessions: &end,
+	})
+	done.Store(true)
+	wg.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	live, err := s.LiveSessions(ctx, u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(live) != 0 {
+		t.Fatalf("%d sessions opened with the old password outlived its change: %v (%d opened, %d ended)", len(live), live, len(opened), len(ended))
+	}
+	if len(ended) != len(opened) {
+		t.Fatalf("the change ended %d sessions; %d were opened with the old password before it", len(ended), len(opened))
+	}
+	if err := openBound(s, u.ID, "after", gatehouse.CredentialFingerprint("$argon2id$changed")); err != nil {
+		t.Fatalf("a login with the new password: %v", err)
+	}
+	wantLiveSessions(t, s, u.ID, "after")
 }

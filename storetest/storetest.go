@@ -41,6 +41,8 @@ func Run(t *testing.T, open func(t *testing.T, now func() time.Time) gatehouse.S
 		{"expired and revoked refresh tokens do not rotate", testRotateRefused},
 		{"purge removes expired refresh tokens and empty sessions", testPurgeSessions},
 		{"live sessions are the user's unrevoked ones", testLiveSessions},
+		{"a session bound to a changed password is not opened", testCreateSessionChecksTheCredential},
+		{"a password change racing logins: none that checked the old password stays open", testPasswordChangeRacesLogins},
 
 		// revocations.go, settings.go, changes.go
 		{"revocations are stored, listed while live and purged", testRevocations},
