@@ -152,6 +152,36 @@ type Rotation struct {
 	Old            RefreshToken // the presented token as stored (before this call's change)
 	Rotated        bool         // true: Old is now used and the successor stored
 	SessionRevoked bool         // the token's session was revoked (logout or reuse)
+	// RetryAfter, when positive, says the rotation was refused by the
+	// session's RefreshLimit, changing nothing, and when the next may come.
+	RetryAfter time.Duration
+}
+
+// RefreshLimit bounds how often one session's refresh tokens rotate, with
+// the generic cell rate algorithm of package ratelimit: one rotation costs
+// Interval, and up to Burst may come at once (contract §12). The zero
+// value sets no limit.
+type RefreshLimit struct {
+	Interval time.Duration
+	Burst    int
+}
+
+// Take is one GCRA step of a session whose next rotation was due at tat
+// (zero: never rotated): the TAT to store if the rotation at now is
+// allowed, or how long until one would be. Both stores call it inside the
+// rotation's transaction, so the decision and the new TAT are atomic.
+func (l RefreshLimit) Take(tat, now time.Time) (next time.Time, retryAfter time.Duration) {
+	if l.Interval <= 0 {
+		return tat, 0
+	}
+	if tat.Before(now) {
+		tat = now
+	}
+	next = tat.Add(l.Interval)
+	if over := next.Sub(now) - time.Duration(l.Burst)*l.Interval; over > 0 {
+		return tat, over
+	}
+	return next, 0
 }
 
 // Revocation kinds: a single access token by its jti, or a whole login

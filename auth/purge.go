@@ -7,12 +7,12 @@ import (
 )
 
 // Purge forgets expired revocations in memory and in the store, and deletes
-// expired refresh tokens.
+// expired refresh tokens and spent ones older than ReuseWindow.
 func (s *Service) Purge(ctx context.Context) error {
 	now := s.now()
 	s.mirror.Purge(now)
 	_, err1 := s.cfg.Store.PurgeRevocations(ctx, now)
-	_, err2 := s.cfg.Store.PurgeSessions(ctx, now)
+	_, err2 := s.cfg.Store.PurgeSessions(ctx, now, now.Add(-ReuseWindow))
 	_, err3 := s.cfg.Store.PurgeChanges(ctx, now.Add(-changeRetention))
 	return errors.Join(err1, err2, err3)
 }

@@ -37,6 +37,7 @@ import (
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/metrics"
 	"github.com/gatehouse/gatehouse/password"
+	"github.com/gatehouse/gatehouse/ratelimit"
 	"github.com/gatehouse/gatehouse/token"
 	"github.com/gatehouse/gatehouse/totp"
 )
@@ -96,6 +97,11 @@ type Config struct {
 	// Broadcaster tells other instances about revocations and changes to
 	// users and keys; nil, as a single instance needs, for none.
 	Broadcaster Broadcaster
+	// SessionRefreshLimit bounds the rotations of one login session's
+	// refresh tokens (contract §12), enforced by the store in the
+	// rotation's transaction, so on every instance at once; default
+	// DefaultSessionRefreshLimit.
+	SessionRefreshLimit ratelimit.Limit
 	// CodeLimiter counts wrong second-factor codes per user (contract §6);
 	// nil: in memory, MaxCodeFailures per CodeFailureWindow. Instances
 	// behind one name share one (Redis).
@@ -161,6 +167,12 @@ func New(cfg Config) (*Service, error) {
 	if len(cfg.UsernameKey) == 0 {
 		cfg.UsernameKey = make([]byte, 32)
 		rand.Read(cfg.UsernameKey)
+	}
+	if cfg.SessionRefreshLimit.Rate == 0 {
+		cfg.SessionRefreshLimit = DefaultSessionRefreshLimit
+	}
+	if l := cfg.SessionRefreshLimit; l.Rate < 1 || l.Burst < 1 || l.Period <= 0 {
+		return nil, errors.New("auth: SessionRefreshLimit needs a positive rate, burst and period")
 	}
 	if cfg.CodeLimiter == nil {
 		cfg.CodeLimiter = NewMemoryCodeLimiter(MaxCodeFailures, CodeFailureWindow, cfg.Now)

@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -65,10 +66,13 @@ type envOptions struct {
 	security   httpsec.Config // its Proxies are set from proxies
 	proxies    []string       // trusted proxy CIDRs
 	loginLimit ratelimit.Limit
-	ready      func(context.Context) error
-	metrics    bool              // Prometheus metrics, as serve has
-	recorder   bool              // audit events recorded into the database, as serve does
-	auditor    gatehouse.Auditor // or recorded here
+	// refreshLimit is the per-client limit on refreshes; zero: the
+	// server's default.
+	refreshLimit ratelimit.Limit
+	ready        func(context.Context) error
+	metrics      bool              // Prometheus metrics, as serve has
+	recorder     bool              // audit events recorded into the database, as serve does
+	auditor      gatehouse.Auditor // or recorded here
 }
 
 // testParams keep argon2id cheap in tests.
@@ -136,7 +140,7 @@ func (e *env) start() {
 		o.loginLimit = ratelimit.Limit{Rate: 1000, Period: time.Minute, Burst: 1000}
 	}
 	api, err := httpapi.New(httpapi.Config{Auth: svc, Store: store, Logger: log, Security: layer, Proxies: proxies,
-		Metrics: e.met, Auditor: auditor, LoginLimit: o.loginLimit, Ready: o.ready, Now: e.clock.Now})
+		Metrics: e.met, Auditor: auditor, LoginLimit: o.loginLimit, RefreshLimit: o.refreshLimit, Ready: o.ready, Now: e.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -296,4 +300,20 @@ func wantValidation(t *testing.T, r response, field string) {
 	if field != "" && loc[len(loc)-1] != field {
 		t.Fatalf("422 loc = %v, want it to end in %q", loc, field)
 	}
+}
+
+// count returns the number of rows in table, read through a connection
+// of its own to the server's database file.
+func (e *env) count(table string) int {
+	e.t.Helper()
+	db, err := sql.Open("sqlite", "file:"+e.path+"?mode=ro")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM ` + table).Scan(&n); err != nil {
+		e.t.Fatal(err)
+	}
+	return n
 }

@@ -1,6 +1,8 @@
 package httpapi_test
 
 import (
+	"bytes"
+	"encoding/json"
 	"net/url"
 	"sync"
 	"sync/atomic"
@@ -9,6 +11,7 @@ import (
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/auth"
+	"github.com/gatehouse/gatehouse/ratelimit"
 )
 
 func TestRefreshRotates(t *testing.T) {
@@ -200,4 +203,106 @@ func TestPasswordChangeEndsEverySession(t *testing.T) {
 	wantStatus(t, e.login("alice", "correct horse battery"), 401)
 	at, _ := e.mustLogin("alice", "a brand new passphrase")
 	wantStatus(t, e.get("/users/me", at), 200)
+}
+
+// refreshFrom refreshes rt as the client at addr (X-Forwarded-For, from a
+// trusted proxy).
+func (e *env) refreshFrom(addr, rt string) response {
+	b, _ := json.Marshal(map[string]string{"refresh_token": rt})
+	return e.do("POST", "/token/refresh", bytes.NewReader(b), map[string]string{"Content-Type": "application/json", "X-Forwarded-For": addr})
+}
+
+// TestOneSessionCannotRefreshWithoutBound (issue 9 finding 5, contract
+// §12): one session refreshing as fast as it can — the reviewer's did
+// 15,648 rotations in 10 s — rotates its burst and is then refused with
+// 429 and Retry-After, its token unspent, until its interval has passed;
+// its store rows are bounded with it. Another session is not held back.
+func TestOneSessionCannotRefreshWithoutBound(t *testing.T) {
+	e := newEnvWith(t, envOptions{proxies: []string{"127.0.0.1/32"}, refreshLimit: ratelimit.Limit{Rate: 100_000, Period: time.Minute, Burst: 100_000}})
+	e.createUser("alice", "correct horse battery", gatehouse.RoleUser)
+	_, rt := e.mustLogin("alice", "correct horse battery")
+	_, other := e.mustLogin("alice", "correct horse battery")
+	limit := auth.DefaultSessionRefreshLimit
+	rotated, refused := 0, 0
+	for range 200 {
+		r := e.refreshFrom("198.51.100.7", rt)
+		switch r.status {
+		case 200:
+			rotated++
+			rt = r.str("refresh_token")
+		case 429:
+			refused++
+			if r.header.Get("Retry-After") != "6" { // a minute / 10, in whole seconds
+				t.Fatalf("429 with Retry-After %q, want 6", r.header.Get("Retry-After"))
+			}
+		default:
+			t.Fatalf("refresh: %d %s", r.status, r.raw)
+		}
+	}
+	if rotated != limit.Burst || refused != 200-limit.Burst {
+		t.Fatalf("200 refreshes of one session: %d rotated, %d refused; want the burst of %d, then 429", rotated, refused, limit.Burst)
+	}
+	if rows := e.count("refresh_tokens"); rows != 2+limit.Burst { // both sessions' first tokens, and one per rotation
+		t.Fatalf("%d refresh token rows, want %d", rows, 2+limit.Burst)
+	}
+	wantStatus(t, e.refreshFrom("198.51.100.7", other), 200)
+	e.clock.Advance(limit.Period / time.Duration(limit.Rate))
+	wantStatus(t, e.refreshFrom("198.51.100.7", rt), 200) // the refused token was not spent
+}
+
+// TestOneClientCannotRefreshWithoutBound (contract §12): refreshes are
+// limited per client address too, whatever sessions it holds; another
+// address keeps its own allowance.
+func TestOneClientCannotRefreshWithoutBound(t *testing.T) {
+	e := newEnvWith(t, envOptions{proxies: []string{"127.0.0.1/32"}, refreshLimit: ratelimit.Limit{Rate: 3, Period: time.Minute, Burst: 3}})
+	e.createUser("alice", "correct horse battery", gatehouse.RoleUser)
+	var rts []string
+	for range 4 {
+		_, rt := e.mustLogin("alice", "correct horse battery")
+		rts = append(rts, rt)
+	}
+	for _, rt := range rts[:3] {
+		wantStatus(t, e.refreshFrom("198.51.100.7", rt), 200)
+	}
+	r := e.refreshFrom("198.51.100.7", rts[3])
+	wantDetail(t, r, 429, "Rate limit exceeded")
+	if r.header.Get("Retry-After") != "20" {
+		t.Fatalf("Retry-After %q, want 20", r.header.Get("Retry-After"))
+	}
+	// The refresh_token grant of /token counts against the same limit.
+	r = e.form("/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rts[3]}}, "X-Forwarded-For", "198.51.100.7")
+	wantStatus(t, r, 429)
+	wantStatus(t, e.refreshFrom("203.0.113.9", rts[3]), 200)
+}
+
+// TestSpentRefreshTokensAreKeptForTheReuseWindowOnly (issue 9 finding 5):
+// a spent token presented within auth.ReuseWindow of its use is reuse and
+// revokes its session; once purged after the window it is merely invalid,
+// and its row is gone.
+func TestSpentRefreshTokensAreKeptForTheReuseWindowOnly(t *testing.T) {
+	e := newEnv(t)
+	e.createUser("alice", "correct horse battery", gatehouse.RoleUser)
+	_, stolen := e.mustLogin("alice", "correct horse battery")
+	r := e.refreshJSON(stolen)
+	wantStatus(t, r, 200)
+	e.clock.Advance(auth.ReuseWindow - time.Minute)
+	if err := e.svc.Purge(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	wantDetail(t, e.refreshJSON(stolen), 401, "Refresh token reuse detected; the session has been revoked")
+	wantStatus(t, e.refreshJSON(r.str("refresh_token")), 401)
+
+	_, old := e.mustLogin("alice", "correct horse battery")
+	r = e.refreshJSON(old)
+	wantStatus(t, r, 200)
+	before := e.count("refresh_tokens")
+	e.clock.Advance(auth.ReuseWindow + time.Minute)
+	if err := e.svc.Purge(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if after := e.count("refresh_tokens"); after >= before {
+		t.Fatalf("purge past the window left %d of %d refresh token rows", after, before)
+	}
+	wantDetail(t, e.refreshJSON(old), 401, "Invalid refresh token")
+	wantStatus(t, e.refreshJSON(r.str("refresh_token")), 200) // the session lives on
 }

@@ -39,6 +39,10 @@ type Config struct {
 	RateStore ratelimit.Store
 	// LoginLimit applies per client IP and per username; default 10/minute.
 	LoginLimit ratelimit.Limit
+	// RefreshLimit applies to refreshes (POST /token/refresh and the
+	// refresh_token grant) per client IP; default 60/minute. Each session
+	// is limited besides, by the auth service (contract §12).
+	RefreshLimit ratelimit.Limit
 	// RouteLimits limit routes per client IP, keyed by route pattern as
 	// registered ("GET /items"). GET /limited has 5 a minute, as in the
 	// guide, unless it is set here. An unknown pattern is an error.
@@ -47,6 +51,13 @@ type Config struct {
 	Ready func(ctx context.Context) error
 	Now   func() time.Time
 }
+
+// DefaultRefreshLimit is how many refreshes one client address may make:
+// a client refreshes once per access-token lifetime (15 minutes), so 60 a
+// minute serves several hundred sessions behind one address while bounding
+// what one client can make the store write. Raise it
+// (GATEHOUSE_REFRESH_RATE_LIMIT) for a large NAT.
+var DefaultRefreshLimit = ratelimit.Limit{Rate: 60, Period: time.Minute, Burst: 60}
 
 // Server serves the Gatehouse HTTP API.
 type Server struct {
@@ -61,6 +72,7 @@ type Server struct {
 	routeLimits map[string]*ratelimit.Limiter // by route pattern, per client IP
 	loginIP     *ratelimit.Limiter
 	loginUN     *ratelimit.Limiter
+	refreshIP   *ratelimit.Limiter
 	mux         *http.ServeMux
 	handler     http.Handler
 	patterns    []string    // every registered pattern, for the OpenAPI check
@@ -95,6 +107,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.LoginLimit.Rate == 0 {
 		cfg.LoginLimit = ratelimit.Limit{Rate: 10, Period: time.Minute, Burst: 10}
 	}
+	if cfg.RefreshLimit.Rate == 0 {
+		cfg.RefreshLimit = DefaultRefreshLimit
+	}
 	s := &Server{cfg: cfg, auth: cfg.Auth, store: cfg.Store, log: cfg.Logger, met: cfg.Metrics,
 		audit: cfg.Auditor, now: cfg.Now, mux: http.NewServeMux()}
 	limits := map[string]ratelimit.Limit{"GET /limited": {Rate: 5, Period: time.Minute, Burst: 5}}
@@ -112,6 +127,9 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	if s.loginUN, err = ratelimit.New(cfg.RateStore, cfg.LoginLimit, cfg.Now); err != nil {
+		return nil, err
+	}
+	if s.refreshIP, err = ratelimit.New(cfg.RateStore, cfg.RefreshLimit, cfg.Now); err != nil {
 		return nil, err
 	}
 	s.guard = guard.New(cfg.Auth, s.keyAuthenticator(), s.log)

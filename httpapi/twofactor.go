@@ -165,13 +165,23 @@ func loginError(w http.ResponseWriter, err error) error {
 }
 
 // withRetryAfter sets Retry-After, in whole seconds rounded up, on a
-// refusal for too many wrong codes (contract §8: every 429 carries it).
+// refusal by one of the auth service's limits — too many wrong codes, a
+// session refreshing too often, a client trying unknown API keys
+// (contract §8: every 429 carries it).
 func withRetryAfter(w http.ResponseWriter, err error) error {
+	var wait time.Duration
 	var lock *auth.CodeLockoutError
-	if errors.As(err, &lock) {
-		secs := max(int64((lock.RetryAfter+time.Second-1)/time.Second), 1)
-		w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+	var limited *auth.RateLimitError
+	switch {
+	case errors.As(err, &lock):
+		wait = lock.RetryAfter
+	case errors.As(err, &limited):
+		wait = limited.RetryAfter
+	default:
+		return err
 	}
+	secs := max(int64((wait+time.Second-1)/time.Second), 1)
+	w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
 	return err
 }
 

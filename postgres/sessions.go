@@ -54,16 +54,18 @@ func checkCredential(ctx context.Context, tx pgx.Tx, s *gatehouse.Session) error
 // first rotates, and the others then read it as used, with the successor
 // that the grace window hands out again. The UPDATE's used_at IS NULL
 // condition keeps the mark-as-used a compare-and-set regardless.
-func (db *DB) RotateRefreshToken(ctx context.Context, oldHash string, now time.Time, next *gatehouse.RefreshToken, sealedNext []byte) (gatehouse.Rotation, error) {
+func (db *DB) RotateRefreshToken(ctx context.Context, oldHash string, now time.Time, next *gatehouse.RefreshToken, sealedNext []byte, limit gatehouse.RefreshLimit) (gatehouse.Rotation, error) {
 	var rot gatehouse.Rotation
 	err := db.tx(ctx, func(tx pgx.Tx) error {
 		var (
-			old           gatehouse.RefreshToken
-			used, revoked *time.Time
+			old                gatehouse.RefreshToken
+			used, revoked, tat *time.Time
 		)
-		err := tx.QueryRow(ctx, `SELECT t.hash, t.session_id, t.user_id, t.scope, t.created_at, t.expires_at, t.used_at, t.successor, s.revoked_at
-			FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id WHERE t.hash = $1 FOR UPDATE OF t`, oldHash).
-			Scan(&old.Hash, &old.SessionID, &old.UserID, &old.Scope, &old.CreatedAt, &old.ExpiresAt, &used, &old.Successor, &revoked)
+		// The session's row is locked too: its limit is read and written
+		// here, and rotations of its tokens take their turns.
+		err := tx.QueryRow(ctx, `SELECT t.hash, t.session_id, t.user_id, t.scope, t.created_at, t.expires_at, t.used_at, t.successor, s.revoked_at, s.refresh_tat
+			FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id WHERE t.hash = $1 FOR UPDATE OF t, s`, oldHash).
+			Scan(&old.Hash, &old.SessionID, &old.UserID, &old.Scope, &old.CreatedAt, &old.ExpiresAt, &used, &old.Successor, &revoked, &tat)
 		if err != nil {
 			return notFound(err, "Refresh token")
 		}
@@ -71,6 +73,16 @@ func (db *DB) RotateRefreshToken(ctx context.Context, oldHash string, now time.T
 		rot.Old, rot.SessionRevoked = old, revoked != nil
 		if revoked != nil || used != nil || !now.Before(old.ExpiresAt) {
 			return nil
+		}
+		nextTAT, wait := limit.Take(timeOrZero(tat), now)
+		if wait > 0 {
+			rot.RetryAfter = wait
+			return nil
+		}
+		if limit.Interval > 0 {
+			if _, err := tx.Exec(ctx, `UPDATE sessions SET refresh_tat = $1 WHERE id = $2`, nextTAT, old.SessionID); err != nil {
+				return err
+			}
 		}
 		tag, err := tx.Exec(ctx, `UPDATE refresh_tokens SET used_at = $1, successor = $2 WHERE hash = $3 AND used_at IS NULL`,
 			now, sealedNext, oldHash)
@@ -136,7 +148,7 @@ func (db *DB) LiveSessions(ctx context.Context, userID int64) ([]string, error) 
 }
 
 // PurgeSessions implements gatehouse.SessionStore.
-func (db *DB) PurgeSessions(ctx context.Context, now time.Time) (int64, error) {
+func (db *DB) PurgeSessions(ctx context.Context, now, spentBefore time.Time) (int64, error) {
 	var n int64
 	err := db.tx(ctx, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `DELETE FROM refresh_tokens WHERE expires_at <= $1`, now)
@@ -144,6 +156,10 @@ func (db *DB) PurgeSessions(ctx context.Context, now time.Time) (int64, error) {
 			return err
 		}
 		n = tag.RowsAffected()
+		if tag, err = tx.Exec(ctx, `DELETE FROM refresh_tokens WHERE used_at IS NOT NULL AND used_at < $1`, spentBefore); err != nil {
+			return err
+		}
+		n += tag.RowsAffected()
 		_, err = tx.Exec(ctx, `DELETE FROM sessions s WHERE NOT EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.session_id = s.id)`)
 		return err
 	})

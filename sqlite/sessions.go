@@ -50,17 +50,17 @@ func checkCredential(ctx context.Context, tx *sql.Tx, s *gatehouse.Session) erro
 // RotateRefreshToken implements gatehouse.SessionStore. The write
 // connection serialises transactions, and the UPDATE's used_at IS NULL
 // condition makes the mark-as-used a compare-and-set on any engine.
-func (db *DB) RotateRefreshToken(ctx context.Context, oldHash string, now time.Time, next *gatehouse.RefreshToken, sealedNext []byte) (gatehouse.Rotation, error) {
+func (db *DB) RotateRefreshToken(ctx context.Context, oldHash string, now time.Time, next *gatehouse.RefreshToken, sealedNext []byte, limit gatehouse.RefreshLimit) (gatehouse.Rotation, error) {
 	var rot gatehouse.Rotation
 	err := db.tx(ctx, func(tx *sql.Tx) error {
 		var (
-			old              gatehouse.RefreshToken
-			created, expires int64
-			used, revoked    sql.NullInt64
+			old                gatehouse.RefreshToken
+			created, expires   int64
+			used, revoked, tat sql.NullInt64
 		)
-		err := tx.QueryRowContext(ctx, `SELECT t.hash, t.session_id, t.user_id, t.scope, t.created_at, t.expires_at, t.used_at, t.successor, s.revoked_at
+		err := tx.QueryRowContext(ctx, `SELECT t.hash, t.session_id, t.user_id, t.scope, t.created_at, t.expires_at, t.used_at, t.successor, s.revoked_at, s.refresh_tat
 			FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id WHERE t.hash = ?`, oldHash).
-			Scan(&old.Hash, &old.SessionID, &old.UserID, &old.Scope, &created, &expires, &used, &old.Successor, &revoked)
+			Scan(&old.Hash, &old.SessionID, &old.UserID, &old.Scope, &created, &expires, &used, &old.Successor, &revoked, &tat)
 		if err != nil {
 			return notFound(err, "Refresh token")
 		}
@@ -68,6 +68,16 @@ func (db *DB) RotateRefreshToken(ctx context.Context, oldHash string, now time.T
 		rot.Old, rot.SessionRevoked = old, revoked.Valid
 		if revoked.Valid || used.Valid || !now.Before(old.ExpiresAt) {
 			return nil
+		}
+		nextTAT, wait := limit.Take(fromNullMicros(tat), now)
+		if wait > 0 {
+			rot.RetryAfter = wait
+			return nil
+		}
+		if limit.Interval > 0 {
+			if _, err := tx.ExecContext(ctx, `UPDATE sessions SET refresh_tat = ? WHERE id = ?`, micros(nextTAT), old.SessionID); err != nil {
+				return err
+			}
 		}
 		res, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET used_at = ?, successor = ? WHERE hash = ? AND used_at IS NULL`,
 			micros(now), sealedNext, oldHash)
@@ -152,7 +162,7 @@ func (db *DB) LiveSessions(ctx context.Context, userID int64) ([]string, error) 
 }
 
 // PurgeSessions implements gatehouse.SessionStore.
-func (db *DB) PurgeSessions(ctx context.Context, now time.Time) (int64, error) {
+func (db *DB) PurgeSessions(ctx context.Context, now, spentBefore time.Time) (int64, error) {
 	var n int64
 	err := db.tx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM refresh_tokens WHERE expires_at <= ?`, micros(now))
@@ -160,6 +170,11 @@ func (db *DB) PurgeSessions(ctx context.Context, now time.Time) (int64, error) {
 			return err
 		}
 		n, _ = res.RowsAffected()
+		if res, err = tx.ExecContext(ctx, `DELETE FROM refresh_tokens WHERE used_at IS NOT NULL AND used_at < ?`, micros(spentBefore)); err != nil {
+			return err
+		}
+		spent, _ := res.RowsAffected()
+		n += spent
 		_, err = tx.ExecContext(ctx, `DELETE FROM sessions WHERE NOT EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.session_id = sessions.id)`)
 		return err
 	})

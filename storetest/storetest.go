@@ -40,6 +40,8 @@ func Run(t *testing.T, open func(t *testing.T, now func() time.Time) gatehouse.S
 		{"concurrent rotation of one refresh token: exactly one wins", testRotateRace},
 		{"expired and revoked refresh tokens do not rotate", testRotateRefused},
 		{"purge removes expired refresh tokens and empty sessions", testPurgeSessions},
+		{"purge removes refresh tokens spent before the time given", testPurgeSpentTokens},
+		{"a session's rotations are rate limited; reuse is still seen", testRotateLimited},
 		{"live sessions are the user's unrevoked ones", testLiveSessions},
 		{"a session bound to a changed password is not opened", testCreateSessionChecksTheCredential},
 		{"a password change racing logins: none that checked the old password stays open", testPasswordChangeRacesLogins},
@@ -146,7 +148,7 @@ func testNotFound(t *testing.T, s gatehouse.Store) {
 	wantCode(t, s.DeleteUser(ctx, 12345), gatehouse.ENOTFOUND)
 	_, err = s.Setting(ctx, "nothing")
 	wantCode(t, err, gatehouse.ENOTFOUND)
-	_, err = s.RotateRefreshToken(ctx, "nohash", t0, &gatehouse.RefreshToken{Hash: "x"}, nil)
+	_, err = s.RotateRefreshToken(ctx, "nohash", t0, &gatehouse.RefreshToken{Hash: "x"}, nil, gatehouse.RefreshLimit{})
 	wantCode(t, err, gatehouse.ENOTFOUND)
 }
 
@@ -205,7 +207,7 @@ func testClosedIsUnavailable(t *testing.T, s gatehouse.Store) {
 		{"UpdateUser", func() error { _, err := update(s, u.ID, func(*gatehouse.User) error { return nil }); return err }},
 		{"LiveSessions", func() error { _, err := s.LiveSessions(ctx, u.ID); return err }},
 		{"RotateRefreshToken", func() error {
-			_, err := s.RotateRefreshToken(ctx, "h", t0, &gatehouse.RefreshToken{Hash: "n"}, nil)
+			_, err := s.RotateRefreshToken(ctx, "h", t0, &gatehouse.RefreshToken{Hash: "n"}, nil, gatehouse.RefreshLimit{})
 			return err
 		}},
 		{"Revocations", func() error { _, err := s.Revocations(ctx, t0); return err }},
