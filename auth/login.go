@@ -26,6 +26,12 @@ type TokenPair struct {
 	SessionID    string
 }
 
+// WrongPassword reports whether err is a login's answer to a wrong
+// username or password — the outcome a per-username limit counts — rather
+// than to a right password (2FA still to come, a disabled account, a wrong
+// code) or a request that could not be decided.
+func WrongPassword(err error) bool { return errors.Is(err, errBadCredentials) }
+
 var (
 	errBadCredentials = &gatehouse.Error{Code: gatehouse.EUNAUTHENTICATED, OAuth: "invalid_grant", Message: "Incorrect username or password"}
 	errInactive       = &gatehouse.Error{Code: gatehouse.EINACTIVE, OAuth: "invalid_grant", Message: "Inactive user"}

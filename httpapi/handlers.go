@@ -58,10 +58,12 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) error {
 		if _, ok := form["password"]; !ok {
 			return missing("password")
 		}
-		if err := s.checkLogin(w, r, username); err != nil {
+		attempt, err := s.checkLogin(w, r, username)
+		if err != nil {
 			return err
 		}
 		pair, err := s.auth.LoginWithOTP(r.Context(), username, pw, form.Get("scope"), form.Get("otp"))
+		s.settleLogin(r, attempt, pair, err)
 		if err != nil {
 			return loginError(w, err)
 		}

@@ -5,6 +5,7 @@ package httpapi
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -39,6 +40,16 @@ type Config struct {
 	RateStore ratelimit.Store
 	// LoginLimit applies per client IP and per username; default 10/minute.
 	LoginLimit ratelimit.Limit
+	// DeviceMarks remembers the addresses each user logged in from, which
+	// the per-username login limit exempts (checkLogin); default in
+	// memory, 100,000 marks. Instances behind one name share one (Redis).
+	DeviceMarks ratelimit.MarkStore
+	// LoginKey keys the hashes under which the login limits and the
+	// device marks name usernames and addresses in their stores, so that
+	// neither holds a name (perhaps a password typed in the wrong field)
+	// or an address as sent. Instances sharing a store must share it.
+	// Empty: a random one, for this Server's lifetime.
+	LoginKey []byte
 	// RefreshLimit applies to refreshes (POST /token/refresh and the
 	// refresh_token grant) per client IP; default 60/minute. Each session
 	// is limited besides, by the auth service (contract §12).
@@ -109,6 +120,13 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.RefreshLimit.Rate == 0 {
 		cfg.RefreshLimit = DefaultRefreshLimit
+	}
+	if cfg.DeviceMarks == nil {
+		cfg.DeviceMarks = ratelimit.NewMemoryMarks(100_000)
+	}
+	if len(cfg.LoginKey) == 0 {
+		cfg.LoginKey = make([]byte, 32)
+		rand.Read(cfg.LoginKey)
 	}
 	s := &Server{cfg: cfg, auth: cfg.Auth, store: cfg.Store, log: cfg.Logger, met: cfg.Metrics,
 		audit: cfg.Auditor, now: cfg.Now, mux: http.NewServeMux()}

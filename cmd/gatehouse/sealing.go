@@ -81,10 +81,17 @@ type sealing struct {
 	// it is kept out of the database as that key is, and every instance
 	// holding the key hashes a name alike. nil for sealNone.
 	usernameKey []byte
+	// loginKey keys the hashes that name usernames and addresses in the
+	// login limits' stores (httpapi.Config.LoginKey), derived likewise.
+	loginKey []byte
 }
 
-// usernameKeyInfo is the HKDF info string of the audit's username key.
-const usernameKeyInfo = "gatehouse audit usernames v1"
+// The HKDF info strings of the keys derived from the encryption key
+// besides the sealer's.
+const (
+	usernameKeyInfo = "gatehouse audit usernames v1"
+	loginKeyInfo    = "gatehouse login limits v1"
+)
 
 // totpKeyInfo is the HKDF info string of the TOTP-secret key. Changing it
 // changes the key, and the stored secrets no longer open.
@@ -139,6 +146,9 @@ func setupSealing(ctx context.Context, store gatehouse.Store, c storeConfig) (*s
 		return nil, err
 	}
 	if s.usernameKey, err = totp.DeriveKey(master, usernameKeyInfo); err != nil {
+		return nil, bad("GATEHOUSE_ENCRYPTION_KEY", "%v", err)
+	}
+	if s.loginKey, err = totp.DeriveKey(master, loginKeyInfo); err != nil {
 		return nil, bad("GATEHOUSE_ENCRYPTION_KEY", "%v", err)
 	}
 	if err := s.record(ctx, store, c.sealing); err != nil {

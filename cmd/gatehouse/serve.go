@@ -162,7 +162,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var (
 		cl        cluster
 		bus       *redis.Bus
-		rateStore ratelimit.Store = ratelimit.NewMemoryStore(100_000)
+		rateStore ratelimit.Store     = ratelimit.NewMemoryStore(100_000)
+		marks     ratelimit.MarkStore = ratelimit.NewMemoryMarks(100_000)
 		ready     func(context.Context) error
 	)
 	if c.redisURL != "" {
@@ -181,6 +182,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		cl = cluster{bcast: bus, codes: codes}
 		rateStore = &ratelimit.FallbackStore{Primary: redis.NewRateStore(rc, c.redisPrefix), Local: rateStore,
 			Breaker: ratelimit.Breaker{Cooldown: time.Second, OnError: redisDown}}
+		marks = &ratelimit.FallbackMarks{Primary: redis.NewMarkStore(rc, c.redisPrefix), Local: marks,
+			Breaker: &ratelimit.Breaker{Cooldown: time.Second, OnError: redisDown}}
 		ready = bus.Ping
 	}
 	c.store.sealing = sealStrict
@@ -224,7 +227,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	api, err := httpapi.New(httpapi.Config{Auth: a.auth, Store: a.store, Logger: log, Security: c.security,
 		Proxies: c.proxies, Metrics: a.metrics, Auditor: a.audit, LoginLimit: c.loginRateLimit, RefreshLimit: c.refreshRateLimit, RouteLimits: c.routeLimits,
-		RateStore: rateStore, Ready: ready})
+		RateStore: rateStore, DeviceMarks: marks, LoginKey: a.sealing.loginKey, Ready: ready})
 	if err != nil {
 		return bad("GATEHOUSE_RATE_LIMITS", "%v", err) // a route limit naming no route
 	}
