@@ -55,6 +55,10 @@ const (
 	ScopeReadItems  = "read:items"
 	ScopeWriteItems = "write:items"
 	ScopeAdmin      = "admin"
+	// ScopeReadRevocations lets a resource server follow the revocation
+	// stream. Only admins may hold it, and only by asking for it by name:
+	// a login or an API key without a scope list never gets it.
+	ScopeReadRevocations = "read:revocations"
 )
 
 // User is an account. PasswordHash is a PHC string (argon2id) or an imported

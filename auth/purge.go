@@ -13,7 +13,9 @@ func (s *Service) Purge(ctx context.Context) error {
 	s.mirror.Purge(now)
 	_, err1 := s.cfg.Store.PurgeRevocations(ctx, now)
 	_, err2 := s.cfg.Store.PurgeSessions(ctx, now, now.Add(-ReuseWindow))
-	_, err3 := s.cfg.Store.PurgeChanges(ctx, now.Add(-changeRetention))
+	// The feed outlives every access token it concerns: the revocation
+	// stream rebuilds its user entries from it after a restart.
+	_, err3 := s.cfg.Store.PurgeChanges(ctx, now.Add(-max(changeRetention, s.cfg.AccessTTL+Leeway)))
 	return errors.Join(err1, err2, err3)
 }
 

@@ -125,10 +125,20 @@ func (b *lockedBuffer) String() string {
 	return b.buf.String()
 }
 
+// publicURL is the cluster's GATEHOUSE_PUBLIC_URL: instances behind one
+// name share it, as the tokens' issuer.
+const publicURL = "http://gatehouse.e2e.test"
+
 func (c *cluster) start(extraEnv ...string) *instance {
+	c.t.Helper()
+	return c.startAt(freeAddr(c.t), extraEnv...)
+}
+
+// startAt starts an instance listening on addr (an earlier instance's, to
+// restart it).
+func (c *cluster) startAt(addr string, extraEnv ...string) *instance {
 	t := c.t
 	t.Helper()
-	addr := freeAddr(t)
 	cmd := exec.Command(binary, "serve")
 	cmd.Env = append(os.Environ(),
 		"GATEHOUSE_ADDR="+addr,
@@ -140,6 +150,7 @@ func (c *cluster) start(extraEnv ...string) *instance {
 		"GATEHOUSE_ADMIN_USERNAME=admin",
 		"GATEHOUSE_ADMIN_PASSWORD=e2e-admin-password-1",
 		"GATEHOUSE_LOGIN_RATE_LIMIT=100000/minute",
+		"GATEHOUSE_PUBLIC_URL="+publicURL,
 	)
 	cmd.Env = append(cmd.Env, extraEnv...)
 	logs := &lockedBuffer{}

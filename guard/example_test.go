@@ -75,3 +75,35 @@ func Example() {
 	// "reader-token": 403 [Bearer scope="write:items", error="insufficient_scope"] {"detail":"Not enough permissions"}
 	// "writer-token": 200 item stored for bob
 }
+
+// Verifying Gatehouse's tokens in a Go service, without a call to
+// Gatehouse per request: the public keys from /.well-known/jwks.json,
+// and the revocation stream so that a logout, or a user disabled,
+// deleted or demoted, is refused here within milliseconds. The stream's
+// key is an admin's API key with the read:revocations scope:
+//
+//	gatehouse apikey create --user admin --name my-service --scopes read:revocations
+func ExampleNewJWKS() {
+	const issuer = "https://auth.example.com" // Gatehouse's GATEHOUSE_PUBLIC_URL
+	ctx := context.Background()
+
+	rv, err := guard.NewRevocations(issuer, guard.RevocationsOptions{APIKey: "ghk_…"})
+	if err != nil {
+		panic(err)
+	}
+	go rv.Run(ctx)         // follows the stream, reconnecting by itself
+	_ = rv.WaitSynced(ctx) // tokens get 503 until the first snapshot
+
+	v, err := guard.NewJWKS(issuer, guard.JWKSOptions{Audience: "gatehouse", Revocations: rv})
+	if err != nil {
+		panic(err)
+	}
+	g := guard.New(v, nil, nil)
+
+	mux := http.NewServeMux()
+	mux.Handle("GET /items", g.Require(guard.Scopes("read:items"))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, _ := gatehouse.PrincipalFrom(r.Context())
+		fmt.Fprintf(w, "items of user %d", p.User.ID)
+	})))
+	http.ListenAndServe("127.0.0.1:8081", mux)
+}

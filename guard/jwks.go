@@ -39,9 +39,11 @@ import (
 // accepted, whatever its header says.
 //
 // What a token alone cannot tell is left out: the principal's user has an
-// ID but no name, role or permissions (so MinRole and Permission refuse),
-// and a logout reaches the service only through JWKSOptions.Revoked. Use
-// Remote where those matter.
+// ID but no name, role or permissions (so MinRole and Permission refuse).
+// Logouts, and users disabled, deleted or demoted, reach the service
+// through the revocation stream (JWKSOptions.Revocations); without it,
+// only when the token expires. Use Remote where a user's role or
+// permissions matter.
 type JWKS struct {
 	issuer, url string
 	opts        JWKSOptions
@@ -73,9 +75,15 @@ type JWKSOptions struct {
 	// MinRefetch is the least time between two fetches of the key set;
 	// default 5 s.
 	MinRefetch time.Duration
+	// Revocations, if set, follows Gatehouse's revocation stream: every
+	// token that verified is refused if it, its login session or its user
+	// has been revoked, disabled or deleted since, and its scopes are cut
+	// to what a demoted user may still hold (see Revocations). Without it,
+	// a logout reaches this service only when the token expires.
+	Revocations *Revocations
 	// Revoked, if set, is asked about every token that verified, with its
-	// jti and sid: true refuses it (401 "Token has been revoked"). It is
-	// the seam for following Gatehouse's revocations.
+	// jti and sid: true refuses it (401 "Token has been revoked"). A seam
+	// for a revocation source of one's own.
 	Revoked func(jti, sid string) bool
 	Now     func() time.Time
 	Logger  *slog.Logger
@@ -181,6 +189,11 @@ func (j *JWKS) Authenticate(ctx context.Context, bearer string) (*gatehouse.Prin
 	}
 	if err != nil {
 		return nil, errJWKSBadToken
+	}
+	if j.opts.Revocations != nil {
+		if c.Scope, err = j.opts.Revocations.Check(c.ID, c.SessionID, c.Subject, c.Scope); err != nil {
+			return nil, err
+		}
 	}
 	if j.opts.Revoked != nil && j.opts.Revoked(c.ID, c.SessionID) {
 		return nil, errJWKSRevoked

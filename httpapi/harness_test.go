@@ -26,6 +26,7 @@ import (
 	"github.com/gatehouse/gatehouse/metrics"
 	"github.com/gatehouse/gatehouse/password"
 	"github.com/gatehouse/gatehouse/ratelimit"
+	"github.com/gatehouse/gatehouse/revstream"
 	"github.com/gatehouse/gatehouse/sqlite"
 	"github.com/gatehouse/gatehouse/token"
 	"github.com/gatehouse/gatehouse/totp"
@@ -73,6 +74,7 @@ type envOptions struct {
 	metrics      bool              // Prometheus metrics, as serve has
 	recorder     bool              // audit events recorded into the database, as serve does
 	auditor      gatehouse.Auditor // or recorded here
+	stream       *revstream.Config // the revocation stream, on the server's store (stream_test.go)
 }
 
 // testParams keep argon2id cheap in tests.
@@ -139,8 +141,10 @@ func (e *env) start() {
 	if o.loginLimit.Rate == 0 {
 		o.loginLimit = ratelimit.Limit{Rate: 1000, Period: time.Minute, Burst: 1000}
 	}
+	hub := e.startStream(store)
 	api, err := httpapi.New(httpapi.Config{Auth: svc, Store: store, Logger: log, Security: layer, Proxies: proxies,
-		Metrics: e.met, Auditor: auditor, LoginLimit: o.loginLimit, RefreshLimit: o.refreshLimit, Ready: o.ready, Now: e.clock.Now})
+		Metrics: e.met, Auditor: auditor, LoginLimit: o.loginLimit, RefreshLimit: o.refreshLimit, Ready: o.ready, Now: e.clock.Now,
+		Revocations: hub})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/gatehouse/gatehouse/httpsec"
 	"github.com/gatehouse/gatehouse/metrics"
 	"github.com/gatehouse/gatehouse/ratelimit"
+	"github.com/gatehouse/gatehouse/revstream"
 )
 
 // MaxBodyBytes is the largest request body accepted (contract §2).
@@ -61,6 +62,11 @@ type Config struct {
 	// Ready reports on dependencies beyond the store (Redis); may be nil.
 	Ready func(ctx context.Context) error
 	Now   func() time.Time
+	// JWKS serves /.well-known/jwks.json (keys.Manager.Handler); nil: 404.
+	// Its Cache-Control is its own: nothing here replaces it.
+	JWKS http.Handler
+	// Revocations serves /revocations/stream; nil: 404.
+	Revocations *revstream.Hub
 }
 
 // DefaultRefreshLimit is how many refreshes one client address may make:
@@ -225,6 +231,7 @@ func (s *Server) routes() {
 	s.routesExamples()    // examples.go: /items, /comments, /moderate
 	s.routesTwoFactor()   // twofactor.go: /2fa/*
 	s.routesForwardAuth() // forwardauth.go: /auth/verify
+	s.routesKeys()        // keys.go: /.well-known/jwks.json, /revocations/stream
 
 	s.mux.Handle("/", s.wrap(s.handleNoRoute))
 }

@@ -37,6 +37,10 @@ type Sealer interface {
 	Open(sealed string, aad []byte) ([]byte, error)
 }
 
+// ErrUnseal is in the error of a key whose private part does not open: the
+// encryption key is not the one it was sealed under (nor a previous one).
+var ErrUnseal = errors.New("keys: a private key does not open under the encryption keys held")
+
 // rsaBits is the size of generated RSA keys: RFC 7518 §3.3's minimum and
 // NIST's through 2030, and the cheapest to verify.
 const rsaBits = 2048
@@ -95,7 +99,7 @@ func openPrivate(s Sealer, kid, alg, sealed string) (crypto.Signer, error) {
 	if err != nil {
 		// The cause names no secret; the usual one is a changed
 		// encryption key.
-		return nil, fmt.Errorf("keys: open the private key of %s (is the encryption key the one it was sealed with?): %w", kid, err)
+		return nil, fmt.Errorf("%w: the key of %s (is the encryption key the one it was sealed with?): %w", ErrUnseal, kid, err)
 	}
 	defer clear(der)
 	k, err := x509.ParsePKCS8PrivateKey(der)

@@ -12,7 +12,14 @@ import (
 )
 
 // KnownScopes are every scope a token may carry, in the order they are listed.
-var KnownScopes = []string{gatehouse.ScopeReadItems, gatehouse.ScopeWriteItems, gatehouse.ScopeAdmin}
+var KnownScopes = []string{gatehouse.ScopeReadItems, gatehouse.ScopeWriteItems, gatehouse.ScopeAdmin, gatehouse.ScopeReadRevocations}
+
+// explicitOnly are the scopes granted only when asked for by name, never
+// as part of "everything the role allows": read:revocations is for the
+// API key of a resource server, so an admin's everyday token or key does
+// not carry it (and the admin's default scope list stays what contract §4
+// says).
+func explicitOnly(scope string) bool { return scope == gatehouse.ScopeReadRevocations }
 
 // KnownPermissions are the permissions that can be granted.
 var KnownPermissions = []string{gatehouse.PermReadUsers, gatehouse.PermWriteUsers, gatehouse.PermDeleteUsers}
@@ -44,7 +51,7 @@ func AllowsScope(role gatehouse.Role, scope string) bool {
 	switch scope {
 	case gatehouse.ScopeReadItems, gatehouse.ScopeWriteItems:
 		return role.Valid()
-	case gatehouse.ScopeAdmin:
+	case gatehouse.ScopeAdmin, gatehouse.ScopeReadRevocations:
 		return role == gatehouse.RoleAdmin
 	}
 	return false
@@ -65,7 +72,8 @@ func AllowsAll(role gatehouse.Role, list string) bool {
 
 // Grant returns the scopes to grant a user with role who asked for the
 // space-separated requested list: the requested ones the role allows, or all
-// the role allows when none were requested. Unknown or disallowed scopes are
+// the role allows when none were requested (but for those granted only when
+// asked for by name, read:revocations). Unknown or disallowed scopes are
 // dropped, never granted (RFC 6749 §3.3 lets the server grant less).
 func Grant(role gatehouse.Role, requested string) string {
 	var out []string
@@ -74,7 +82,7 @@ func Grant(role gatehouse.Role, requested string) string {
 		if !AllowsScope(role, s) {
 			continue
 		}
-		if len(fields) == 0 || slices.Contains(fields, s) {
+		if len(fields) == 0 && !explicitOnly(s) || slices.Contains(fields, s) {
 			out = append(out, s)
 		}
 	}
@@ -89,6 +97,20 @@ func Restrict(role gatehouse.Role, list string) string {
 	}
 	var out []string
 	for _, s := range strings.Fields(list) {
+		if AllowsScope(role, s) {
+			out = append(out, s)
+		}
+	}
+	return strings.Join(out, " ")
+}
+
+// AllowedScopes returns every scope a token or key of role may carry,
+// those granted only on request included: the most a user may hold, as
+// the CLI acts for a user and as a resource server caps the scopes of a
+// demoted user's tokens.
+func AllowedScopes(role gatehouse.Role) string {
+	var out []string
+	for _, s := range KnownScopes {
 		if AllowsScope(role, s) {
 			out = append(out, s)
 		}

@@ -40,6 +40,9 @@ func TestGrantGivesOnlyWhatTheRoleAllows(t *testing.T) {
 		{"unknown scopes are dropped", gatehouse.RoleAdmin, "root read:items", "read:items"},
 		{"admin asking for admin gets it", gatehouse.RoleAdmin, "admin", "admin"},
 		{"extra spaces are ignored", gatehouse.RoleUser, "  write:items   ", "write:items"},
+		{"read:revocations only when asked for", gatehouse.RoleAdmin, "read:revocations", "read:revocations"},
+		{"read:revocations with the rest", gatehouse.RoleAdmin, "admin read:revocations read:items", "read:items admin read:revocations"},
+		{"read:revocations is for admins alone", gatehouse.RoleModerator, "read:revocations read:items", "read:items"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -80,5 +83,18 @@ func TestAllowsAllDoesNotAllocate(t *testing.T) {
 	n := testing.AllocsPerRun(100, func() { AllowsAll(gatehouse.RoleUser, "read:items write:items") })
 	if n != 0 {
 		t.Errorf("AllowsAll allocates %v times", n)
+	}
+}
+
+func TestAllowedScopesIncludeThoseGrantedOnlyOnRequest(t *testing.T) {
+	for role, want := range map[gatehouse.Role]string{
+		gatehouse.RoleUser:      "read:items write:items",
+		gatehouse.RoleModerator: "read:items write:items",
+		gatehouse.RoleAdmin:     "read:items write:items admin read:revocations",
+		gatehouse.Role("root"):  "",
+	} {
+		if got := AllowedScopes(role); got != want {
+			t.Errorf("AllowedScopes(%q) = %q, want %q", role, got, want)
+		}
 	}
 }

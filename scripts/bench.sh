@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # bench.sh — the load comparison behind the README's performance section, in
-# one run on one machine: Gatehouse's GET /users/me against its own
-# GET /health, against the naive Go port of the guide and against the
-# guide's FastAPI code (2 workers). Needs wrk (apt-get install wrk); the
+# one run on one machine: Gatehouse's GET /users/me (HS256 and RS256 tokens)
+# against its own GET /health, against the naive Go port of the guide and
+# against the guide's FastAPI code (2 workers). Needs wrk (apt-get install wrk); the
 # FastAPI peer needs ../shared/peers/fastapi-seed/install.sh once.
 #
 #   scripts/bench.sh [DURATION]      # default 10s per run
@@ -32,13 +32,21 @@ echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -
 echo "load: $WRK (wrk, the servers and any Redis share the machine)"
 echo
 
-# Gatehouse
+# Gatehouse, signing HS256 (a configured secret), and a second one signing
+# RS256 (the default without one), each on its own SQLite file.
 CGO_ENABLED=0 go build -o "$tmp/gatehouse" ./cmd/gatehouse
 GATEHOUSE_ADDR=127.0.0.1:8100 GATEHOUSE_DATABASE_URL="sqlite:$tmp/g.db" GATEHOUSE_ADMIN_USERNAME=alice \
   GATEHOUSE_ADMIN_PASSWORD='alice-bench-password' GATEHOUSE_LOGIN_RATE_LIMIT=100000/minute \
+  GATEHOUSE_SECRET_KEY=bench-secret-bench-secret-bench-secret-0123 \
   "$tmp/gatehouse" serve >/dev/null 2>"$tmp/g.log" & pids+=($!)
+mkdir -p "$tmp/rs"
+GATEHOUSE_ADDR=127.0.0.1:8110 GATEHOUSE_DATABASE_URL="sqlite:$tmp/rs/g.db" GATEHOUSE_ADMIN_USERNAME=alice \
+  GATEHOUSE_ADMIN_PASSWORD='alice-bench-password' GATEHOUSE_LOGIN_RATE_LIMIT=100000/minute GATEHOUSE_SIGNING_ALG=RS256 \
+  "$tmp/gatehouse" serve >/dev/null 2>"$tmp/rs.log" & pids+=($!)
 wait_up http://127.0.0.1:8100/health
+wait_up http://127.0.0.1:8110/health
 GTOK=$(curl -s -X POST http://127.0.0.1:8100/token -d username=alice -d password=alice-bench-password | json access_token)
+RTOK=$(curl -s -X POST http://127.0.0.1:8110/token -d username=alice -d password=alice-bench-password | json access_token)
 
 # naive Go port (Redis EXISTS + JWT + SQLite SELECT per request)
 "$PEERS/naive-go/run.sh" 8300 >/dev/null 2>"$tmp/n.log" & pids+=($!)
@@ -64,6 +72,8 @@ LUA
 
 run "gatehouse GET /health" http://127.0.0.1:8100/health
 run "gatehouse GET /users/me" http://127.0.0.1:8100/users/me "Authorization: Bearer $GTOK"
+run "gatehouse (RS256) GET /health" http://127.0.0.1:8110/health
+run "gatehouse (RS256) GET /users/me" http://127.0.0.1:8110/users/me "Authorization: Bearer $RTOK"
 run "gatehouse GET /items (token)" http://127.0.0.1:8100/items "Authorization: Bearer $GTOK"
 run "gatehouse GET /items (API key)" http://127.0.0.1:8100/items "X-API-Key: $GKEY"
 run "gatehouse GET /auth/verify (forward auth)" "http://127.0.0.1:8100/auth/verify?scope=read:items" "Authorization: Bearer $GTOK"
@@ -72,6 +82,7 @@ run "naive-go GET /users/me" http://127.0.0.1:8300/users/me "Authorization: Bear
 [ "$FAST" = 1 ] && run "fastapi (2 workers) GET /users/me" http://127.0.0.1:8400/users/me "Authorization: Bearer $FTOK"
 echo
 echo "gatehouse /users/me vs its own /health: $(ratio gatehouse_GET__users_me gatehouse_GET__health)"
+echo "the same, RS256 tokens:                 $(ratio gatehouse__RS256__GET__users_me gatehouse__RS256__GET__health)"
 echo "gatehouse /users/me vs naive-go:        $(ratio gatehouse_GET__users_me naive_go_GET__users_me)"
 echo "gatehouse /auth/verify vs naive-go:     $(ratio gatehouse_GET__auth_verify__forward_auth_ naive_go_GET__users_me)"
 [ "$FAST" = 1 ] && echo "gatehouse /users/me vs fastapi:         $(ratio gatehouse_GET__users_me fastapi__2_workers__GET__users_me)"
@@ -80,13 +91,17 @@ echo "gatehouse /auth/verify vs naive-go:     $(ratio gatehouse_GET__auth_verify
 # whose speed drifts between runs: alternate the two ROUNDS times (default
 # 3, 5 s each) and take the median of the per-round ratios.
 echo
-ratios=()
-for _ in $(seq 1 "${ROUNDS:-3}"); do
-  h=$(wrk -t2 -c32 -d5s http://127.0.0.1:8100/health | rps)
-  m=$(wrk -t2 -c32 -d5s -H "Authorization: Bearer $GTOK" http://127.0.0.1:8100/users/me | rps)
-  ratios+=("$(python3 -c "print(f'{$m/$h:.2f}')")")
-done
-echo "alternated /users/me vs /health, per round: ${ratios[*]}; median $(printf '%s\n' "${ratios[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')x"
+alternate() { # alternate PORT TOKEN LABEL
+  local ratios=() h m
+  for _ in $(seq 1 "${ROUNDS:-3}"); do
+    h=$(wrk -t2 -c32 -d5s "http://127.0.0.1:$1/health" | rps)
+    m=$(wrk -t2 -c32 -d5s -H "Authorization: Bearer $2" "http://127.0.0.1:$1/users/me" | rps)
+    ratios+=("$(python3 -c "print(f'{$m/$h:.2f}')")")
+  done
+  echo "alternated /users/me vs /health, $3, per round: ${ratios[*]}; median $(printf '%s\n' "${ratios[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')x"
+}
+alternate 8100 "$GTOK" HS256
+alternate 8110 "$RTOK" RS256
 
 # Two instances on PostgreSQL and Redis (MULTI=1; needs both running).
 if [ "${MULTI:-0}" = 1 ]; then

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # smoke.sh BINARY — start the built binary on a fresh database, log in,
-# read /users/me, refresh, log out, check the token is refused, stop it with
+# read /users/me, check the token is RS256 and the key set cacheable,
+# refresh, log out, check the token is refused, stop it with
 # SIGTERM and check it exits cleanly. Exit status 0 only if every step passed.
 set -euo pipefail
 BIN=${1:?usage: smoke.sh BINARY}
@@ -26,6 +27,8 @@ at=$(echo "$tok" | json access_token); rt=$(echo "$tok" | json refresh_token)
 check "login" "bearer" "$(echo "$tok" | json token_type)"
 check "wrong password" 401 "$(curl -s -o /dev/null -w '%{http_code}' -X POST "$base/token" -d username=admin -d password=nope-nope-nope)"
 check "users/me" admin "$(curl -s "$base/users/me" -H "Authorization: Bearer $at" | json username)"
+check "RS256 by default" RS256 "$(echo "$at" | cut -d. -f1 | python3 -c 'import sys,base64,json; h=sys.stdin.read().strip(); print(json.loads(base64.urlsafe_b64decode(h+"="*(-len(h)%4)))["alg"])')"
+check "key set cacheable" "public, max-age=3600" "$(curl -s -D - -o /dev/null "$base/.well-known/jwks.json" | tr -d '\r' | awk -F': ' 'tolower($1)=="cache-control" {print $2}')"
 new=$(curl -s -X POST "$base/token/refresh" -H 'Content-Type: application/json' -d "{\"refresh_token\":\"$rt\"}")
 at2=$(echo "$new" | json access_token)
 check "refresh" admin "$(curl -s "$base/users/me" -H "Authorization: Bearer $at2" | json username)"

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"math/big"
 	"sync/atomic"
+	"time"
 )
 
 // The signing algorithms (RFC 7518 §3.1, RFC 8037 §3.1). A key's algorithm
@@ -84,6 +85,15 @@ type Key struct {
 	Secret []byte           // HS256
 	Signer crypto.Signer    // RS256, ES256 or EdDSA, with its private part
 	Public crypto.PublicKey // RS256, ES256 or EdDSA, verify only
+
+	// FormerIssuer, for an HS256 key only, is an iss its tokens may carry
+	// instead of the Manager's until FormerIssuerUntil: the issuer name a
+	// deployment used before it was upgraded, so that the tokens it issued
+	// then keep verifying until they expire (contract §10). Tokens of other
+	// keys, and tokens verified after FormerIssuerUntil, must carry the
+	// Manager's issuer.
+	FormerIssuer      string
+	FormerIssuerUntil time.Time
 }
 
 // Algorithm returns the algorithm the key signs and verifies with (HS256,
@@ -168,6 +178,10 @@ type key struct {
 	// same verifying material stays in the set; it is marked removed when
 	// the key leaves the set, which voids the cache entries of its tokens.
 	life *keyLife
+	// formerIss is an iss accepted instead of the Manager's, until
+	// formerUntil (Unix seconds): see Key.FormerIssuer.
+	formerIss   string
+	formerUntil int64
 }
 
 type keyLife struct{ removed atomic.Bool }
@@ -181,6 +195,12 @@ func newKey(k Key) (*key, error) {
 		return nil, err
 	}
 	kk := &key{id: k.ID, alg: a, pub: pub, signer: k.Signer, life: &keyLife{}}
+	if k.FormerIssuer != "" {
+		if a != algHS256 || k.FormerIssuerUntil.IsZero() {
+			return nil, errors.New("a former issuer needs an HS256 key and an end time")
+		}
+		kk.formerIss, kk.formerUntil = k.FormerIssuer, k.FormerIssuerUntil.Unix()
+	}
 	switch a {
 	case algHS256:
 		kk.secret = bytes.Clone(k.Secret) // so that the caller cannot change it under us

@@ -68,7 +68,7 @@ func (m *Manager) Verify(tok string) (Claims, error) {
 		sum = sha256.Sum256(s.tok[:n])
 		if e := m.cache.get(&sum); e != nil && !e.life.removed.Load() {
 			c := e.claims
-			if err := m.check(&c, e.seen); err != nil {
+			if err := m.check(&c, e.seen, k); err != nil {
 				return Claims{}, err
 			}
 			return c, nil
@@ -97,7 +97,7 @@ func (m *Manager) Verify(tok string) (Claims, error) {
 	if err != nil {
 		return Claims{}, err
 	}
-	if err := m.check(&c, seen); err != nil {
+	if err := m.check(&c, seen, k); err != nil {
 		return Claims{}, err
 	}
 	if cached {
@@ -107,13 +107,13 @@ func (m *Manager) Verify(tok string) (Claims, error) {
 }
 
 // check applies the claim rules of RFC 7519 §4.1 and RFC 9068 §4 to claims
-// whose signature has been verified.
-func (m *Manager) check(c *Claims, seen claimSet) error {
+// whose signature k has verified.
+func (m *Manager) check(c *Claims, seen claimSet, k *key) error {
 	now := m.now().Unix()
 	switch {
 	case c.Type != TypeAccess:
 		return ErrWrongType
-	case c.Issuer != m.issuer:
+	case c.Issuer != m.issuer && (k.formerIss == "" || c.Issuer != k.formerIss || now >= k.formerUntil):
 		return ErrIssuer
 	case c.Audience != m.audience:
 		return ErrAudience

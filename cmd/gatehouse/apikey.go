@@ -83,8 +83,13 @@ func apikeyCommand(ctx context.Context, args []string, stdin io.Reader, stdout, 
 		if err != nil {
 			return publicError(err)
 		}
-		// The operator acts with everything the user's role allows.
+		// The operator acts with everything the user's role allows; a key
+		// created without --scopes gets what a login without a scope list
+		// does (read:revocations only when named).
 		p := &gatehouse.Principal{User: u, Scope: rbac.Grant(u.Role, "")}
+		if strings.TrimSpace(*scopes) != "" {
+			p.Scope = rbac.AllowedScopes(u.Role)
+		}
 		key, k, err := a.auth.CreateAPIKey(ctx, p, *name, *scopes, expires)
 		if err != nil {
 			return publicError(err)

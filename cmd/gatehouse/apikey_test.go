@@ -94,3 +94,32 @@ func TestAPIKeyCommands(t *testing.T) {
 		t.Fatalf("the revocation is not on the change feed for running servers: %+v", changes)
 	}
 }
+
+// read:revocations, the revocation stream's scope, goes on an admin's key
+// only when named; a key made without --scopes does not get it, and no
+// one but an admin can have it.
+func TestAPIKeyForTheRevocationStream(t *testing.T) {
+	t.Setenv("GATEHOUSE_DATABASE_URL", "sqlite:"+filepath.Join(t.TempDir(), "g.db"))
+	ctx := context.Background()
+	cli := func(args ...string) (string, error) {
+		var o, e bytes.Buffer
+		err := run(ctx, args, strings.NewReader("a long enough password\n"), &o, &e)
+		return e.String(), err
+	}
+	for _, u := range [][]string{{"root", "admin"}, {"mod", "moderator"}} {
+		if out, err := cli("user", "create", u[0], "--role", u[1], "--password-stdin"); err != nil {
+			t.Fatalf("create %s: %v %s", u[0], err, out)
+		}
+	}
+	if out, err := cli("apikey", "create", "--user", "root", "--name", "stream", "--scopes", "read:revocations"); err != nil ||
+		!strings.Contains(out, `scopes "read:revocations"`) {
+		t.Fatalf("an admin's stream key: %v %s", err, out)
+	}
+	if out, err := cli("apikey", "create", "--user", "root", "--name", "all"); err != nil ||
+		!strings.Contains(out, `scopes "read:items write:items admin"`) {
+		t.Fatalf("an admin's key without --scopes: %v %s", err, out)
+	}
+	if out, err := cli("apikey", "create", "--user", "mod", "--name", "stream", "--scopes", "read:revocations"); exitCode(err) != 1 {
+		t.Fatalf("a moderator's stream key: %v %s", err, out)
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/audit"
 	"github.com/gatehouse/gatehouse/auth"
+	"github.com/gatehouse/gatehouse/keys"
 	"github.com/gatehouse/gatehouse/metrics"
 	"github.com/gatehouse/gatehouse/password"
 	"github.com/gatehouse/gatehouse/postgres"
@@ -57,6 +58,8 @@ type app struct {
 	pool    *password.Pool
 	audit   *audit.Recorder
 	metrics *metrics.Metrics
+	keys    *keys.Manager  // signing keys; nil for a command without a sealer
+	tokens  *token.Manager // access tokens
 }
 
 // Close flushes the audit log, then stops the pool and closes the store.
@@ -78,6 +81,7 @@ type storeConfig struct {
 	keyFile               string      // where the key is kept when encryptionKey is nil
 	sealing               sealingMode // how the command treats the database's record of the key
 	totpIssuer            string
+	signing               signingConfig // signing.go
 }
 
 // open parses the store settings and opens the app on them, for a command
@@ -153,9 +157,10 @@ type cluster struct {
 	codes auth.CodeLimiter
 }
 
-// openApp opens and migrates the store, makes sure a signing key exists and
-// builds the auth service. A database that cannot be opened is a
-// configuration error (exit status 2).
+// openApp opens and migrates the store, loads the signing keys (creating
+// them on first use when the command signs) and builds the auth service.
+// A database that cannot be opened is a configuration error (exit status
+// 2).
 func openApp(ctx context.Context, c storeConfig, log *slog.Logger, cl cluster) (*app, error) {
 	var store gatehouse.Store
 	switch c.db.driver {
@@ -172,27 +177,17 @@ func openApp(ctx context.Context, c storeConfig, log *slog.Logger, cl cluster) (
 		}
 		store = db
 	}
-	secret, err := signingSecret(ctx, store, c.secret)
-	if err != nil {
-		store.Close()
-		return nil, err
-	}
-	tokens, err := token.NewManager(token.Config{
-		Keys:     token.KeysFromSecrets(secret, c.previousSecrets),
-		Issuer:   "gatehouse",
-		Audience: "gatehouse",
-		Leeway:   auth.Leeway,
-	})
-	if err != nil {
-		store.Close()
-		return nil, fmt.Errorf("token manager: %w", err)
-	}
 	pepper, err := storedSecret(ctx, store, pepperSetting)
 	if err != nil {
 		store.Close()
 		return nil, err
 	}
 	seal, err := setupSealing(ctx, store, c)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	tokens, km, err := openTokens(ctx, store, c, seal, log) // signing.go
 	if err != nil {
 		store.Close()
 		return nil, err
@@ -215,23 +210,13 @@ func openApp(ctx context.Context, c storeConfig, log *slog.Logger, cl cluster) (
 		store.Close()
 		return nil, err
 	}
-	return &app{store: store, sealing: seal, auth: svc, pool: pool, audit: rec, metrics: met}, nil
+	return &app{store: store, sealing: seal, auth: svc, pool: pool, audit: rec, metrics: met, keys: km, tokens: tokens}, nil
 }
 
 const (
 	secretSetting = "jwt_signing_key"
 	pepperSetting = "api_key_pepper"
 )
-
-// signingSecret returns the configured secret, or the one kept in the
-// database, generating it (from crypto/rand, 48 bytes) on first use. There
-// is no built-in secret.
-func signingSecret(ctx context.Context, store gatehouse.SettingStore, configured []byte) ([]byte, error) {
-	if configured != nil {
-		return configured, nil
-	}
-	return storedSecret(ctx, store, secretSetting)
-}
 
 // storedSecret returns the random secret kept under name, generating it
 // (48 bytes from crypto/rand) on first use; of two instances starting at

@@ -1,5 +1,5 @@
 // Command gatehouse is the Gatehouse authentication server and its admin
-// CLI: serve, user, migrate, version.
+// CLI: serve, user, apikey, audit, keys, reseal, migrate, version.
 package main
 
 import (
@@ -33,7 +33,9 @@ usage:
   gatehouse apikey list [--user NAME]
   gatehouse apikey revoke ID
   gatehouse audit [--user NAME] [--type T] [--since T] [--until T] [--limit N]
-  gatehouse reseal                re-encrypt TOTP secrets under the current encryption key
+  gatehouse keys list [--json]    the signing keys: id, algorithm, state, dates
+  gatehouse keys rotate [--alg A] [--now]
+  gatehouse reseal                re-encrypt TOTP secrets and signing keys under the current encryption key
   gatehouse migrate               apply database migrations and exit
   gatehouse version
 
@@ -71,6 +73,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return migrate(ctx, args[1:], stdout, stderr)
 	case "reseal":
 		return reseal(ctx, args[1:], stdout, stderr)
+	case "keys":
+		return keysCommand(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "gatehouse", version)
 		return nil
@@ -124,6 +128,13 @@ func reseal(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			if errors.As(err, &ue) {
 				return unreadableSecrets(ctx, a, ue)
 			}
+			if err != nil {
+				return err
+			}
+			// Signing keys too, before the old encryption key is dropped
+			// (contract §10: no rotation makes a sealed secret unreadable).
+			nk, err := a.keys.Reseal(ctx)
+			fmt.Fprintf(stdout, "%d signing keys resealed under the current key\n", nk)
 			if err != nil {
 				return err
 			}

@@ -41,6 +41,14 @@ func TestBadConfigurationExitsWithStatus2NamingTheSetting(t *testing.T) {
 		{"GATEHOUSE_PASSWORD_MIN_LENGTH", "0"},
 		{"GATEHOUSE_TLS_CERT", "/nonexistent.pem"},
 		{"GATEHOUSE_LOG_LEVEL", "loud"},
+		{"GATEHOUSE_SIGNING_ALG", "HS512"},
+		{"GATEHOUSE_SIGNING_ALG", "none"},
+		{"GATEHOUSE_KEY_ROTATION", "monthly"},
+		{"GATEHOUSE_KEY_ROTATION", "1m"}, // shorter than a new key's publication before it signs
+		{"GATEHOUSE_JWKS_MAX_AGE", "0"},
+		{"GATEHOUSE_JWKS_MAX_AGE", "1.5s"},
+		{"GATEHOUSE_PUBLIC_URL", "auth.example.com"},
+		{"GATEHOUSE_PUBLIC_URL", "https://auth.example.com/?x=1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.env+"="+tt.value, func(t *testing.T) {

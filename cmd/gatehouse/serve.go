@@ -17,6 +17,7 @@ import (
 	"github.com/gatehouse/gatehouse/httpsec"
 	"github.com/gatehouse/gatehouse/ratelimit"
 	"github.com/gatehouse/gatehouse/redis"
+	"github.com/gatehouse/gatehouse/revstream"
 	goredis "github.com/redis/go-redis/v9"
 )
 
@@ -34,6 +35,7 @@ type serveConfig struct {
 	tlsCert, tlsKey       string
 	logLevel              string
 	auditRetention        time.Duration
+	defaultIssuer         bool // GATEHOUSE_PUBLIC_URL was not set
 }
 
 // shutdownTimeout is how long serve lets in-flight requests finish once
@@ -44,7 +46,10 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	s := newSettings("serve", "Run the Gatehouse server.")
 	s.fs.SetOutput(stderr)
 	sf := addStoreFlags(s)
+	kf := addSigningFlags(s)
 	addr := s.add("addr", "GATEHOUSE_ADDR", "127.0.0.1:8000", "listen address")
+	publicURL := s.add("public-url", "GATEHOUSE_PUBLIC_URL", "",
+		"the issuer: the exact iss of every token and the base of the URLs Gatehouse hands out, no trailing slash; empty: http://GATEHOUSE_ADDR")
 	redisURL := s.add("redis-url", "GATEHOUSE_REDIS_URL", "", "redis://… to share revocations, rate limits and invalidations between instances")
 	redisPrefix := s.add("redis-prefix", "GATEHOUSE_REDIS_PREFIX", "gatehouse:", "prefix of every Redis key and channel (instances sharing one prefix are one cluster)")
 	adminUser := s.add("admin-username", "GATEHOUSE_ADMIN_USERNAME", "admin", "first admin, created when the database has no user")
@@ -119,6 +124,14 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 			return c, bad("GATEHOUSE_TLS_CERT", "cannot load the certificate and key: %v", err)
 		}
 	}
+	if err := kf.parse(&c.store); err != nil {
+		return c, err
+	}
+	if c.store.signing.issuer, err = parsePublicURL(*publicURL, c.addr, c.tlsCert != ""); err != nil {
+		return c, err
+	}
+	c.store.signing.load = true
+	c.defaultIssuer = *publicURL == ""
 	c.logLevel = *level
 	if _, err := parseLevel(c.logLevel); err != nil {
 		return c, err
@@ -159,8 +172,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	log := slog.New(httpapi.LogHandler{Handler: newLogger(stderr, c.logLevel).Handler()})
+	// The revocation stream's hub hears of this instance's changes through
+	// the broadcaster (and of other instances' through the bus's sink); it
+	// needs the store, so it is made after openApp, and kicked from then on.
+	kick := &hubKick{}
 	var (
-		cl        cluster
+		cl        = cluster{bcast: kickBroadcaster{kick: kick.Kick}}
 		bus       *redis.Bus
 		rateStore ratelimit.Store     = ratelimit.NewMemoryStore(100_000)
 		marks     ratelimit.MarkStore = ratelimit.NewMemoryMarks(100_000)
@@ -179,7 +196,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		codes := redis.NewCodeLimiter(rc, c.redisPrefix, auth.MaxCodeFailures, auth.CodeFailureWindow,
 			auth.NewMemoryCodeLimiter(auth.MaxCodeFailures, auth.CodeFailureWindow, time.Now))
 		codes.Breaker.OnError = redisDown
-		cl = cluster{bcast: bus, codes: codes}
+		cl = cluster{bcast: kickBroadcaster{next: bus, kick: kick.Kick}, codes: codes}
 		rateStore = &ratelimit.FallbackStore{Primary: redis.NewRateStore(rc, c.redisPrefix), Local: rateStore,
 			Breaker: ratelimit.Breaker{Cooldown: time.Second, OnError: redisDown}}
 		marks = &ratelimit.FallbackMarks{Primary: redis.NewMarkStore(rc, c.redisPrefix), Local: marks,
@@ -193,6 +210,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer a.Close()
 
+	if c.defaultIssuer && c.store.db.driver == "postgres" {
+		log.Warn("GATEHOUSE_PUBLIC_URL is not set: tokens are issued for " + c.store.signing.issuer +
+			"; instances behind one name must share one GATEHOUSE_PUBLIC_URL, or they refuse each other's tokens")
+	}
 	if a.sealing.legacy {
 		log.Warn("TOTP secrets sealed before this version may still be under a key derived from a signing key; " +
 			"run `gatehouse reseal` once to move them to the encryption key (README: Rotating the encryption key)")
@@ -213,6 +234,15 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 
+	hub, err := revstream.New(revstream.Config{Source: a.store, Lifetime: c.store.accessTTL + auth.Leeway, Logger: log})
+	if err != nil {
+		return err
+	}
+	if err := hub.Load(ctx); err != nil {
+		return err
+	}
+	kick.set(hub)
+
 	ln, err := net.Listen("tcp", c.addr)
 	if err != nil {
 		return bad("GATEHOUSE_ADDR", "%v", err)
@@ -220,18 +250,22 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBG()
 	if bus != nil {
-		go bus.Run(bg, a.auth)
+		go bus.Run(bg, kickSink{Sink: a.auth, kick: kick.Kick})
 		if err := bus.Ping(ctx); err != nil {
 			log.Warn("redis unavailable at start: serving degraded until it answers", "err", err)
 		}
 	}
 	api, err := httpapi.New(httpapi.Config{Auth: a.auth, Store: a.store, Logger: log, Security: c.security,
-		Proxies: c.proxies, Metrics: a.metrics, Auditor: a.audit, LoginLimit: c.loginRateLimit, RefreshLimit: c.refreshRateLimit, RouteLimits: c.routeLimits,
-		RateStore: rateStore, DeviceMarks: marks, LoginKey: a.sealing.loginKey, Ready: ready})
+		Proxies: c.proxies, Metrics: a.metrics, Auditor: a.audit, LoginLimit: c.loginRateLimit, RefreshLimit: c.refreshRateLimit,
+		RouteLimits: c.routeLimits, RateStore: rateStore, DeviceMarks: marks, LoginKey: a.sealing.loginKey, Ready: ready,
+		JWKS: a.keys.Handler(), Revocations: hub})
 	if err != nil {
 		return bad("GATEHOUSE_RATE_LIMITS", "%v", err) // a route limit naming no route
 	}
 	srv := newHTTPServer(ctx, api, log)
+	srv.RegisterOnShutdown(hub.Close) // streams never finish by themselves: end them, clients reconnect elsewhere
+	go hub.Run(bg)
+	go a.keys.Run(bg) // reloads the signing keys every 10 s: rotations reach every instance without a restart
 	go a.auth.RunPurger(bg, time.Minute)
 	go a.auth.RunWatcher(bg, 500*time.Millisecond)
 	go a.auth.RunKeyFlusher(bg)
@@ -242,7 +276,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if c.tlsCert != "" {
 		scheme = "https"
 	}
-	log.Info("listening", "addr", ln.Addr().String(), "scheme", scheme, "version", version)
+	log.Info("listening", "addr", ln.Addr().String(), "scheme", scheme, "version", version,
+		"issuer", c.store.signing.issuer, "signing_alg", c.store.signing.alg)
 	go func() {
 		if c.tlsCert != "" {
 			errc <- srv.ServeTLS(ln, c.tlsCert, c.tlsKey)

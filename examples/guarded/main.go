@@ -1,27 +1,35 @@
 // Command guarded is a small service that protects its own routes with
-// Gatehouse's guard package. It trusts the access tokens of a Gatehouse
-// server that shares its signing key, and checks their scopes itself:
+// Gatehouse's guard package, and checks the tokens' scopes itself:
 //
-//	export GATEHOUSE_SECRET_KEY="$(head -c 48 /dev/urandom | base64)"
-//	gatehouse serve &                        # issues tokens on :8000
-//	go run ./examples/guarded &              # this service, on :8081
+//	gatehouse serve &                        # issues RS256 tokens on :8000
+//	KEY=$(gatehouse apikey create --user admin --name guarded --scopes read:revocations)
+//	GATEHOUSE_STREAM_KEY=$KEY go run ./examples/guarded -jwks http://127.0.0.1:8000 &
 //	TOKEN=$(curl -s localhost:8000/token -d username=alice -d password=… -d scope=read:items | jq -r .access_token)
 //	curl -H "Authorization: Bearer $TOKEN" localhost:8081/items           # 200
 //	curl -H "Authorization: Bearer $TOKEN" -X POST localhost:8081/items   # 403 insufficient_scope
 //
-// By default tokens are verified here (signature, exp, iss, aud, type,
-// scopes), so no request reaches Gatehouse. The price: a logout, a disabled
-// user or a demotion takes effect here only when the token expires (15
-// minutes by default), and there is no user record for role or permission
-// checks.
+// Three ways to trust Gatehouse, from the recommended one:
 //
-// With -gatehouse http://127.0.0.1:8000 the service holds no key: guard's
-// Remote asks Gatehouse's /auth/verify about each request (one local round
-// trip, answered from memory), so logouts, disabled users and revoked API
-// keys are refused here at once, and API keys work too. A reverse proxy can
-// do the same in front of a service in any language (forward auth, see the
-// README); a Go service on Gatehouse's database can embed auth.Service, as
-// Gatehouse's own server does. guard works the same in every case.
+// -jwks ISSUER (GATEHOUSE_PUBLIC_URL): tokens are verified here, from the
+// public keys Gatehouse publishes at /.well-known/jwks.json — no call to
+// Gatehouse per request, and no secret that could mint tokens. With an
+// API key holding read:revocations in GATEHOUSE_STREAM_KEY, the service
+// also follows Gatehouse's revocation stream, so a logout, a disabled or
+// deleted user and a demotion are refused here within milliseconds; it
+// refuses every token (503) once the stream has been down for a minute,
+// rather than miss logouts (-fail-open keeps accepting them). Without the
+// key, a logout takes effect here only when the token expires.
+//
+// -gatehouse URL: guard's Remote asks Gatehouse's /auth/verify about each
+// request (one round trip, answered from memory): logouts are refused at
+// once, API keys work too, and the user's name and role are known. A
+// reverse proxy can do the same for a service in any language (forward
+// auth, see the README).
+//
+// Neither: the service shares Gatehouse's HS256 secret
+// (GATEHOUSE_SECRET_KEY) and verifies HS256 tokens with it — only for
+// deployments still on HS256; whoever holds the secret can mint tokens,
+// and a logout takes effect here only when the token expires.
 package main
 
 import (
@@ -44,10 +52,14 @@ import (
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8081", "listen address")
 	remoteURL := flag.String("gatehouse", "", "ask this Gatehouse server (its /auth/verify) about each request, instead of verifying tokens here")
+	issuer := flag.String("jwks", "", "verify tokens here from the public keys of the Gatehouse whose GATEHOUSE_PUBLIC_URL this is")
+	failOpen := flag.Bool("fail-open", false, "-jwks: keep accepting tokens while the revocation stream is down")
 	flag.Parse()
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	var g *guard.Guard
-	if *remoteURL != "" {
+	if *issuer != "" {
+		g = jwksGuard(*issuer, os.Getenv("GATEHOUSE_STREAM_KEY"), *failOpen, log)
+	} else if *remoteURL != "" {
 		remote, err := guard.NewRemote(*remoteURL, nil)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "guarded:", err)
@@ -60,19 +72,58 @@ func main() {
 	serve(*addr, g, log)
 }
 
-// localGuard verifies Gatehouse's access tokens in this process, with the
-// signing key it shares with the Gatehouse server.
+// jwksGuard verifies Gatehouse's access tokens in this process from its
+// published keys and, given a stream key, follows its revocations.
+func jwksGuard(issuer, streamKey string, failOpen bool, log *slog.Logger) *guard.Guard {
+	opts := guard.JWKSOptions{Audience: "gatehouse", Logger: log}
+	if streamKey != "" {
+		ro := guard.RevocationsOptions{APIKey: streamKey, Logger: log}
+		if failOpen {
+			ro.MaxStale = -1
+		}
+		rv, err := guard.NewRevocations(issuer, ro)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "guarded:", err)
+			os.Exit(2)
+		}
+		go rv.Run(context.Background())
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := rv.WaitSynced(ctx); err != nil {
+			log.Warn("revocation stream not caught up yet: tokens get 503 until it is", "err", err)
+		}
+		opts.Revocations = rv
+	} else {
+		log.Warn("no GATEHOUSE_STREAM_KEY: a logout reaches this service only when the token expires")
+	}
+	v, err := guard.NewJWKS(issuer, opts)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "guarded:", err)
+		os.Exit(2)
+	}
+	if err := v.Refresh(context.Background()); err != nil {
+		log.Warn("key set not fetched yet: retried at the first request", "err", err)
+	}
+	return guard.New(v, nil, log) // tokens only: API keys need Gatehouse (-gatehouse)
+}
+
+// localGuard verifies Gatehouse's HS256 access tokens in this process,
+// with the signing key it shares with the Gatehouse server.
 func localGuard(log *slog.Logger) *guard.Guard {
 	secret := []byte(os.Getenv("GATEHOUSE_SECRET_KEY"))
 	if len(secret) < 32 {
 		fmt.Fprintln(os.Stderr, "guarded: GATEHOUSE_SECRET_KEY must be the Gatehouse server's signing key (≥ 32 bytes)")
 		os.Exit(2)
 	}
-	// Gatehouse names its keys as token.KeysFromSecrets does, and issues
-	// tokens for itself (iss and aud "gatehouse").
+	// Gatehouse names its keys as token.KeysFromSecrets does; its tokens'
+	// iss is its GATEHOUSE_PUBLIC_URL, and their aud "gatehouse".
+	iss := os.Getenv("GATEHOUSE_PUBLIC_URL")
+	if iss == "" {
+		iss = "http://127.0.0.1:8000"
+	}
 	tokens, err := token.NewManager(token.Config{
 		Keys:   token.KeysFromSecrets(secret, nil),
-		Issuer: "gatehouse", Audience: "gatehouse", Leeway: auth.Leeway,
+		Issuer: iss, Audience: "gatehouse", Leeway: auth.Leeway,
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "guarded:", err)
