@@ -97,6 +97,11 @@ type Config struct {
 	// Broadcaster tells other instances about revocations and changes to
 	// users and keys; nil, as a single instance needs, for none.
 	Broadcaster Broadcaster
+	// KeyMissLimit bounds, per client, the database reads of API keys
+	// that turn out not to exist (keyLookups); default
+	// DefaultKeyMissLimit. Counted in this process's memory: it bounds
+	// what one client costs each instance's database reads.
+	KeyMissLimit ratelimit.Limit
 	// SessionRefreshLimit bounds the rotations of one login session's
 	// refresh tokens (contract §12), enforced by the store in the
 	// rotation's transaction, so on every instance at once; default
@@ -174,21 +179,29 @@ func New(cfg Config) (*Service, error) {
 	if l := cfg.SessionRefreshLimit; l.Rate < 1 || l.Burst < 1 || l.Period <= 0 {
 		return nil, errors.New("auth: SessionRefreshLimit needs a positive rate, burst and period")
 	}
+	if cfg.KeyMissLimit.Rate == 0 {
+		cfg.KeyMissLimit = DefaultKeyMissLimit
+	}
+	misses, err := ratelimit.New(ratelimit.NewMemoryStore(100_000), cfg.KeyMissLimit, cfg.Now)
+	if err != nil {
+		return nil, fmt.Errorf("auth: KeyMissLimit: %w", err)
+	}
 	if cfg.CodeLimiter == nil {
 		cfg.CodeLimiter = NewMemoryCodeLimiter(MaxCodeFailures, CodeFailureWindow, cfg.Now)
 	}
-	return &Service{
+	s := &Service{
 		cfg:    cfg,
 		mirror: NewMirror(),
 		users:  newUserCache(cfg.Store, cfg.CacheSize),
-		keys:   newKeyCache(cfg.Store, cfg.CacheSize),
 		bcast:  cfg.Broadcaster,
 		codes:  cfg.CodeLimiter,
 		audit:  cfg.Auditor,
 		met:    cfg.Metrics,
 		now:    cfg.Now,
 		log:    cfg.Logger,
-	}, nil
+	}
+	s.keys = newKeyCache(keyLookups{APIKeyStore: cfg.Store, misses: misses, s: s}, cfg.CacheSize)
+	return s, nil
 }
 
 // every runs job every interval until ctx ends, logging its failures.

@@ -158,6 +158,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.guard = guard.New(cfg.Auth, s.keyAuthenticator(), s.log)
 	s.guard.OnDenied = s.denied
+	s.guard.OnError = s.error
 	s.routes()
 	for route := range limits {
 		if !slices.Contains(s.patterns, route) {
@@ -184,8 +185,10 @@ func (s *Server) wrap(h handlerFunc) http.Handler {
 	})
 }
 
+// error answers err through the one error path, with Retry-After when one
+// of the auth service's limits refused the request.
 func (s *Server) error(w http.ResponseWriter, r *http.Request, err error) {
-	httperror.Write(w, r, s.log, err)
+	httperror.Write(w, r, s.log, withRetryAfter(w, err))
 }
 
 // denied audits an authenticated principal that a route's requirement
