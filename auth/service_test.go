@@ -94,8 +94,11 @@ func (b *recordingBroadcaster) PublishAPIKeyChanged(_ context.Context, id int64)
 // lockedOut is a CodeLimiter that refuses every attempt.
 type lockedOut struct{}
 
-func (lockedOut) Reserve(context.Context, int64) (time.Duration, error) { return time.Minute, nil }
-func (lockedOut) Release(context.Context, int64) error                  { return nil }
+func (lockedOut) Reserve(context.Context, int64) (CodeReservation, error) {
+	return CodeReservation{RetryAfter: time.Minute}, nil
+}
+func (lockedOut) Release(context.Context, int64, bool) error { return nil }
+func (lockedOut) Reset(context.Context, int64) error         { return nil }
 
 // TestConfigSharesStateThroughItsBroadcasterAndCodeLimiter: what other
 // instances must hear of goes to Config.Broadcaster, and second-factor

@@ -325,6 +325,13 @@ func (s *Service) updateUser(ctx context.Context, id int64, upd UserUpdate, keep
 	}
 	s.revoked(ctx, ended)
 	s.userChanged(ctx, id)
+	if upd.Password != nil {
+		// Whoever guessed codes with the old password can submit none
+		// now; their lockout must not keep the owner out.
+		if err := s.codes.Reset(ctx, id); err != nil {
+			s.log.WarnContext(ctx, "2FA limiter reset failed", "user_id", id, "err", err)
+		}
+	}
 	if upd.editsUser() {
 		s.auditUser(ctx, gatehouse.EventUserChanged, id, fmt.Sprintf("role %s, disabled %v", u.Role, u.Disabled))
 	}

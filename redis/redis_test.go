@@ -290,22 +290,22 @@ func TestCodeLimiterCountsAcrossInstances(t *testing.T) {
 		if i%2 == 1 {
 			l = b
 		}
-		if wait, err := l.Reserve(ctx, 7); err != nil || wait != 0 {
-			t.Fatalf("attempt %d refused: %v %v", i+1, wait, err)
+		if r, err := l.Reserve(ctx, 7); err != nil || r.RetryAfter != 0 {
+			t.Fatalf("attempt %d refused: %+v %v", i+1, r, err)
 		}
 	}
-	wait, err := b.Reserve(ctx, 7)
-	if err != nil || wait <= 4*time.Minute || wait > 5*time.Minute {
-		t.Fatalf("sixth attempt: wait %v, %v; want about 5 minutes", wait, err)
+	r, err := b.Reserve(ctx, 7)
+	if err != nil || r.RetryAfter <= 4*time.Minute || r.RetryAfter > 5*time.Minute {
+		t.Fatalf("sixth attempt: %+v, %v; want a wait of about 5 minutes", r, err)
 	}
-	if wait, _ := a.Reserve(ctx, 8); wait != 0 {
+	if r, _ := a.Reserve(ctx, 8); r.RetryAfter != 0 {
 		t.Fatal("another user was refused")
 	}
 	// A right code gives its attempt back.
-	if err := a.Release(ctx, 7); err != nil {
+	if err := a.Release(ctx, 7, true); err != nil {
 		t.Fatal(err)
 	}
-	if wait, _ := b.Reserve(ctx, 7); wait != 0 {
+	if r, _ := b.Reserve(ctx, 7); r.RetryAfter != 0 {
 		t.Fatal("released attempt not available")
 	}
 }
