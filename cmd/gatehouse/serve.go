@@ -60,7 +60,8 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	redirect := s.add("https-redirect", "GATEHOUSE_HTTPS_REDIRECT", "false", "redirect plain-HTTP GET/HEAD to https, refuse other methods")
 	routeLimits := s.add("rate-limits", "GATEHOUSE_RATE_LIMITS", "",
 		`per-client limits of routes, "GET /items=100/minute,POST /comments=10/minute" (GET /limited is 5/minute unless set)`)
-	loginLimit := s.add("login-rate-limit", "GATEHOUSE_LOGIN_RATE_LIMIT", "10/minute", "login attempts per client IP and per username")
+	loginLimit := s.add("login-rate-limit", "GATEHOUSE_LOGIN_RATE_LIMIT", "10/minute",
+		"login attempts per client IP, and failed ones per username (an address that logged in as the user within 30 days is exempt from the latter)")
 	refreshLimit := s.add("refresh-rate-limit", "GATEHOUSE_REFRESH_RATE_LIMIT", "60/minute",
 		"token refreshes per client IP (each login session may also refresh at most 10 times at once and 10 a minute)")
 	cert := s.add("tls-cert", "GATEHOUSE_TLS_CERT", "", "PEM certificate file: serve HTTPS directly")
