@@ -122,6 +122,15 @@ type Session struct {
 	// login that checked a password being changed cannot open a session
 	// after the change (contract §12).
 	Credential string
+
+	// What the sessions list shows (contract §11; sessions.go).
+	Kind       string    // SessionToken or SessionBrowser
+	ExpiresAt  time.Time // a browser session's absolute end; zero for a token session
+	AuthTime   time.Time // when the user authenticated (OIDC auth_time)
+	AMR        string    // space-separated methods used: "pwd", "pwd otp" (RFC 8176)
+	LastUsedAt time.Time // zero: never used since the login
+	ClientIP   string    // of the login
+	UserAgent  string    // of the login, capped
 }
 
 // CredentialFingerprint names one password hash of a user: the first 128

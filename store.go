@@ -53,18 +53,20 @@ type UserEdit struct {
 // SessionEnd says how UserStore.UpdateUser ends a user's sessions.
 type SessionEnd struct {
 	At     time.Time // when they are revoked
-	Until  time.Time // when their revocations may be forgotten: once every access token they cover has expired
+	Until  time.Time // when their revocations may be forgotten: once every access token, and browser session cookie, they cover has expired
 	Except string    // a session to keep (contract §12: the one users change their own password from), "" for none
 }
 
 // SessionStore keeps login sessions and their refresh tokens.
 type SessionStore interface {
-	// CreateSession stores a new session with its first refresh token.
-	// When s.Credential is set, it does so only if the user's password
-	// hash still has that fingerprint (CredentialFingerprint), checked in
-	// the same transaction and serialised with UpdateUser: a login that
-	// verified a password concurrently changed either opens its session
-	// before the change, which then ends it, or gets ErrCredentialChanged.
+	// CreateSession stores a new session with its first refresh token, or
+	// with none (first nil) for a browser session, which ends at its
+	// ExpiresAt instead. When s.Credential is set, it does so only if the
+	// user's password hash still has that fingerprint
+	// (CredentialFingerprint), checked in the same transaction and
+	// serialised with UpdateUser: a login that verified a password
+	// concurrently changed either opens its session before the change,
+	// which then ends it, or gets ErrCredentialChanged.
 	CreateSession(ctx context.Context, s *Session, first *RefreshToken) error
 	// RotateRefreshToken finds the token with hash oldHash and, if it is
 	// unused, unexpired at now, its session live and within limit,
@@ -83,8 +85,9 @@ type SessionStore interface {
 	// LiveSessions returns the ids of the user's sessions not revoked.
 	LiveSessions(ctx context.Context, userID int64) ([]string, error)
 	// PurgeSessions deletes refresh tokens expired before now, spent ones
-	// used before spentBefore (reuse detection no longer needs them), and
-	// sessions left without tokens.
+	// used before spentBefore (reuse detection no longer needs them),
+	// token sessions left without tokens, and browser sessions expired
+	// before now.
 	PurgeSessions(ctx context.Context, now, spentBefore time.Time) (int64, error)
 }
 
@@ -222,6 +225,8 @@ type AuditStore interface {
 type Store interface {
 	UserStore
 	SessionStore
+	SessionInfoStore
+	UserSearchStore
 	RevocationStore
 	SettingStore
 	ChangeFeed

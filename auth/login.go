@@ -24,13 +24,19 @@ type TokenPair struct {
 	Scope        string
 	User         *gatehouse.User
 	SessionID    string
+	// Browser is set, and the tokens empty, when the login opened a
+	// browser session (browser.go).
+	Browser *BrowserSession
 }
 
-// WrongPassword reports whether err is a login's answer to a wrong
-// username or password — the outcome a per-username limit counts — rather
-// than to a right password (2FA still to come, a disabled account, a wrong
-// code) or a request that could not be decided.
-func WrongPassword(err error) bool { return errors.Is(err, errBadCredentials) }
+// WrongPassword reports whether err is the answer to a wrong username or
+// password — a login's, or a password change's current password — the
+// outcome a per-username limit counts, rather than to a right password
+// (2FA still to come, a disabled account, a wrong code) or a request that
+// could not be decided.
+func WrongPassword(err error) bool {
+	return errors.Is(err, errBadCredentials) || errors.Is(err, errWrongCurrentPassword)
+}
 
 var (
 	errBadCredentials = &gatehouse.Error{Code: gatehouse.EUNAUTHENTICATED, OAuth: "invalid_grant", Message: "Incorrect username or password"}
@@ -56,7 +62,7 @@ func (s *Service) Login(ctx context.Context, username, pw, scope string) (*Token
 // mfa_token that LoginMFA takes in place of the password; a wrong otp is
 // 401 "invalid_otp", and counts towards the user's limit on wrong codes.
 func (s *Service) LoginWithOTP(ctx context.Context, username, pw, scope, otp string) (*TokenPair, error) {
-	pair, u, err := s.login(ctx, username, pw, scope, otp)
+	pair, u, err := s.login(ctx, gatehouse.SessionToken, username, pw, scope, otp)
 	s.recordLogin(ctx, username, u, "password", err)
 	return pair, err
 }
@@ -87,7 +93,10 @@ func (s *Service) recordLogin(ctx context.Context, username string, u *gatehouse
 	s.audit.Record(ctx, ev)
 }
 
-func (s *Service) login(ctx context.Context, username, pw, scope, otp string) (*TokenPair, *gatehouse.User, error) {
+// login checks a login's credentials and opens a session of the kind
+// asked for (gatehouse.SessionToken or SessionBrowser): both kinds take
+// the one path, with its answers, limits on codes and audit.
+func (s *Service) login(ctx context.Context, kind, username, pw, scope, otp string) (*TokenPair, *gatehouse.User, error) {
 	if password.TooLong(pw) {
 		return nil, nil, gatehouse.Invalid([]string{"body", "password"}, "Password must be at most 1024 bytes", "value_error")
 	}
@@ -130,7 +139,7 @@ func (s *Service) login(ctx context.Context, username, pw, scope, otp string) (*
 			return nil, u, err
 		}
 	}
-	pair, err := s.openSession(ctx, u, granted, cred)
+	pair, err := s.openSession(ctx, u, granted, kind, cred)
 	return pair, u, err
 }
 
@@ -164,12 +173,21 @@ func (s *Service) rehash(ctx context.Context, u *gatehouse.User, pw string) stri
 	return h
 }
 
-// openSession opens a login session of u with scope, bound to cred, the
-// fingerprint of the password hash the login verified (contract §12). A
-// password changed since is 401, as a wrong one is.
-func (s *Service) openSession(ctx context.Context, u *gatehouse.User, scope, cred string) (*TokenPair, error) {
+// openSession opens a session of kind for u, who has just proved every
+// factor the account asks for, recording where the login came from, and
+// bound to cred, the fingerprint of the password hash the login verified
+// (contract §12): a password changed since is 401, as a wrong one is.
+func (s *Service) openSession(ctx context.Context, u *gatehouse.User, scope, kind, cred string) (*TokenPair, error) {
 	now := s.now()
-	sess := &gatehouse.Session{ID: token.NewID(), UserID: u.ID, Scope: scope, CreatedAt: now, Credential: cred}
+	sess := s.newSession(ctx, u, scope, kind, now)
+	sess.Credential = cred
+	if kind == gatehouse.SessionBrowser {
+		pair, err := s.openBrowserSession(ctx, u, sess)
+		if errors.Is(err, gatehouse.ErrCredentialChanged) {
+			return nil, errBadCredentials
+		}
+		return pair, err
+	}
 	rt := newRefreshToken()
 	first := &gatehouse.RefreshToken{Hash: hashRefresh(rt), SessionID: sess.ID, UserID: u.ID, Scope: scope,
 		CreatedAt: now, ExpiresAt: now.Add(s.cfg.RefreshTTL)}

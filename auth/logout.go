@@ -8,16 +8,16 @@ import (
 )
 
 // revokeSession stores the session's revocation, then mirrors and
-// broadcasts it. The revocation of a session needs to outlive only the
-// access tokens it covers: those issued until now, which expire within the
-// access-token lifetime, or at coverUntil when a token known to live
-// longer (one issued under an earlier, longer lifetime) is to be covered.
+// broadcasts it. It must outlive whatever the session issued: its access
+// tokens, or a browser session's cookie (sessionRevocationEnd), and
+// coverUntil, when a token known to live longer (one issued under an
+// earlier, longer lifetime) is to be covered.
 func (s *Service) revokeSession(ctx context.Context, sid string, now, coverUntil time.Time) error {
-	until := now.Add(s.cfg.AccessTTL)
-	if coverUntil.After(until) {
-		until = coverUntil
+	until := s.sessionRevocationEnd(now)
+	if c := coverUntil.Add(Leeway); c.After(until) {
+		until = c
 	}
-	revs := []gatehouse.Revocation{{Kind: gatehouse.RevokeSession, Value: sid, ExpiresAt: until.Add(Leeway)}}
+	revs := []gatehouse.Revocation{{Kind: gatehouse.RevokeSession, Value: sid, ExpiresAt: until}}
 	if err := s.cfg.Store.RevokeSession(ctx, sid, now, revs...); err != nil {
 		return err
 	}
@@ -46,6 +46,9 @@ func (s *Service) revoked(ctx context.Context, revs []gatehouse.Revocation) {
 func (s *Service) Logout(ctx context.Context, p *gatehouse.Principal) error {
 	if p.SessionID == "" {
 		return gatehouse.Errorf(gatehouse.EBADREQUEST, "Only a token login can be logged out")
+	}
+	if IsBrowser(p) { // no access token: revoking jti "" would refuse every cookie
+		return s.BrowserLogout(ctx, p)
 	}
 	err := s.revokeSession(ctx, p.SessionID, s.now(), p.ExpiresAt)
 	if err == nil {

@@ -48,7 +48,7 @@ func (e *MFARequiredError) GoString() string { return "&auth.MFARequiredError{To
 // limit on wrong codes. The user must still exist, be enabled and have
 // 2FA on.
 func (s *Service) LoginMFA(ctx context.Context, mfaToken, otp string) (*TokenPair, error) {
-	pair, u, err := s.loginMFA(ctx, mfaToken, otp)
+	pair, u, err := s.loginMFA(ctx, gatehouse.SessionToken, mfaToken, otp)
 	name := ""
 	if u != nil {
 		name = u.Username
@@ -57,7 +57,7 @@ func (s *Service) LoginMFA(ctx context.Context, mfaToken, otp string) (*TokenPai
 	return pair, err
 }
 
-func (s *Service) loginMFA(ctx context.Context, mfaToken, otp string) (*TokenPair, *gatehouse.User, error) {
+func (s *Service) loginMFA(ctx context.Context, kind, mfaToken, otp string) (*TokenPair, *gatehouse.User, error) {
 	c, ok := s.openMFAToken(mfaToken)
 	if !ok {
 		return nil, nil, errBadMFAToken
@@ -106,7 +106,7 @@ func (s *Service) loginMFA(ctx context.Context, mfaToken, otp string) (*TokenPai
 	if !first {
 		return nil, u, errBadMFAToken
 	}
-	pair, err := s.openSession(ctx, u, rbac.Restrict(u.Role, c.Scope), c.Cred)
+	pair, err := s.openSession(ctx, u, rbac.Restrict(u.Role, c.Scope), kind, c.Cred)
 	if errors.Is(err, errBadCredentials) {
 		err = errBadMFAToken
 	}

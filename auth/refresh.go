@@ -125,6 +125,7 @@ func (s *Service) Refresh(ctx context.Context, rt string) (*TokenPair, error) {
 	}
 	pair, err := s.pair(&u.User, old.SessionID, rbac.Restrict(u.Role, old.Scope), next, now)
 	if err == nil {
+		s.sessionUsed(old.SessionID, now)
 		s.met.TokenIssued("refresh")
 		s.audit.Record(ctx, gatehouse.AuditEvent{Type: gatehouse.EventRefresh, Outcome: gatehouse.OutcomeSuccess, UserID: u.ID})
 	}

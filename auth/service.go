@@ -71,6 +71,7 @@ type Config struct {
 	Policy     password.Policy
 	AccessTTL  time.Duration     // default 15m
 	RefreshTTL time.Duration     // default 168h
+	SessionTTL time.Duration     // a browser session's absolute lifetime; default 12h (browser.go)
 	Auditor    gatehouse.Auditor // optional
 	Metrics    *metrics.Metrics  // optional
 	Now        func() time.Time
@@ -132,6 +133,8 @@ type Service struct {
 	feedOK  time.Time // last successful poll
 
 	keyUses keyUses // apikeys.go
+
+	browser browserState // browser sessions and sessions' last use: browser.go, sessions.go
 }
 
 // New returns a Service. Call Resync before serving, so that revocations
@@ -145,6 +148,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	if cfg.RefreshTTL <= 0 {
 		cfg.RefreshTTL = 168 * time.Hour
+	}
+	if cfg.SessionTTL <= 0 {
+		cfg.SessionTTL = DefaultSessionTTL
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

@@ -313,9 +313,9 @@ func (s *Service) updateUser(ctx context.Context, id int64, upd UserUpdate, keep
 			return nil, err
 		}
 		now := s.now()
-		// A session's revocation needs to outlive only the access tokens
-		// it covers.
-		edit.EndSessions = &gatehouse.SessionEnd{At: now, Until: now.Add(s.cfg.AccessTTL + Leeway), Except: keepSession}
+		// A session's revocation must outlive its access tokens and a
+		// browser session's cookie.
+		edit.EndSessions = &gatehouse.SessionEnd{At: now, Until: s.sessionRevocationEnd(now), Except: keepSession}
 	}
 	var reset bool
 	edit.Apply = func(cur *gatehouse.User) error { reset = upd.apply(cur, hash); return nil }

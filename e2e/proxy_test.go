@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -62,6 +64,26 @@ http {
       proxy_pass_request_body off;
       proxy_set_header Content-Length "";
     }
+    # A web application for browsers: the session cookie passes, and a
+    # browser without one is sent to the login page and back (the README's
+    # portal configuration).
+    location /app/ {
+      auth_request /_gatehouse_portal;
+      auth_request_set $gh_user $upstream_http_x_auth_request_user;
+      proxy_set_header X-Auth-Request-User $gh_user;
+      error_page 401 = @gatehouse_login;
+      proxy_pass http://%[3]s/;
+    }
+    location = /_gatehouse_portal {
+      internal;
+      proxy_pass http://%[4]s/auth/verify;
+      proxy_pass_request_body off;
+      proxy_set_header Content-Length "";
+      proxy_set_header X-Original-URL $scheme://$http_host$request_uri;
+    }
+    location @gatehouse_login {
+      return 302 http://%[4]s/login?rd=$scheme://$http_host$request_uri;
+    }
   }
 }
 `,
@@ -88,6 +110,14 @@ http://%[2]s {
 			uri /auth/verify?role=admin
 		}
 		uri strip_prefix /admin
+		reverse_proxy %[3]s
+	}
+	route /app/* {
+		forward_auth %[4]s {
+			uri /auth/verify?redirect=1
+			copy_headers X-Auth-Request-User
+		}
+		uri strip_prefix /app
 		reverse_proxy %[3]s
 	}
 }
@@ -217,4 +247,89 @@ func testForwardAuth(t *testing.T, px proxy) {
 		code, _, _ := send("GET", "/api/things", "Authorization", "Bearer "+admin)
 		return code == 401
 	})
+}
+
+// TestLoginPortalThroughRealProxies puts each proxy in front of a web
+// application for browsers (contract §11): a browser (a client with a
+// cookie jar) that goes to the application is sent to Gatehouse's login
+// page, signs in, lands on the URL it wanted with the session cookie
+// passing /auth/verify, signs out, and is refused again.
+func TestLoginPortalThroughRealProxies(t *testing.T) {
+	for _, px := range proxies {
+		t.Run(px.name, func(t *testing.T) { testLoginPortal(t, px) })
+	}
+}
+
+func testLoginPortal(t *testing.T, px proxy) {
+	c := newCluster(t)
+	// The browser reaches Gatehouse at its own address (its public URL);
+	// the proxy is on this host: its forwarded headers are believed, and a
+	// login may return to it (any port of 127.0.0.1).
+	addr := freeAddr(t)
+	g := c.startAt(addr, "GATEHOUSE_PUBLIC_URL=http://"+addr, "GATEHOUSE_TRUSTED_PROXIES=127.0.0.1", "GATEHOUSE_REDIRECT_DOMAINS=127.0.0.1")
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "user=%s path=%s", r.Header.Get("X-Auth-Request-User"), r.URL.Path)
+	}))
+	defer backend.Close()
+	base := px.start(t, strings.TrimPrefix(backend.URL, "http://"), strings.TrimPrefix(g.base, "http://"))
+	code, m := call(t, "POST", g.base+"/users", g.login(t, "admin", "e2e-admin-password-1"), "application/json",
+		`{"username":"ursula","password":"ursula's long password"}`)
+	if code != 201 {
+		t.Fatalf("create user: %d %v", code, m)
+	}
+
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+	get := func(u string) (*http.Response, string) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", u, nil)
+		req.Header.Set("Accept", "text/html,application/xhtml+xml")
+		res, err := browser.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		body, _ := io.ReadAll(res.Body)
+		return res, string(body)
+	}
+	want := base + "/app/reports"
+
+	// 1. Not signed in: the proxy sends the browser to the login page,
+	// which knows where it was going.
+	res, body := get(want)
+	if res.Request.URL.Path != "/login" || res.Request.URL.Query().Get("rd") != want || !strings.Contains(body, `name="password"`) {
+		t.Fatalf("unauthenticated: ended at %s (%d)", res.Request.URL, res.StatusCode)
+	}
+	// 2. Sign in on the page: back at the application, as ursula.
+	form := url.Values{"username": {"ursula"}, "password": {"ursula's long password"}, "rd": {want}}
+	req, _ := http.NewRequest("POST", g.base+"/login", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "text/html")
+	res, err := browser.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body2, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.Request.URL.String() != want || string(body2) != "user=ursula path=/reports" {
+		t.Fatalf("after login: at %s, %d %q", res.Request.URL, res.StatusCode, body2)
+	}
+	// 3. Signed in, the application just works.
+	if res, body := get(base + "/app/other"); res.StatusCode != 200 || body != "user=ursula path=/other" {
+		t.Fatalf("signed in: %d %q", res.StatusCode, body)
+	}
+	// 4. Sign out on Gatehouse: the application sends the browser to the
+	// login page again.
+	req, _ = http.NewRequest("POST", g.base+"/sign-out", nil)
+	res, err = browser.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.Request.URL.Path != "/login" {
+		t.Fatalf("sign-out ended at %s", res.Request.URL)
+	}
+	if res, _ := get(want); res.Request.URL.Path != "/login" {
+		t.Fatalf("after sign-out the application answered from %s: %d", res.Request.URL, res.StatusCode)
+	}
 }

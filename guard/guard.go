@@ -40,6 +40,11 @@ type Guard struct {
 	// the refusal is answered: the place to audit authorisation failures,
 	// apart from failures to authenticate.
 	OnDenied func(r *http.Request, p *gatehouse.Principal, err error)
+	// Fallback, if set, authenticates a request that presents neither a
+	// Bearer token nor an API key: a browser's session cookie, say. It
+	// returns an EUNAUTHENTICATED error when the request has nothing it
+	// recognises either.
+	Fallback func(r *http.Request) (*gatehouse.Principal, error)
 }
 
 // New returns a Guard that accepts Bearer tokens, and API keys when keys is
@@ -103,7 +108,8 @@ func BearerToken(r *http.Request) string {
 }
 
 // Principal authenticates r: a Bearer token when one is presented,
-// otherwise an API key when the guard accepts them.
+// otherwise an API key when the guard accepts them, otherwise Fallback
+// when set.
 func (g *Guard) Principal(r *http.Request) (*gatehouse.Principal, error) {
 	if tok := BearerToken(r); tok != "" {
 		return g.tokens.Authenticate(r.Context(), tok)
@@ -112,6 +118,9 @@ func (g *Guard) Principal(r *http.Request) (*gatehouse.Principal, error) {
 		if key := r.Header.Get("X-API-Key"); key != "" {
 			return g.keys.AuthenticateKey(r.Context(), key)
 		}
+	}
+	if g.Fallback != nil {
+		return g.Fallback(r)
 	}
 	return nil, errNoCredentials
 }

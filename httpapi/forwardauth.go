@@ -12,10 +12,12 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/auth"
 	"github.com/gatehouse/gatehouse/guard"
 	"github.com/gatehouse/gatehouse/httperror"
 	"github.com/gatehouse/gatehouse/httpsec"
 	"github.com/gatehouse/gatehouse/rbac"
+	"github.com/gatehouse/gatehouse/web"
 )
 
 // Forward authentication: a reverse proxy in front of another service
@@ -60,11 +62,14 @@ func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	p, err := s.guard.Principal(r)
+	p, err := s.browser.Principal(r)
+	if err != nil && gatehouse.ErrorCode(err) == gatehouse.EUNAUTHENTICATED && s.portal(w, r) {
+		return nil
+	}
 	if err != nil {
 		return refused(err, false)
 	}
-	if err := s.guard.Authorize(r, p, reqs...); err != nil {
+	if err := s.browser.Authorize(r, p, reqs...); err != nil {
 		return refused(err, true)
 	}
 	u := p.User
@@ -80,6 +85,9 @@ func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request) error {
 	}
 	if p.APIKeyID != 0 {
 		v.Credential, v.APIKeyID = "api_key", &p.APIKeyID
+	}
+	if auth.IsBrowser(p) {
+		v.Credential = "session"
 	}
 	if !p.ExpiresAt.IsZero() {
 		t := p.ExpiresAt.UTC().Truncate(time.Second)
@@ -105,6 +113,8 @@ func refused(err error, authenticated bool) error {
 		reason = guard.RefusedInvalidToken
 	case code == gatehouse.EUNAUTHENTICATED:
 		reason = guard.RefusedUnauthenticated
+	case errors.Is(err, web.ErrCrossOrigin):
+		reason = guard.RefusedForbidden
 	case code == gatehouse.EFORBIDDEN && !authenticated:
 		reason = guard.RefusedInvalidAPIKey
 	case code == gatehouse.EFORBIDDEN && oauthCode(err) == "insufficient_scope":
@@ -164,9 +174,15 @@ func verifyRequirements(raw string) ([]guard.Requirement, error) {
 	if err != nil {
 		return nil, gatehouse.Invalid([]string{"query"}, "Malformed query string", "value_error")
 	}
-	for name := range q {
+	for name, v := range q {
+		if name == "redirect" { // the portal's switch (contract §11), read by portal
+			if len(v) != 1 || v[0] != "1" {
+				return nil, gatehouse.Invalid([]string{"query", "redirect"}, "Give redirect=1, or leave it out", "value_error")
+			}
+			continue
+		}
 		if name != "scope" && name != "role" {
-			return nil, gatehouse.Invalid([]string{"query", name}, "Unknown parameter; only scope and role are understood", "value_error")
+			return nil, gatehouse.Invalid([]string{"query", name}, "Unknown parameter; only scope, role and redirect are understood", "value_error")
 		}
 	}
 	var reqs []guard.Requirement

@@ -63,7 +63,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		pair, err := s.auth.LoginWithOTP(r.Context(), username, pw, form.Get("scope"), form.Get("otp"))
-		s.settleLogin(r, attempt, pair, err)
+		s.settleLogin(r, attempt, err, signedInAs(pair))
 		if err != nil {
 			return loginError(w, err)
 		}

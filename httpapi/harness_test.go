@@ -71,10 +71,11 @@ type envOptions struct {
 	// server's default.
 	refreshLimit ratelimit.Limit
 	ready        func(context.Context) error
-	metrics      bool              // Prometheus metrics, as serve has
-	recorder     bool              // audit events recorded into the database, as serve does
-	auditor      gatehouse.Auditor // or recorded here
-	stream       *revstream.Config // the revocation stream, on the server's store (stream_test.go)
+	metrics      bool               // Prometheus metrics, as serve has
+	recorder     bool               // audit events recorded into the database, as serve does
+	auditor      gatehouse.Auditor  // or recorded here
+	stream       *revstream.Config  // the revocation stream, on the server's store (stream_test.go)
+	redirects    *httpsec.Redirects // the public URL and redirect targets of the pages
 }
 
 // testParams keep argon2id cheap in tests.
@@ -144,7 +145,7 @@ func (e *env) start() {
 	hub := e.startStream(store)
 	api, err := httpapi.New(httpapi.Config{Auth: svc, Store: store, Logger: log, Security: layer, Proxies: proxies,
 		Metrics: e.met, Auditor: auditor, LoginLimit: o.loginLimit, RefreshLimit: o.refreshLimit, Ready: o.ready, Now: e.clock.Now,
-		Revocations: hub})
+		Revocations: hub, Redirects: o.redirects})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -93,23 +93,32 @@ func (s *Server) checkLogin(w http.ResponseWriter, r *http.Request, username str
 	return a, nil
 }
 
-// settleLogin records the outcome err of a login (pair on success) that
-// checkLogin admitted: the username's allowance is given back unless the
-// password was wrong, and an address that completed a login becomes a
-// known device of its user. username is the user's (for the second step
-// of a 2FA login, which names none, the pair's).
-func (s *Server) settleLogin(r *http.Request, a *loginAttempt, pair *auth.TokenPair, err error) {
+// settleLogin records the outcome err of a login that checkLogin admitted
+// (a, nil for a second step, which took nothing): the username's
+// allowance is given back unless the password was wrong, and when err is
+// nil, the request's address becomes a known device of signedIn, the
+// user's name ("" for none).
+func (s *Server) settleLogin(r *http.Request, a *loginAttempt, err error, signedIn string) {
 	ctx := r.Context()
 	if a != nil && a.reserved && !auth.WrongPassword(err) {
 		if rerr := s.loginUN.Refund(ctx, s.usernameLimitKey(a.username)); rerr != nil {
 			s.log.WarnContext(ctx, "login limit refund failed", "err", rerr)
 		}
 	}
-	if err == nil && pair != nil && pair.User != nil {
-		if merr := s.cfg.DeviceMarks.Mark(ctx, s.deviceKey(r, pair.User.Username), s.now(), KnownDeviceTTL); merr != nil {
+	if err == nil && signedIn != "" {
+		if merr := s.cfg.DeviceMarks.Mark(ctx, s.deviceKey(r, signedIn), s.now(), KnownDeviceTTL); merr != nil {
 			s.log.WarnContext(ctx, "known-device mark failed", "err", merr)
 		}
 	}
+}
+
+// signedInAs is the name of the user a login's pair opened a session for,
+// "" when it opened none.
+func signedInAs(pair *auth.TokenPair) string {
+	if pair == nil || pair.User == nil {
+		return ""
+	}
+	return pair.User.Username
 }
 
 // usernameLimitKey is the rate-limit key of a username: a keyed hash of

@@ -140,7 +140,16 @@ func TestRevocationsArePurgedAfterExpiry(t *testing.T) {
 	if err != nil || len(stored) != 1 || stored[0].Kind != gatehouse.RevokeSession {
 		t.Fatalf("store holds %+v, %v; want the session's revocation alone", stored, err)
 	}
+	// A session's revocation is kept until a browser session's cookie
+	// could have expired too (12h by default), then forgotten.
 	e.clock.Advance(15*time.Minute + 2*time.Minute)
+	if err := e.svc.Purge(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.svc.Mirror().Len(); n != 1 {
+		t.Fatalf("mirror holds %d revocations once the access token expired, want 1 (the sid)", n)
+	}
+	e.clock.Advance(auth.DefaultSessionTTL + 2*time.Minute)
 	if err := e.svc.Purge(t.Context()); err != nil {
 		t.Fatal(err)
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/gatehouse/gatehouse/metrics"
 	"github.com/gatehouse/gatehouse/ratelimit"
 	"github.com/gatehouse/gatehouse/revstream"
+	"github.com/gatehouse/gatehouse/web"
 )
 
 // MaxBodyBytes is the largest request body accepted (contract §2).
@@ -67,6 +68,12 @@ type Config struct {
 	JWKS http.Handler
 	// Revocations serves /revocations/stream; nil: 404.
 	Revocations *revstream.Hub
+	// Redirects are where the login page and the forward-auth portal may
+	// send a browser, and name the public URL (contract §11); default:
+	// http://127.0.0.1:8000 and no other host.
+	Redirects *httpsec.Redirects
+	// CookieDomain is the session cookie's Domain; empty: none (host only).
+	CookieDomain string
 }
 
 // DefaultRefreshLimit is how many refreshes one client address may make:
@@ -92,9 +99,12 @@ type Server struct {
 	refreshIP   *ratelimit.Limiter
 	mux         *http.ServeMux
 	handler     http.Handler
-	patterns    []string    // every registered pattern, for the OpenAPI check
-	me          meCache     // encoded /users/me answers
-	verifyReqs  verifyCache // parsed /auth/verify requirements, by query
+	patterns    []string // every registered pattern, for the OpenAPI check
+	pages       []string // the browser pages' patterns (web), not in the API document
+	web         *web.Handler
+	browser     *guard.Guard // s.guard, and the session cookie too: sessions.go
+	me          meCache      // encoded /users/me answers
+	verifyReqs  verifyCache  // parsed /auth/verify requirements, by query
 }
 
 // Routes returns every registered route pattern ("METHOD /path").
@@ -159,6 +169,9 @@ func New(cfg Config) (*Server, error) {
 	s.guard = guard.New(cfg.Auth, s.keyAuthenticator(), s.log)
 	s.guard.OnDenied = s.denied
 	s.guard.OnError = s.error
+	if err := s.newWeb(); err != nil {
+		return nil, err
+	}
 	s.routes()
 	for route := range limits {
 		if !slices.Contains(s.patterns, route) {
@@ -228,13 +241,15 @@ func (s *Server) routes() {
 	s.handle("POST /logout", authed(s.wrap(s.handleLogout)))
 	s.handle("GET /limited", s.wrap(s.handleLimited))
 
-	s.routesOps()         // ops.go: /ready, /metrics, /openapi.json, /docs, /audit
-	s.routesAdmin()       // admin.go: /users, /users/{id}
-	s.routesAPIKeys()     // apikeys.go: /api-keys, /protected
-	s.routesExamples()    // examples.go: /items, /comments, /moderate
-	s.routesTwoFactor()   // twofactor.go: /2fa/*
-	s.routesForwardAuth() // forwardauth.go: /auth/verify
-	s.routesKeys()        // keys.go: /.well-known/jwks.json, /revocations/stream
+	s.routesOps()              // ops.go: /ready, /metrics, /openapi.json, /docs, /audit
+	s.routesAdmin()            // admin.go: /users, /users/{id}
+	s.routesAPIKeys()          // apikeys.go: /api-keys, /protected
+	s.routesExamples()         // examples.go: /items, /comments, /moderate
+	s.routesTwoFactor()        // twofactor.go: /2fa/*
+	s.routesForwardAuth()      // forwardauth.go: /auth/verify
+	s.routesKeys()             // keys.go: /.well-known/jwks.json, /revocations/stream
+	s.routesSessions()         // sessions.go: /sessions, /users/{id}/sessions
+	s.web.Routes(s.handlePage) // web: /login, /sign-out, /account…, /admin…, /static/*
 
 	s.mux.Handle("/", s.wrap(s.handleNoRoute))
 }

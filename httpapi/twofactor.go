@@ -143,7 +143,7 @@ func (s *Server) tokenMFA(w http.ResponseWriter, r *http.Request, form url.Value
 		return err
 	}
 	pair, err := s.auth.LoginMFA(r.Context(), tok, otp)
-	s.settleLogin(r, nil, pair, err) // a completed login makes a known device
+	s.settleLogin(r, nil, err, signedInAs(pair)) // a completed login makes a known device
 	if err != nil {
 		return loginError(w, err)
 	}

@@ -16,8 +16,7 @@ func (db *DB) CreateSession(ctx context.Context, s *gatehouse.Session, first *ga
 		if err := checkCredential(ctx, tx, s); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO sessions (id, user_id, scope, created_at) VALUES ($1, $2, $3, $4)`,
-			s.ID, s.UserID, s.Scope, s.CreatedAt); err != nil {
+		if err := insertSession(ctx, tx, s); err != nil || first == nil {
 			return err
 		}
 		_, err := tx.Exec(ctx, `INSERT INTO refresh_tokens (hash, session_id, user_id, scope, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)`,
@@ -160,8 +159,10 @@ func (db *DB) PurgeSessions(ctx context.Context, now, spentBefore time.Time) (in
 			return err
 		}
 		n += tag.RowsAffected()
-		_, err = tx.Exec(ctx, `DELETE FROM sessions s WHERE NOT EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.session_id = s.id)`)
-		return err
+		if _, err = tx.Exec(ctx, `DELETE FROM sessions s WHERE s.expires_at IS NULL AND NOT EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.session_id = s.id)`); err != nil {
+			return err
+		}
+		return purgeBrowserSessions(ctx, tx, now)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("postgres: purge sessions: %w", classify(err))

@@ -34,6 +34,12 @@ at2=$(echo "$new" | json access_token)
 check "refresh" admin "$(curl -s "$base/users/me" -H "Authorization: Bearer $at2" | json username)"
 check "logout" "Successfully logged out" "$(curl -s -X POST "$base/logout" -H "Authorization: Bearer $at2" | json message)"
 check "revoked after logout" 401 "$(curl -s -o /dev/null -w '%{http_code}' "$base/users/me" -H "Authorization: Bearer $at2")"
+jar="$dir/jar"
+check "login page" 200 "$(curl -s -o /dev/null -w '%{http_code}' "$base/login")"
+check "page login" "303 /account" "$(curl -s -c "$jar" -o /dev/null -w '%{http_code} %{redirect_url}' -d username=admin -d 'password=smoke-test-password-1' "$base/login" | sed "s#$base##")"
+check "account page" 200 "$(curl -s -b "$jar" -o /dev/null -w '%{http_code}' "$base/account")"
+check "sign out" 303 "$(curl -s -b "$jar" -o /dev/null -w '%{http_code}' -X POST "$base/sign-out")"
+check "signed out" 303 "$(curl -s -b "$jar" -o /dev/null -w '%{http_code}' "$base/account")"
 check "bad config exits 2" 2 "$(GATEHOUSE_ACCESS_TOKEN_TTL=banana "$BIN" serve >/dev/null 2>&1; echo $?)"
 
 kill -TERM $pid

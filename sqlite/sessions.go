@@ -19,8 +19,7 @@ func (db *DB) CreateSession(ctx context.Context, s *gatehouse.Session, first *ga
 		if err := checkCredential(ctx, tx, s); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO sessions (id, user_id, scope, created_at) VALUES (?, ?, ?, ?)`,
-			s.ID, s.UserID, s.Scope, micros(s.CreatedAt)); err != nil {
+		if err := insertSession(ctx, tx, s); err != nil || first == nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO refresh_tokens (hash, session_id, user_id, scope, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)`,
@@ -175,8 +174,10 @@ func (db *DB) PurgeSessions(ctx context.Context, now, spentBefore time.Time) (in
 		}
 		spent, _ := res.RowsAffected()
 		n += spent
-		_, err = tx.ExecContext(ctx, `DELETE FROM sessions WHERE NOT EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.session_id = sessions.id)`)
-		return err
+		if _, err = tx.ExecContext(ctx, `DELETE FROM sessions WHERE expires_at IS NULL AND NOT EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.session_id = sessions.id)`); err != nil {
+			return err
+		}
+		return purgeBrowserSessions(ctx, tx, now)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: purge sessions: %w", db.classify(err))

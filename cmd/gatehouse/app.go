@@ -28,6 +28,7 @@ type storeFlags struct {
 	databaseURL, secretKey, minLength, accessTTL, refreshTTL *string
 	encryptionKey, previousKeys, totpIssuer                  *string
 	previousSecrets, encryptionKeyFile                       *string
+	sessionTTL                                               *string
 }
 
 func addStoreFlags(s *settings) *storeFlags {
@@ -47,6 +48,7 @@ func addStoreFlags(s *settings) *storeFlags {
 		previousKeys: s.add("previous-encryption-keys", "GATEHOUSE_PREVIOUS_ENCRYPTION_KEYS", "",
 			"comma-separated earlier encryption keys, still accepted for decryption while rotating (then run gatehouse reseal)"),
 		totpIssuer: s.add("totp-issuer", "GATEHOUSE_TOTP_ISSUER", "Gatehouse", "issuer shown in authenticator apps"),
+		sessionTTL: s.add("session-ttl", "GATEHOUSE_SESSION_TTL", "12h", "browser session lifetime, from the login (absolute)"),
 	}
 }
 
@@ -75,6 +77,7 @@ type storeConfig struct {
 	secret                []byte
 	minLength             int
 	accessTTL, refreshTTL time.Duration
+	sessionTTL            time.Duration
 	previousSecrets       [][]byte
 	encryptionKey         []byte
 	previousKeys          [][]byte
@@ -119,6 +122,9 @@ func (f *storeFlags) parse() (storeConfig, error) {
 		return c, err
 	}
 	if c.refreshTTL, err = parseDuration("GATEHOUSE_REFRESH_TOKEN_TTL", *f.refreshTTL); err != nil {
+		return c, err
+	}
+	if c.sessionTTL, err = parseDuration("GATEHOUSE_SESSION_TTL", *f.sessionTTL); err != nil {
 		return c, err
 	}
 	for _, k := range splitList(*f.previousSecrets) {
@@ -200,7 +206,7 @@ func openApp(ctx context.Context, c storeConfig, log *slog.Logger, cl cluster) (
 	rec := audit.New(store, log, nil)
 	svc, err := auth.New(auth.Config{
 		Store: store, Tokens: tokens, Hasher: password.NewHasher(password.DefaultParams()), Pool: pool,
-		Policy: policy, AccessTTL: c.accessTTL, RefreshTTL: c.refreshTTL, Logger: log,
+		Policy: policy, AccessTTL: c.accessTTL, RefreshTTL: c.refreshTTL, SessionTTL: c.sessionTTL, Logger: log,
 		Auditor: rec, Metrics: met, KeyPepper: pepper, Sealer: seal.sealer, TOTPIssuer: c.totpIssuer, UsernameKey: seal.usernameKey,
 		Broadcaster: cl.bcast, CodeLimiter: cl.codes,
 	})

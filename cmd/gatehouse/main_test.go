@@ -49,6 +49,13 @@ func TestBadConfigurationExitsWithStatus2NamingTheSetting(t *testing.T) {
 		{"GATEHOUSE_JWKS_MAX_AGE", "1.5s"},
 		{"GATEHOUSE_PUBLIC_URL", "auth.example.com"},
 		{"GATEHOUSE_PUBLIC_URL", "https://auth.example.com/?x=1"},
+		{"GATEHOUSE_PUBLIC_URL", "ftp://auth.example.com"},
+		{"GATEHOUSE_PUBLIC_URL", "https://user@auth.example.com"},
+		{"GATEHOUSE_SESSION_TTL", "0s"},
+		{"GATEHOUSE_COOKIE_DOMAIN", "other.org"},
+		{"GATEHOUSE_COOKIE_DOMAIN", "https://example.com"},
+		{"GATEHOUSE_REDIRECT_DOMAINS", "https://app.example.com"},
+		{"GATEHOUSE_REDIRECT_DOMAINS", "*"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.env+"="+tt.value, func(t *testing.T) {
@@ -56,6 +63,9 @@ func TestBadConfigurationExitsWithStatus2NamingTheSetting(t *testing.T) {
 			t.Setenv(tt.env, tt.value)
 			if tt.env == "GATEHOUSE_TLS_CERT" {
 				t.Setenv("GATEHOUSE_TLS_KEY", "/nonexistent.key")
+			}
+			if tt.env == "GATEHOUSE_COOKIE_DOMAIN" {
+				t.Setenv("GATEHOUSE_PUBLIC_URL", "https://auth.example.com")
 			}
 			var stdout, stderr bytes.Buffer
 			// A value wrongly accepted starts the server; the deadline stops
@@ -110,7 +120,11 @@ func TestHelpNamesEnvironmentVariables(t *testing.T) {
 		if exitCode(err) != 0 {
 			t.Fatalf("%v: exit %d: %v", args, exitCode(err), err)
 		}
-		for _, env := range []string{"GATEHOUSE_DATABASE_URL", "GATEHOUSE_SECRET_KEY"} {
+		envs := []string{"GATEHOUSE_DATABASE_URL", "GATEHOUSE_SECRET_KEY"}
+		if args[0] == "serve" {
+			envs = append(envs, "GATEHOUSE_PUBLIC_URL", "GATEHOUSE_COOKIE_DOMAIN", "GATEHOUSE_REDIRECT_DOMAINS", "GATEHOUSE_SESSION_TTL")
+		}
+		for _, env := range envs {
 			if !strings.Contains(stderr.String(), env) {
 				t.Errorf("%v --help does not name %s:\n%s", args, env, stderr.String())
 			}
@@ -237,5 +251,24 @@ func TestServeBoundsSlowClients(t *testing.T) {
 	}
 	if srv.MaxHeaderBytes <= 0 || srv.MaxHeaderBytes > 1<<20 {
 		t.Errorf("MaxHeaderBytes = %d, want set, well under net/http's 1 MiB default", srv.MaxHeaderBytes)
+	}
+}
+
+func TestBrowserSettings(t *testing.T) {
+	for _, c := range []struct {
+		public, domain, redirects string
+		wantPublic, wantDomain    string
+	}{
+		{"http://127.0.0.1:8000", "", "", "http://127.0.0.1:8000", ""},
+		{"https://auth.example.com", ".Example.com", "*.example.com", "https://auth.example.com", "example.com"},
+		{"https://example.com:8443/gatehouse", "example.com", "", "https://example.com:8443", "example.com"},
+	} {
+		red, domain, err := parseBrowser(c.public, c.domain, c.redirects)
+		if err != nil {
+			t.Fatalf("%+v: %v", c, err)
+		}
+		if got := red.Public().String(); got != c.wantPublic || domain != c.wantDomain {
+			t.Errorf("%+v: public %q, domain %q", c, got, domain)
+		}
 	}
 }

@@ -35,6 +35,8 @@ type serveConfig struct {
 	tlsCert, tlsKey       string
 	logLevel              string
 	auditRetention        time.Duration
+	redirects             *httpsec.Redirects // the public URL and where a login may return to
+	cookieDomain          string
 	defaultIssuer         bool // GATEHOUSE_PUBLIC_URL was not set
 }
 
@@ -68,6 +70,9 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	key := s.add("tls-key", "GATEHOUSE_TLS_KEY", "", "PEM private key file for --tls-cert")
 	level := s.add("log-level", "GATEHOUSE_LOG_LEVEL", "info", "debug, info, warn or error")
 	retention := s.add("audit-retention", "GATEHOUSE_AUDIT_RETENTION", "2160h", "how long audit events are kept (purged hourly)")
+	cookieDomain := s.add("cookie-domain", "GATEHOUSE_COOKIE_DOMAIN", "", "the session cookie's domain, for single sign-on across its subdomains; empty: the public URL's host only")
+	redirectDomains := s.add("redirect-domains", "GATEHOUSE_REDIRECT_DOMAINS", "",
+		"comma-separated hosts a login may return to besides the public URL's (*.example.com allowed)")
 	if err := s.fs.Parse(args); err != nil {
 		return serveConfig{}, err
 	}
@@ -138,6 +143,9 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 		return c, err
 	}
 	if c.auditRetention, err = parseDuration("GATEHOUSE_AUDIT_RETENTION", *retention); err != nil {
+		return c, err
+	}
+	if c.redirects, c.cookieDomain, err = parseBrowser(c.store.signing.issuer, *cookieDomain, *redirectDomains); err != nil {
 		return c, err
 	}
 	return c, nil
@@ -234,6 +242,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := a.auth.Resync(ctx); err != nil {
 		return err
 	}
+	if err := a.auth.LoadSessionKey(ctx); err != nil {
+		return err
+	}
 
 	hub, err := revstream.New(revstream.Config{Source: a.store, Lifetime: c.store.accessTTL + auth.Leeway, Logger: log})
 	if err != nil {
@@ -259,7 +270,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	api, err := httpapi.New(httpapi.Config{Auth: a.auth, Store: a.store, Logger: log, Security: c.security,
 		Proxies: c.proxies, Metrics: a.metrics, Auditor: a.audit, LoginLimit: c.loginRateLimit, RefreshLimit: c.refreshRateLimit,
 		RouteLimits: c.routeLimits, RateStore: rateStore, DeviceMarks: marks, LoginKey: a.sealing.loginKey, Ready: ready,
-		JWKS: a.keys.Handler(), Revocations: hub})
+		JWKS: a.keys.Handler(), Revocations: hub, Redirects: c.redirects, CookieDomain: c.cookieDomain})
 	if err != nil {
 		return bad("GATEHOUSE_RATE_LIMITS", "%v", err) // a route limit naming no route
 	}
@@ -270,6 +281,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	go a.auth.RunPurger(bg, time.Minute)
 	go a.auth.RunWatcher(bg, 500*time.Millisecond)
 	go a.auth.RunKeyFlusher(bg)
+	go a.auth.RunSessionFlusher(bg)
 	go runAuditPurger(bg, a.store, c.auditRetention, log)
 
 	errc := make(chan error, 1)
@@ -306,6 +318,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer fcancel()
 	if err := a.auth.FlushKeyUses(fctx); err != nil {
 		log.Warn("api key last-use times not stored", "err", err)
+	}
+	if err := a.auth.FlushSessionUses(fctx); err != nil {
+		log.Warn("session last-use times not stored", "err", err)
 	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve: %w", err)
