@@ -16,6 +16,11 @@ const (
 	EventTwoFactorUsed     = "2fa_used"
 	EventTwoFactorFailed   = "2fa_failed"
 	EventTwoFactorDisabled = "2fa_disabled"
+	// EventTwoFactorLockout: a wrong code filled the user's window of
+	// wrong codes and locked them out; Detail says for how long and how
+	// many lockouts in a row. Only someone holding the password (or an
+	// mfa_token) can cause one, so it is a real event, never aggregated.
+	EventTwoFactorLockout  = "2fa_lockout"
 	EventAPIKeyCreated     = "api_key_created"
 	EventAPIKeyRevoked     = "api_key_revoked"
 	EventAPIKeyRefused     = "api_key_refused"

@@ -64,6 +64,11 @@ func Invalid(loc []string, msg, typ string) *Error {
 // enabled admin exists, counted under a lock held to commit).
 var ErrLastAdmin = &Error{Code: EFORBIDDEN, Message: "Cannot remove the last admin"}
 
+// ErrCredentialChanged refuses to open a session (SessionStore.
+// CreateSession) for a login that verified a password the user no longer
+// has: it was changed while the login was in flight.
+var ErrCredentialChanged = &Error{Code: EUNAUTHENTICATED, Message: "Credential changed"}
+
 // TooManyAPIKeys is the error of a key creation refused because its user
 // already holds max live keys.
 func TooManyAPIKeys(max int) *Error {

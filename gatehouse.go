@@ -6,6 +6,8 @@ package gatehouse
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"slices"
 	"strings"
 	"time"
@@ -114,6 +116,12 @@ type Session struct {
 	UserID    int64
 	Scope     string // space-separated scopes granted at login
 	CreatedAt time.Time
+	// Credential is the CredentialFingerprint of the password hash the
+	// login verified, "" for a login that verified no password. The store
+	// opens the session only while the user's hash still has it, so a
+	// login that checked a password being changed cannot open a session
+	// after the change (contract §12).
+	Credential string
 
 	// What the sessions list shows (contract §11; sessions.go).
 	Kind       string    // SessionToken or SessionBrowser
@@ -123,6 +131,17 @@ type Session struct {
 	LastUsedAt time.Time // zero: never used since the login
 	ClientIP   string    // of the login
 	UserAgent  string    // of the login, capped
+}
+
+// CredentialFingerprint names one password hash of a user: the first 128
+// bits of the SHA-256 of its stored string (a PHC string, salt included).
+// A new password, even the same one hashed again, gets a new fingerprint.
+// It helps no one crack the password: it is a hash of a hash that is
+// itself salted and slow, and is only ever compared with another
+// fingerprint by the server.
+func CredentialFingerprint(passwordHash string) string {
+	sum := sha256.Sum256([]byte(passwordHash))
+	return hex.EncodeToString(sum[:16])
 }
 
 // RefreshToken is the stored form of an opaque refresh token: only a hash of
@@ -146,6 +165,36 @@ type Rotation struct {
 	Old            RefreshToken // the presented token as stored (before this call's change)
 	Rotated        bool         // true: Old is now used and the successor stored
 	SessionRevoked bool         // the token's session was revoked (logout or reuse)
+	// RetryAfter, when positive, says the rotation was refused by the
+	// session's RefreshLimit, changing nothing, and when the next may come.
+	RetryAfter time.Duration
+}
+
+// RefreshLimit bounds how often one session's refresh tokens rotate, with
+// the generic cell rate algorithm of package ratelimit: one rotation costs
+// Interval, and up to Burst may come at once (contract §12). The zero
+// value sets no limit.
+type RefreshLimit struct {
+	Interval time.Duration
+	Burst    int
+}
+
+// Take is one GCRA step of a session whose next rotation was due at tat
+// (zero: never rotated): the TAT to store if the rotation at now is
+// allowed, or how long until one would be. Both stores call it inside the
+// rotation's transaction, so the decision and the new TAT are atomic.
+func (l RefreshLimit) Take(tat, now time.Time) (next time.Time, retryAfter time.Duration) {
+	if l.Interval <= 0 {
+		return tat, 0
+	}
+	if tat.Before(now) {
+		tat = now
+	}
+	next = tat.Add(l.Interval)
+	if over := next.Sub(now) - time.Duration(l.Burst)*l.Interval; over > 0 {
+		return tat, over
+	}
+	return next, 0
 }
 
 // Revocation kinds: a single access token by its jti, or a whole login

@@ -61,25 +61,34 @@ type SessionEnd struct {
 type SessionStore interface {
 	// CreateSession stores a new session with its first refresh token, or
 	// with none (first nil) for a browser session, which ends at its
-	// ExpiresAt instead.
+	// ExpiresAt instead. When s.Credential is set, it does so only if the
+	// user's password hash still has that fingerprint
+	// (CredentialFingerprint), checked in the same transaction and
+	// serialised with UpdateUser: a login that verified a password
+	// concurrently changed either opens its session before the change,
+	// which then ends it, or gets ErrCredentialChanged.
 	CreateSession(ctx context.Context, s *Session, first *RefreshToken) error
 	// RotateRefreshToken finds the token with hash oldHash and, if it is
-	// unused, unexpired at now and its session live, atomically marks it used
-	// at now with sealedNext as its successor and stores next, whose
-	// SessionID, UserID and Scope it fills from the old token. Of two
-	// concurrent calls with the same oldHash exactly one rotates. ENOTFOUND
-	// when no token has that hash.
-	RotateRefreshToken(ctx context.Context, oldHash string, now time.Time, next *RefreshToken, sealedNext []byte) (Rotation, error)
+	// unused, unexpired at now, its session live and within limit,
+	// atomically marks it used at now with sealedNext as its successor and
+	// stores next, whose SessionID, UserID and Scope it fills from the old
+	// token. Of two concurrent calls with the same oldHash exactly one
+	// rotates. Over the session's limit it changes nothing and says when
+	// to come back (Rotation.RetryAfter); a token that is used, expired or
+	// of a revoked session is reported as before, whatever the limit, so
+	// that reuse is always detected. ENOTFOUND when no token has that hash.
+	RotateRefreshToken(ctx context.Context, oldHash string, now time.Time, next *RefreshToken, sealedNext []byte, limit RefreshLimit) (Rotation, error)
 	// RevokeSession marks the session revoked at now, so none of its refresh
 	// tokens rotates again, and stores revs in the same transaction.
 	// Revoking an already revoked or unknown session is not an error.
 	RevokeSession(ctx context.Context, sessionID string, now time.Time, revs ...Revocation) error
 	// LiveSessions returns the ids of the user's sessions not revoked.
 	LiveSessions(ctx context.Context, userID int64) ([]string, error)
-	// PurgeSessions deletes refresh tokens expired before now, token
-	// sessions left without tokens, and browser sessions expired before
-	// now.
-	PurgeSessions(ctx context.Context, now time.Time) (int64, error)
+	// PurgeSessions deletes refresh tokens expired before now, spent ones
+	// used before spentBefore (reuse detection no longer needs them),
+	// token sessions left without tokens, and browser sessions expired
+	// before now.
+	PurgeSessions(ctx context.Context, now, spentBefore time.Time) (int64, error)
 }
 
 // RevocationStore is the durable record of revoked access tokens and

@@ -53,6 +53,9 @@ func (s *Service) ChangePassword(ctx context.Context, p *gatehouse.Principal, cu
 	}
 	s.revoked(ctx, ended)
 	s.userChanged(ctx, u.ID)
+	if err := s.codes.Reset(ctx, u.ID); err != nil { // as updateUser does
+		s.log.WarnContext(ctx, "2FA limiter reset failed", "user_id", u.ID, "err", err)
+	}
 	s.auditUser(ctx, gatehouse.EventUserChanged, u.ID, "password changed by its user")
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/apikey"
+	"github.com/gatehouse/gatehouse/ratelimit"
 	"github.com/gatehouse/gatehouse/rbac"
 )
 
@@ -64,6 +65,59 @@ var errNoKey = gatehouse.Errorf(gatehouse.ENOTFOUND, "API key not found")
 // then created.
 func newKeyCache(store gatehouse.APIKeyStore, max int) *cache[string, *gatehouse.APIKey] {
 	return newCache(max, store.APIKeyByLookup, func(k *gatehouse.APIKey) int64 { return k.ID }, errNoKey)
+}
+
+// DefaultKeyMissLimit is how many database reads of API keys that turn
+// out not to exist one client may cause: a real client presents a few
+// keys, found once and then served from memory; a typo or a revoked key
+// is remembered after its first read. Ten a minute is room for any of
+// them, and bounds what fresh random keys can cost.
+var DefaultKeyMissLimit = ratelimit.Limit{Rate: 10, Period: time.Minute, Burst: 10}
+
+// keyLookups is the API key store as the key cache reads it (issue 9
+// finding 9): each read that finds no key counts against the client of
+// the request (ctx's RequestInfo; its IPv4 address or IPv6 /64), and a
+// client over Config.KeyMissLimit gets RateLimitError — 429 with
+// Retry-After — for every key the cache does not already hold, without a
+// read, until its allowance refills. Taken before the read, refunded when
+// the key was found (or could not be looked for), so parallel random keys
+// cannot all pass and real keys never count. A call with no client (the
+// CLI, a library user) is not throttled.
+//
+// 429 rather than the contract's 403 "Invalid API key": the key was not
+// looked at, and may be valid — a real client behind the same address
+// whose key is not in memory yet must be told to retry, not that its key
+// is bad.
+type keyLookups struct {
+	gatehouse.APIKeyStore
+	misses *ratelimit.Limiter
+	s      *Service
+}
+
+// APIKeyByLookup implements the read the key cache makes.
+func (l keyLookups) APIKeyByLookup(ctx context.Context, lookupID string) (*gatehouse.APIKey, error) {
+	client := gatehouse.RequestInfoFrom(ctx).ClientAddr
+	if !client.IsValid() {
+		return l.APIKeyStore.APIKeyByLookup(ctx, lookupID)
+	}
+	key := "apikey-miss:" + ratelimit.AddrKey(client)
+	res, err := l.misses.Allow(ctx, key)
+	if err != nil {
+		return nil, &gatehouse.Error{Code: gatehouse.EUNAVAILABLE, Message: "Rate limiter unavailable", Err: err}
+	}
+	if !res.Allowed {
+		l.s.met.RateLimited("api_key_lookup")
+		l.s.audit.Record(ctx, gatehouse.AuditEvent{Type: gatehouse.EventRateLimited, Outcome: gatehouse.OutcomeFailure,
+			Detail: "api_key_lookup"})
+		return nil, &RateLimitError{RetryAfter: res.RetryAfter}
+	}
+	k, err := l.APIKeyStore.APIKeyByLookup(ctx, lookupID)
+	if gatehouse.ErrorCode(err) != gatehouse.ENOTFOUND { // found, or not looked for: no miss
+		if rerr := l.misses.Refund(ctx, key); rerr != nil {
+			l.s.log.WarnContext(ctx, "api key miss limit refund failed", "err", rerr)
+		}
+	}
+	return k, err
 }
 
 // APIKeyChanged drops key id from the cache, so its next use reads the

@@ -3,6 +3,7 @@ package auth_test
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -372,17 +373,115 @@ func BenchmarkAuthenticateKey(b *testing.B) {
 	}
 }
 
-// BenchmarkAuthenticateUnknownKey is a client retrying a key the store
-// does not have: refused from memory after the first read.
-func BenchmarkAuthenticateUnknownKey(b *testing.B) {
-	f := newFixture(b)
-	ctx := context.Background()
-	u := f.user(b, "alice", gatehouse.RoleUser)
-	unknown := f.unknownKey(b, u)
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := f.svc.AuthenticateKey(ctx, unknown); err == nil {
-			b.Fatal("unknown key accepted")
+// fromClient returns ctx as a request from addr carries it.
+func fromClient(ctx context.Context, addr string) context.Context {
+	return gatehouse.WithRequestInfo(ctx, &gatehouse.RequestInfo{ClientAddr: netip.MustParseAddr(addr)})
+}
+
+// TestFreshRandomKeysCostABoundedNumberOfReads (issue 9 finding 9): every
+// well-formed key never seen before costs a database read, so one client
+// sending fresh random keys gets auth.DefaultKeyMissLimit reads a minute;
+// beyond, its unknown keys are refused with 429 and Retry-After without a
+// read, while keys it holds still work and other clients are not held
+// back.
+func TestFreshRandomKeysCostABoundedNumberOfReads(t *testing.T) {
+	f := newFixture(t)
+	u := f.user(t, "alice", gatehouse.RoleUser)
+	real, _ := f.key(t, principal(u), "")
+	attacker := fromClient(context.Background(), "203.0.113.9")
+	if _, err := f.svc.AuthenticateKey(attacker, real); err != nil { // a key it holds, found and cached
+		t.Fatal(err)
+	}
+	limit := auth.DefaultKeyMissLimit
+	before := f.store.keyReads.Load()
+	refused := 0
+	for range 200 {
+		fresh, _, _ := apikey.Generate()
+		_, err := f.svc.AuthenticateKey(attacker, fresh)
+		var rl *auth.RateLimitError
+		switch {
+		case errors.As(err, &rl):
+			refused++
+			if gatehouse.ErrorCode(err) != gatehouse.ERATELIMIT || rl.RetryAfter <= 0 || rl.RetryAfter > limit.Period/time.Duration(limit.Rate) {
+				t.Fatalf("refusal %v, retry after %v", err, rl.RetryAfter)
+			}
+		case gatehouse.ErrorMessage(err) != "Invalid API key":
+			t.Fatalf("a fresh random key: %v", err)
 		}
 	}
+	if reads := f.store.keyReads.Load() - before; reads != int64(limit.Burst) || refused != 200-limit.Burst {
+		t.Fatalf("200 fresh random keys from one client: %d reads, %d refused; want %d reads, the rest refused", reads, refused, limit.Burst)
+	}
+	if _, err := f.svc.AuthenticateKey(attacker, real); err != nil {
+		t.Fatalf("a cached key from the held-back client: %v", err)
+	}
+	fresh, _, _ := apikey.Generate()
+	_, err := f.svc.AuthenticateKey(fromClient(context.Background(), "198.51.100.4"), fresh)
+	wantInvalidKey(t, nil, err) // another client: looked up
+	if _, err := f.svc.AuthenticateKey(context.Background(), fresh); gatehouse.ErrorMessage(err) != "Invalid API key" {
+		t.Fatalf("no client (the CLI): %v", err)
+	}
+	f.clock.Advance(limit.Period / time.Duration(limit.Rate))
+	fresh, _, _ = apikey.Generate()
+	_, err = f.svc.AuthenticateKey(attacker, fresh)
+	wantInvalidKey(t, nil, err) // the allowance refilled by one
+}
+
+// TestFoundKeysDoNotCountAsMisses: real keys looked up for the first time
+// leave a client's allowance of misses whole.
+func TestFoundKeysDoNotCountAsMisses(t *testing.T) {
+	f := newFixture(t)
+	u := f.user(t, "alice", gatehouse.RoleUser)
+	ctx := fromClient(context.Background(), "203.0.113.9")
+	var keys []string
+	for range auth.DefaultKeyMissLimit.Burst + 5 {
+		k, _ := f.key(t, principal(u), "")
+		keys = append(keys, k)
+	}
+	for _, k := range keys {
+		if _, err := f.svc.AuthenticateKey(ctx, k); err != nil {
+			t.Fatalf("a real key: %v", err)
+		}
+	}
+	for range auth.DefaultKeyMissLimit.Burst {
+		fresh, _, _ := apikey.Generate()
+		_, err := f.svc.AuthenticateKey(ctx, fresh)
+		wantInvalidKey(t, nil, err)
+	}
+}
+
+// BenchmarkAuthenticateUnknownKey is the cost of keys the store does not
+// have: a client retrying one (refused from memory after its first read),
+// and one sending fresh random keys (each a read until the client's
+// allowance of misses is spent, then refused without one; the figure is
+// the steady state, the allowance long spent).
+func BenchmarkAuthenticateUnknownKey(b *testing.B) {
+	b.Run("retried", func(b *testing.B) {
+		f := newFixture(b)
+		ctx := fromClient(context.Background(), "203.0.113.9")
+		u := f.user(b, "alice", gatehouse.RoleUser)
+		unknown := f.unknownKey(b, u)
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := f.svc.AuthenticateKey(ctx, unknown); err == nil {
+				b.Fatal("unknown key accepted")
+			}
+		}
+	})
+	b.Run("fresh", func(b *testing.B) {
+		f := newFixture(b)
+		ctx := fromClient(context.Background(), "203.0.113.9")
+		keys := make([]string, b.N) // each one new: none is in memory, found or missing
+		for i := range keys {
+			keys[i], _, _ = apikey.Generate()
+		}
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := range b.N {
+			if _, err := f.svc.AuthenticateKey(ctx, keys[i]); err == nil {
+				b.Fatal("unknown key accepted")
+			}
+		}
+		b.ReportMetric(float64(f.store.keyReads.Load())/float64(b.N), "reads/op")
+	})
 }

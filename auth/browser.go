@@ -352,7 +352,7 @@ func (s *Service) BrowserLogout(ctx context.Context, p *gatehouse.Principal) err
 	if !IsBrowser(p) {
 		return gatehouse.Errorf(gatehouse.EBADREQUEST, "Not a browser session")
 	}
-	if err := s.revokeSession(ctx, p.SessionID, s.now()); err != nil {
+	if err := s.revokeSession(ctx, p.SessionID, s.now(), time.Time{}); err != nil {
 		return err
 	}
 	s.met.Revocation("logout")

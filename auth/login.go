@@ -2,6 +2,9 @@ package auth
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -24,6 +27,15 @@ type TokenPair struct {
 	// Browser is set, and the tokens empty, when the login opened a
 	// browser session (browser.go).
 	Browser *BrowserSession
+}
+
+// WrongPassword reports whether err is the answer to a wrong username or
+// password — a login's, or a password change's current password — the
+// outcome a per-username limit counts, rather than to a right password
+// (2FA still to come, a disabled account, a wrong code) or a request that
+// could not be decided.
+func WrongPassword(err error) bool {
+	return errors.Is(err, errBadCredentials) || errors.Is(err, errWrongCurrentPassword)
 }
 
 var (
@@ -61,6 +73,8 @@ func (s *Service) recordLogin(ctx context.Context, username string, u *gatehouse
 	ev := gatehouse.AuditEvent{Type: gatehouse.EventLogin, Outcome: gatehouse.OutcomeSuccess, Username: username}
 	if u != nil {
 		ev.UserID = u.ID
+	} else {
+		ev.Username = s.unknownUsername(username)
 	}
 	var mfa *MFARequiredError
 	switch {
@@ -111,53 +125,76 @@ func (s *Service) login(ctx context.Context, kind, username, pw, scope, otp stri
 	if u.Disabled {
 		return nil, u, errInactive
 	}
+	verified := u.PasswordHash
 	if rehash {
-		s.rehash(ctx, u, pw)
+		verified = s.rehash(ctx, u, pw)
 	}
+	// The session, or the mfa_token that leads to one, is bound to the
+	// hash the password was checked against: if the password is changed
+	// meanwhile, neither opens a session after the change.
+	cred := gatehouse.CredentialFingerprint(verified)
 	granted := rbac.Grant(u.Role, scope)
 	if u.TOTPEnabled {
-		if err := s.secondFactor(ctx, u, granted, otp); err != nil {
+		if err := s.secondFactor(ctx, u, granted, otp, cred); err != nil {
 			return nil, u, err
 		}
 	}
-	pair, err := s.openSession(ctx, u, granted, kind)
+	pair, err := s.openSession(ctx, u, granted, kind, cred)
 	return pair, u, err
 }
 
 // rehash upgrades a bcrypt or outdated argon2id hash after a successful
-// login (passlib's deprecated="auto"). Failure only costs the upgrade.
-func (s *Service) rehash(ctx context.Context, u *gatehouse.User, pw string) {
+// login (passlib's deprecated="auto") and returns the hash the password
+// now stands for: the new one, or u's when the upgrade failed, which only
+// costs the upgrade. A hash changed meanwhile is kept, and the login,
+// bound to the one it checked, then opens nothing.
+func (s *Service) rehash(ctx context.Context, u *gatehouse.User, pw string) string {
 	h, err := s.hashPassword(ctx, pw)
 	if err != nil {
 		s.log.WarnContext(ctx, "password rehash skipped", "user_id", u.ID, "err", err)
-		return
+		return u.PasswordHash
 	}
 	old := u.PasswordHash
+	stored := false
 	_, _, err = s.cfg.Store.UpdateUser(ctx, u.ID, gatehouse.UserEdit{Apply: func(cur *gatehouse.User) error {
-		if cur.PasswordHash == old { // changed meanwhile: keep the newer one
+		if stored = cur.PasswordHash == old; stored { // changed meanwhile: keep the newer one
 			cur.PasswordHash = h
 		}
 		return nil
 	}})
 	if err != nil {
 		s.log.WarnContext(ctx, "password rehash not stored", "user_id", u.ID, "err", err)
-		return
+		return old
 	}
 	s.userChanged(ctx, u.ID)
+	if !stored {
+		return old
+	}
+	return h
 }
 
 // openSession opens a session of kind for u, who has just proved every
-// factor the account asks for, recording where the login came from.
-func (s *Service) openSession(ctx context.Context, u *gatehouse.User, scope, kind string) (*TokenPair, error) {
+// factor the account asks for, recording where the login came from, and
+// bound to cred, the fingerprint of the password hash the login verified
+// (contract §12): a password changed since is 401, as a wrong one is.
+func (s *Service) openSession(ctx context.Context, u *gatehouse.User, scope, kind, cred string) (*TokenPair, error) {
 	now := s.now()
 	sess := s.newSession(ctx, u, scope, kind, now)
+	sess.Credential = cred
 	if kind == gatehouse.SessionBrowser {
-		return s.openBrowserSession(ctx, u, sess)
+		pair, err := s.openBrowserSession(ctx, u, sess)
+		if errors.Is(err, gatehouse.ErrCredentialChanged) {
+			return nil, errBadCredentials
+		}
+		return pair, err
 	}
 	rt := newRefreshToken()
 	first := &gatehouse.RefreshToken{Hash: hashRefresh(rt), SessionID: sess.ID, UserID: u.ID, Scope: scope,
 		CreatedAt: now, ExpiresAt: now.Add(s.cfg.RefreshTTL)}
 	if err := s.cfg.Store.CreateSession(ctx, sess, first); err != nil {
+		if errors.Is(err, gatehouse.ErrCredentialChanged) {
+			return nil, errBadCredentials
+		}
 		return nil, err
 	}
 	return s.pair(u, sess.ID, scope, rt, now)
@@ -179,4 +216,20 @@ func (s *Service) pair(u *gatehouse.User, sid, scope, rt string, now time.Time) 
 	}
 	return &TokenPair{AccessToken: at, RefreshToken: rt, ExpiresIn: int(s.cfg.AccessTTL / time.Second),
 		Scope: scope, User: u, SessionID: sid}, nil
+}
+
+// unknownUsername is what the audit records (and logs) of a login's
+// username that names no user: "unknown:" and the first 64 bits of an
+// HMAC-SHA-256 of its lookup key under Config.UsernameKey. Such a name is
+// often a password typed into the wrong field, so it is never stored as
+// typed; the same name still reads the same in every event (Alice and
+// alice alike), so that a spray at one name stays visible.
+func (s *Service) unknownUsername(name string) string {
+	if name == "" {
+		return ""
+	}
+	m := hmac.New(sha256.New, s.cfg.UsernameKey)
+	m.Write([]byte("gatehouse audit username v1\x00"))
+	m.Write([]byte(gatehouse.UsernameKey(name)))
+	return "unknown:" + hex.EncodeToString(m.Sum(nil)[:8])
 }

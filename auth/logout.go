@@ -9,10 +9,15 @@ import (
 
 // revokeSession stores the session's revocation, then mirrors and
 // broadcasts it. It must outlive whatever the session issued: its access
-// tokens, or a browser session's cookie (sessionRevocationEnd).
-func (s *Service) revokeSession(ctx context.Context, sid string, now time.Time, extra ...gatehouse.Revocation) error {
-	revs := append([]gatehouse.Revocation{{Kind: gatehouse.RevokeSession, Value: sid,
-		ExpiresAt: s.sessionRevocationEnd(now)}}, extra...)
+// tokens, or a browser session's cookie (sessionRevocationEnd), and
+// coverUntil, when a token known to live longer (one issued under an
+// earlier, longer lifetime) is to be covered.
+func (s *Service) revokeSession(ctx context.Context, sid string, now, coverUntil time.Time) error {
+	until := s.sessionRevocationEnd(now)
+	if c := coverUntil.Add(Leeway); c.After(until) {
+		until = c
+	}
+	revs := []gatehouse.Revocation{{Kind: gatehouse.RevokeSession, Value: sid, ExpiresAt: until}}
 	if err := s.cfg.Store.RevokeSession(ctx, sid, now, revs...); err != nil {
 		return err
 	}
@@ -34,8 +39,10 @@ func (s *Service) revoked(ctx context.Context, revs []gatehouse.Revocation) {
 	}
 }
 
-// Logout revokes the principal's access token and its whole login session,
-// durably, before it returns.
+// Logout revokes the principal's login session, durably, before it
+// returns: its refresh tokens stop rotating and every access token of the
+// session, the one presented included, is refused by its sid. One
+// revocation covers them all, so none is stored for the token's jti.
 func (s *Service) Logout(ctx context.Context, p *gatehouse.Principal) error {
 	if p.SessionID == "" {
 		return gatehouse.Errorf(gatehouse.EBADREQUEST, "Only a token login can be logged out")
@@ -43,9 +50,7 @@ func (s *Service) Logout(ctx context.Context, p *gatehouse.Principal) error {
 	if IsBrowser(p) { // no access token: revoking jti "" would refuse every cookie
 		return s.BrowserLogout(ctx, p)
 	}
-	now := s.now()
-	err := s.revokeSession(ctx, p.SessionID, now, gatehouse.Revocation{
-		Kind: gatehouse.RevokeToken, Value: p.TokenID, ExpiresAt: p.ExpiresAt.Add(Leeway)})
+	err := s.revokeSession(ctx, p.SessionID, s.now(), p.ExpiresAt)
 	if err == nil {
 		s.met.Revocation("logout")
 		s.audit.Record(ctx, gatehouse.AuditEvent{Type: gatehouse.EventLogout, Outcome: gatehouse.OutcomeSuccess, UserID: p.User.ID})

@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"time"
 
@@ -74,6 +75,13 @@ func (s *Service) loginMFA(ctx context.Context, kind, mfaToken, otp string) (*To
 	if !u.TOTPEnabled { // reset since: log in again with the password alone
 		return nil, u, errBadMFAToken
 	}
+	// The password step checked a hash the user no longer has: the
+	// password was changed since, and this token dies with it. Refused
+	// before the code is looked at; the store checks it again, atomically,
+	// as it opens the session.
+	if c.Cred == "" || c.Cred != gatehouse.CredentialFingerprint(u.PasswordHash) {
+		return nil, u, errBadMFAToken
+	}
 	// A spent token is refused before the code is looked at: replaying one
 	// with a fresh code must not use up that code's step or recovery code.
 	if spent, err := s.cfg.Store.NonceUsed(ctx, "mfa:"+c.ID); err != nil || spent {
@@ -98,19 +106,23 @@ func (s *Service) loginMFA(ctx context.Context, kind, mfaToken, otp string) (*To
 	if !first {
 		return nil, u, errBadMFAToken
 	}
-	pair, err := s.openSession(ctx, u, rbac.Restrict(u.Role, c.Scope), kind)
+	pair, err := s.openSession(ctx, u, rbac.Restrict(u.Role, c.Scope), kind, c.Cred)
+	if errors.Is(err, errBadCredentials) {
+		err = errBadMFAToken
+	}
 	return pair, u, err
 }
 
 // secondFactor is the 2FA step of a password login of u, whose password
 // was right: no otp gets MFARequiredError with a fresh mfa_token for the
-// granted scope, a wrong one "invalid_otp".
-func (s *Service) secondFactor(ctx context.Context, u *gatehouse.User, scope, otp string) error {
+// granted scope, bound to cred (the fingerprint of the hash the password
+// was checked against), a wrong one "invalid_otp".
+func (s *Service) secondFactor(ctx context.Context, u *gatehouse.User, scope, otp, cred string) error {
 	if s.cfg.Sealer == nil {
 		return errNoSealer
 	}
 	if otp == "" {
-		return &MFARequiredError{Token: s.newMFAToken(u.ID, scope), ExpiresIn: MFATokenTTL}
+		return &MFARequiredError{Token: s.newMFAToken(u.ID, scope, cred), ExpiresIn: MFATokenTTL}
 	}
 	st, err := s.enabledState(ctx, u.ID)
 	if err != nil {
@@ -128,15 +140,19 @@ type mfaClaims struct {
 	UserID  int64  `json:"sub"`
 	Scope   string `json:"scope"` // as granted by the password step
 	Expires int64  `json:"exp"`   // Unix seconds
+	// Cred is the fingerprint of the password hash the password step
+	// verified (gatehouse.CredentialFingerprint): a change of password
+	// voids the token.
+	Cred string `json:"cred"`
 }
 
 // mfaTokenAAD sets mfa_tokens apart from sealed TOTP secrets, which the
 // same key seals under secretAAD.
 var mfaTokenAAD = []byte("gatehouse mfa_token v1")
 
-func (s *Service) newMFAToken(userID int64, scope string) string {
+func (s *Service) newMFAToken(userID int64, scope, cred string) string {
 	b, _ := json.Marshal(mfaClaims{ID: token.NewID(), UserID: userID, Scope: scope,
-		Expires: s.now().Add(MFATokenTTL).Unix()}) // cannot fail: strings and integers
+		Expires: s.now().Add(MFATokenTTL).Unix(), Cred: cred}) // cannot fail: strings and integers
 	return mfaTokenPrefix + s.cfg.Sealer.Seal(b, mfaTokenAAD)
 }
 

@@ -9,12 +9,12 @@ import (
 func TestMFATokenOpensOnlyAsIssuedAndUntilExpiry(t *testing.T) {
 	c := newTFClock()
 	s := &Service{cfg: Config{Sealer: newTestSealer(t, 1)}, now: c.Now}
-	tok := s.newMFAToken(42, "read:items")
+	tok := s.newMFAToken(42, "read:items", "cred-fp")
 	claims, ok := s.openMFAToken(tok)
-	if !ok || claims.UserID != 42 || claims.Scope != "read:items" || claims.ID == "" {
+	if !ok || claims.UserID != 42 || claims.Scope != "read:items" || claims.ID == "" || claims.Cred != "cred-fp" {
 		t.Fatalf("fresh token: %+v, %v", claims, ok)
 	}
-	if other, _ := s.openMFAToken(s.newMFAToken(42, "read:items")); other.ID == claims.ID {
+	if other, _ := s.openMFAToken(s.newMFAToken(42, "read:items", "cred-fp")); other.ID == claims.ID {
 		t.Fatal("two tokens share an ID, so spending one would spend both")
 	}
 	if strings.Contains(tok, "read:items") {
@@ -53,7 +53,7 @@ func TestMFATokenOpensOnlyAsIssuedAndUntilExpiry(t *testing.T) {
 func BenchmarkOpenMFAToken(b *testing.B) {
 	c := newTFClock()
 	s := &Service{cfg: Config{Sealer: newTestSealer(b, 1)}, now: c.Now}
-	tok := s.newMFAToken(42, "read:items write:items")
+	tok := s.newMFAToken(42, "read:items write:items", "0123456789abcdef0123456789abcdef")
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, ok := s.openMFAToken(tok); !ok {

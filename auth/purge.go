@@ -7,12 +7,12 @@ import (
 )
 
 // Purge forgets expired revocations in memory and in the store, and deletes
-// expired refresh tokens.
+// expired refresh tokens and spent ones older than ReuseWindow.
 func (s *Service) Purge(ctx context.Context) error {
 	now := s.now()
 	s.mirror.Purge(now)
 	_, err1 := s.cfg.Store.PurgeRevocations(ctx, now)
-	_, err2 := s.cfg.Store.PurgeSessions(ctx, now)
+	_, err2 := s.cfg.Store.PurgeSessions(ctx, now, now.Add(-ReuseWindow))
 	// The feed outlives every access token it concerns: the revocation
 	// stream rebuilds its user entries from it after a restart.
 	_, err3 := s.cfg.Store.PurgeChanges(ctx, now.Add(-max(changeRetention, s.cfg.AccessTTL+Leeway)))

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/ratelimit"
 	"github.com/gatehouse/gatehouse/rbac"
 	"golang.org/x/crypto/hkdf"
 )
@@ -23,13 +24,47 @@ import (
 // refreshing at once) rather than reuse (contract §3).
 const ReuseGrace = 2 * time.Second
 
+// ReuseWindow is how long a spent refresh token is kept after its use, so
+// that presenting it again is recognised as reuse and revokes its session
+// (RFC 9700 §4.14.2). Later it is purged and merely invalid. A window in
+// time, not in rotations, so a thief who refreshes fast cannot push a
+// stolen token out of it; with the session's refresh limit the rows it
+// keeps are bounded (at most 10 + 10 a minute for a day per session by
+// default; about 96 for a client that refreshes every 15 minutes).
+const ReuseWindow = 24 * time.Hour
+
+// DefaultSessionRefreshLimit is how often one login session may refresh:
+// a client refreshes once per access-token lifetime (15 minutes), a few
+// tabs racing at most a few times; 10 at once and 10 a minute more leave
+// them room, and bound what one stolen or scripted session can write.
+var DefaultSessionRefreshLimit = ratelimit.Limit{Rate: 10, Period: time.Minute, Burst: 10}
+
+// RateLimitError refuses a request over one of the service's own limits
+// (a session's refreshes, a client's lookups of unknown API keys). Its code
+// is ERATELIMIT; RetryAfter is what the Retry-After header says.
+type RateLimitError struct{ RetryAfter time.Duration }
+
+func (e *RateLimitError) Error() string { return "auth: rate limit exceeded" }
+
+func (e *RateLimitError) Unwrap() error { return errRateLimited }
+
+var errRateLimited = &gatehouse.Error{Code: gatehouse.ERATELIMIT, Message: "Rate limit exceeded"}
+
+// refreshLimit is Config.SessionRefreshLimit as the store applies it.
+func (s *Service) refreshLimit() gatehouse.RefreshLimit {
+	l := s.cfg.SessionRefreshLimit
+	return gatehouse.RefreshLimit{Interval: l.Period / time.Duration(l.Rate), Burst: l.Burst}
+}
+
 var (
 	errBadRefresh   = &gatehouse.Error{Code: gatehouse.EUNAUTHENTICATED, OAuth: "invalid_grant", Message: "Invalid refresh token"}
 	errRefreshReuse = &gatehouse.Error{Code: gatehouse.EUNAUTHENTICATED, OAuth: "invalid_grant", Message: "Refresh token reuse detected; the session has been revoked"}
 )
 
 // Refresh spends a refresh token and returns a new access token and a new
-// refresh token (rotation, RFC 9700 §4.14.2).
+// refresh token (rotation, RFC 9700 §4.14.2). A session refreshing more
+// often than Config.SessionRefreshLimit allows gets RateLimitError and
+// keeps its token, unspent.
 //
 // A token presented again within ReuseGrace of its first use gets the same
 // successor it got then, with a fresh access token: two tabs refreshing at
@@ -43,7 +78,7 @@ func (s *Service) Refresh(ctx context.Context, rt string) (*TokenPair, error) {
 	now := s.now()
 	next := newRefreshToken()
 	rec := &gatehouse.RefreshToken{Hash: hashRefresh(next), CreatedAt: now, ExpiresAt: now.Add(s.cfg.RefreshTTL)}
-	rot, err := s.cfg.Store.RotateRefreshToken(ctx, hashRefresh(rt), now, rec, sealSuccessor(rt, next))
+	rot, err := s.cfg.Store.RotateRefreshToken(ctx, hashRefresh(rt), now, rec, sealSuccessor(rt, next), s.refreshLimit())
 	if gatehouse.ErrorCode(err) == gatehouse.ENOTFOUND {
 		return nil, errBadRefresh
 	}
@@ -52,6 +87,11 @@ func (s *Service) Refresh(ctx context.Context, rt string) (*TokenPair, error) {
 	}
 	old := rot.Old
 	switch {
+	case rot.RetryAfter > 0:
+		s.met.RateLimited("refresh_session")
+		s.audit.Record(ctx, gatehouse.AuditEvent{Type: gatehouse.EventRateLimited, Outcome: gatehouse.OutcomeFailure,
+			UserID: old.UserID, Detail: "refresh_session"})
+		return nil, &RateLimitError{RetryAfter: rot.RetryAfter}
 	case rot.Rotated:
 	case rot.SessionRevoked:
 		return nil, errBadRefresh
@@ -64,7 +104,7 @@ func (s *Service) Refresh(ctx context.Context, rt string) (*TokenPair, error) {
 		}
 	default:
 		s.log.WarnContext(ctx, "refresh token reuse: session revoked", "user_id", old.UserID, "session_id", old.SessionID)
-		if err := s.revokeSession(ctx, old.SessionID, now); err != nil {
+		if err := s.revokeSession(ctx, old.SessionID, now, time.Time{}); err != nil {
 			return nil, err
 		}
 		s.met.RefreshReuse()

@@ -28,6 +28,7 @@ package auth
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -38,6 +39,7 @@ import (
 	"github.com/gatehouse/gatehouse/metrics"
 	"github.com/gatehouse/gatehouse/passkey"
 	"github.com/gatehouse/gatehouse/password"
+	"github.com/gatehouse/gatehouse/ratelimit"
 	"github.com/gatehouse/gatehouse/token"
 	"github.com/gatehouse/gatehouse/totp"
 )
@@ -78,6 +80,14 @@ type Config struct {
 	Logger     *slog.Logger
 	CacheSize  int // users, and API keys, kept in memory; default 100,000 each
 	MaxAPIKeys int // live API keys a user may hold; default DefaultMaxAPIKeys
+	// UsernameKey keys the hash under which the audit records a username
+	// that names no user (a password typed into the username field must
+	// not be stored). Keep it out of the database, as
+	// GATEHOUSE_ENCRYPTION_KEY is, so that a copy of the database is no
+	// oracle for what was typed; instances that share a database should
+	// share it, so that one name reads the same from each. Empty: a random
+	// one, for this Service's lifetime.
+	UsernameKey []byte
 	// KeyPepper keys the HMAC under which API key secrets are stored
 	// (≥ 32 bytes, kept apart from the signing key so that rotating one
 	// does not void the other). Empty: a random one, so keys last only as
@@ -90,6 +100,16 @@ type Config struct {
 	// Broadcaster tells other instances about revocations and changes to
 	// users and keys; nil, as a single instance needs, for none.
 	Broadcaster Broadcaster
+	// KeyMissLimit bounds, per client, the database reads of API keys
+	// that turn out not to exist (keyLookups); default
+	// DefaultKeyMissLimit. Counted in this process's memory: it bounds
+	// what one client costs each instance's database reads.
+	KeyMissLimit ratelimit.Limit
+	// SessionRefreshLimit bounds the rotations of one login session's
+	// refresh tokens (contract §12), enforced by the store in the
+	// rotation's transaction, so on every instance at once; default
+	// DefaultSessionRefreshLimit.
+	SessionRefreshLimit ratelimit.Limit
 	// CodeLimiter counts wrong second-factor codes per user (contract §6);
 	// nil: in memory, MaxCodeFailures per CodeFailureWindow. Instances
 	// behind one name share one (Redis).
@@ -165,21 +185,39 @@ func New(cfg Config) (*Service, error) {
 		return nil, err
 	}
 	cfg.KeyPepper = pepper
+	if len(cfg.UsernameKey) == 0 {
+		cfg.UsernameKey = make([]byte, 32)
+		rand.Read(cfg.UsernameKey)
+	}
+	if cfg.SessionRefreshLimit.Rate == 0 {
+		cfg.SessionRefreshLimit = DefaultSessionRefreshLimit
+	}
+	if l := cfg.SessionRefreshLimit; l.Rate < 1 || l.Burst < 1 || l.Period <= 0 {
+		return nil, errors.New("auth: SessionRefreshLimit needs a positive rate, burst and period")
+	}
+	if cfg.KeyMissLimit.Rate == 0 {
+		cfg.KeyMissLimit = DefaultKeyMissLimit
+	}
+	misses, err := ratelimit.New(ratelimit.NewMemoryStore(100_000), cfg.KeyMissLimit, cfg.Now)
+	if err != nil {
+		return nil, fmt.Errorf("auth: KeyMissLimit: %w", err)
+	}
 	if cfg.CodeLimiter == nil {
 		cfg.CodeLimiter = NewMemoryCodeLimiter(MaxCodeFailures, CodeFailureWindow, cfg.Now)
 	}
-	return &Service{
+	s := &Service{
 		cfg:    cfg,
 		mirror: NewMirror(),
 		users:  newUserCache(cfg.Store, cfg.CacheSize),
-		keys:   newKeyCache(cfg.Store, cfg.CacheSize),
 		bcast:  cfg.Broadcaster,
 		codes:  cfg.CodeLimiter,
 		audit:  cfg.Auditor,
 		met:    cfg.Metrics,
 		now:    cfg.Now,
 		log:    cfg.Logger,
-	}, nil
+	}
+	s.keys = newKeyCache(keyLookups{APIKeyStore: cfg.Store, misses: misses, s: s}, cfg.CacheSize)
+	return s, nil
 }
 
 // every runs job every interval until ctx ends, logging its failures.

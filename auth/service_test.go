@@ -94,8 +94,11 @@ func (b *recordingBroadcaster) PublishAPIKeyChanged(_ context.Context, id int64)
 // lockedOut is a CodeLimiter that refuses every attempt.
 type lockedOut struct{}
 
-func (lockedOut) Reserve(context.Context, int64) (time.Duration, error) { return time.Minute, nil }
-func (lockedOut) Release(context.Context, int64) error                  { return nil }
+func (lockedOut) Reserve(context.Context, int64) (CodeReservation, error) {
+	return CodeReservation{RetryAfter: time.Minute}, nil
+}
+func (lockedOut) Release(context.Context, int64, bool) error { return nil }
+func (lockedOut) Reset(context.Context, int64) error         { return nil }
 
 // TestConfigSharesStateThroughItsBroadcasterAndCodeLimiter: what other
 // instances must hear of goes to Config.Broadcaster, and second-factor
@@ -129,8 +132,8 @@ func TestConfigSharesStateThroughItsBroadcasterAndCodeLimiter(t *testing.T) {
 	if _, err := s.UpdateUser(ctx, u.ID, UserUpdate{Disabled: new(true)}); err != nil {
 		t.Fatal(err)
 	}
-	if len(b.revs) != 2 || len(b.users) != 1 || b.users[0] != u.ID || len(b.keys) != 1 || b.keys[0] != k.ID {
-		t.Fatalf("broadcast revocations %+v, users %v, keys %v; want the logout's two, user %d, key %d", b.revs, b.users, b.keys, u.ID, k.ID)
+	if len(b.revs) != 1 || b.revs[0].Kind != gatehouse.RevokeSession || len(b.users) != 1 || b.users[0] != u.ID || len(b.keys) != 1 || b.keys[0] != k.ID {
+		t.Fatalf("broadcast revocations %+v, users %v, keys %v; want the logout's one, user %d, key %d", b.revs, b.users, b.keys, u.ID, k.ID)
 	}
 
 	if _, err := s.SetupTwoFactor(ctx, u); err != nil {

@@ -132,7 +132,7 @@ func (s *Service) EndSession(ctx context.Context, userID int64, id string) error
 	if err != nil {
 		return fmt.Errorf("auth: end session: %w", err)
 	}
-	if err := s.revokeSession(ctx, id, s.now()); err != nil {
+	if err := s.revokeSession(ctx, id, s.now(), time.Time{}); err != nil {
 		return err
 	}
 	s.met.Revocation("session_ended")
@@ -153,7 +153,7 @@ func (s *Service) EndSessions(ctx context.Context, userID int64, keep string) (i
 		if id == keep {
 			continue
 		}
-		if err := s.revokeSession(ctx, id, now); err != nil {
+		if err := s.revokeSession(ctx, id, now, time.Time{}); err != nil {
 			return n, fmt.Errorf("auth: end sessions: %w", err)
 		}
 		n++

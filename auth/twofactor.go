@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/totp"
@@ -190,22 +191,23 @@ func (s *Service) requireCode(ctx context.Context, userID int64, st *gatehouse.T
 // user's limit on wrong codes: the attempt is reserved first, so a user
 // locked out gets CodeLockoutError without the code being looked at, and
 // it is given back when the code was right or could not be checked.
-// Every outcome is counted and audited.
+// Every outcome is counted and audited, and a wrong code that starts a
+// lockout is audited as 2fa_lockout with its level and length.
 func (s *Service) attempt(ctx context.Context, userID int64, purpose string, check func() (bool, error)) (bool, error) {
-	wait, err := s.codes.Reserve(ctx, userID)
+	r, err := s.codes.Reserve(ctx, userID)
 	if err != nil {
 		return false, fmt.Errorf("auth: 2FA limiter: %w", err)
 	}
-	if wait > 0 {
+	if r.RetryAfter > 0 {
 		s.met.TwoFactor("locked")
 		s.met.RateLimited("2fa")
 		s.audit.Record(ctx, gatehouse.AuditEvent{Type: gatehouse.EventRateLimited, Outcome: gatehouse.OutcomeFailure,
 			UserID: userID, Detail: "2fa " + purpose})
-		return false, &CodeLockoutError{RetryAfter: wait}
+		return false, &CodeLockoutError{RetryAfter: r.RetryAfter}
 	}
 	ok, err := check()
 	if ok || err != nil {
-		if rerr := s.codes.Release(ctx, userID); rerr != nil {
+		if rerr := s.codes.Release(ctx, userID, ok); rerr != nil {
 			s.log.WarnContext(ctx, "2FA limiter release failed", "user_id", userID, "err", rerr)
 		}
 	}
@@ -218,6 +220,12 @@ func (s *Service) attempt(ctx context.Context, userID int64, purpose string, che
 	}
 	s.met.TwoFactor(ev.Outcome)
 	s.audit.Record(ctx, ev)
+	if !ok && r.Lockout > 0 {
+		s.met.TwoFactor("lockout")
+		s.log.WarnContext(ctx, "2FA lockout", "user_id", userID, "level", r.Level, "lockout", r.Lockout.String())
+		s.audit.Record(ctx, gatehouse.AuditEvent{Type: gatehouse.EventTwoFactorLockout, Outcome: gatehouse.OutcomeFailure,
+			UserID: userID, Detail: fmt.Sprintf("lockout %d in a row, %s", r.Level, r.Lockout.Round(time.Second))})
+	}
 	return ok, nil
 }
 

@@ -181,6 +181,11 @@ type UserUpdate struct {
 	// TOTPEnabled may only be false: an admin's reset of the user's
 	// two-factor authentication, which users turn on themselves.
 	TOTPEnabled *bool
+	// TOTPCode is a current code or an unused recovery code of the user.
+	// Turning one's own 2FA off needs it (contract §12), through this call
+	// as through DisableTwoFactor: otherwise a stolen admin token or key
+	// could switch its owner's second factor off and enrol another.
+	TOTPCode string
 }
 
 // Validate checks, in this order, the fields that need nothing but
@@ -263,9 +268,25 @@ func canonicalPermissions(perms []string) []string {
 // user in that transaction (OWASP ASVS 3.3.3): whoever knew the old one
 // must not stay logged in with it, whether the user or an admin set it.
 // TOTPEnabled false resets two-factor authentication if it is on, and is
-// nothing to do otherwise. The last enabled admin can be neither demoted
+// nothing to do otherwise; on one's own account it needs TOTPCode
+// (checkOwnReset). The last enabled admin can be neither demoted
 // nor disabled (gatehouse.ErrLastAdmin). It returns the user as stored.
 func (s *Service) UpdateUser(ctx context.Context, id int64, upd UserUpdate) (*gatehouse.User, error) {
+	return s.updateUser(ctx, id, upd, "")
+}
+
+// SetPassword sets the password of user id as UpdateUser does — checked
+// against the policy, hashed, and stored in the one transaction that ends
+// every login session of the user — except that the session keepSession
+// stays open: the one users change their own password from, while signed
+// in (contract §12). "" keeps none, as an admin's change keeps none.
+// Logins and mfa_tokens that checked the old password open no session
+// after the change (gatehouse.Session.Credential).
+func (s *Service) SetPassword(ctx context.Context, id int64, pw, keepSession string) (*gatehouse.User, error) {
+	return s.updateUser(ctx, id, UserUpdate{Password: &pw}, keepSession)
+}
+
+func (s *Service) updateUser(ctx context.Context, id int64, upd UserUpdate, keepSession string) (*gatehouse.User, error) {
 	u, err := s.cfg.Store.UserByID(ctx, id)
 	if err != nil {
 		return nil, err
@@ -275,6 +296,12 @@ func (s *Service) UpdateUser(ctx context.Context, id int64, upd UserUpdate) (*ga
 	}
 	if !upd.editsUser() && (upd.TOTPEnabled == nil || !u.TOTPEnabled) {
 		return u, nil
+	}
+	self := false
+	if upd.TOTPEnabled != nil && u.TOTPEnabled {
+		if self, err = s.checkOwnReset(ctx, id, upd.TOTPCode); err != nil {
+			return nil, err
+		}
 	}
 	edit := gatehouse.UserEdit{}
 	var hash string
@@ -288,7 +315,7 @@ func (s *Service) UpdateUser(ctx context.Context, id int64, upd UserUpdate) (*ga
 		now := s.now()
 		// A session's revocation must outlive its access tokens and a
 		// browser session's cookie.
-		edit.EndSessions = &gatehouse.SessionEnd{At: now, Until: s.sessionRevocationEnd(now)}
+		edit.EndSessions = &gatehouse.SessionEnd{At: now, Until: s.sessionRevocationEnd(now), Except: keepSession}
 	}
 	var reset bool
 	edit.Apply = func(cur *gatehouse.User) error { reset = upd.apply(cur, hash); return nil }
@@ -298,13 +325,51 @@ func (s *Service) UpdateUser(ctx context.Context, id int64, upd UserUpdate) (*ga
 	}
 	s.revoked(ctx, ended)
 	s.userChanged(ctx, id)
+	if upd.Password != nil {
+		// Whoever guessed codes with the old password can submit none
+		// now; their lockout must not keep the owner out.
+		if err := s.codes.Reset(ctx, id); err != nil {
+			s.log.WarnContext(ctx, "2FA limiter reset failed", "user_id", id, "err", err)
+		}
+	}
 	if upd.editsUser() {
 		s.auditUser(ctx, gatehouse.EventUserChanged, id, fmt.Sprintf("role %s, disabled %v", u.Role, u.Disabled))
 	}
 	if reset {
-		s.auditUser(ctx, gatehouse.EventTwoFactorDisabled, id, "reset by an admin")
+		detail := "reset by an admin"
+		if self {
+			detail = "turned off with a code"
+		}
+		s.auditUser(ctx, gatehouse.EventTwoFactorDisabled, id, detail)
 	}
 	return u, nil
+}
+
+var errOwnResetNeedsToken = gatehouse.Errorf(gatehouse.EFORBIDDEN, "2FA requires a login token, not an API key")
+
+// checkOwnReset applies contract §12 to a 2FA reset of user id: when the
+// principal in ctx is that user, it needs a login token (API keys never
+// change a second factor) and code, a current code or an unused recovery
+// code, checked under the user's limit on wrong codes as DisableTwoFactor
+// checks it. It reports whether the reset is the user's own. An admin
+// resetting another user, or the CLI (no principal), needs no code.
+func (s *Service) checkOwnReset(ctx context.Context, id int64, code string) (self bool, err error) {
+	p, ok := gatehouse.PrincipalFrom(ctx)
+	if !ok || p.User == nil || p.User.ID != id {
+		return false, nil
+	}
+	if p.APIKeyID != 0 {
+		return true, errOwnResetNeedsToken
+	}
+	if strings.TrimSpace(code) == "" {
+		return true, gatehouse.Invalid([]string{"body", "totp_code"},
+			"Turning off your own 2FA needs a current 2FA code or a recovery code", "value_error.missing")
+	}
+	st, err := s.enabledState(ctx, id)
+	if err != nil {
+		return true, err
+	}
+	return true, s.requireCode(ctx, id, st, code, "disable", errInvalidCode)
 }
 
 // DeleteUser deletes the account; its tokens stop working at once.

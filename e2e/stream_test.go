@@ -123,9 +123,7 @@ func TestLogoutReachesALocallyVerifyingServiceThroughTheStream(t *testing.T) {
 	p50, p99 := percentile(delays, 50), percentile(delays, 99)
 	t.Logf("logout on A refused by a guard.JWKS service following B's stream after: p50 %v, p99 %v, max %v (100 trials)",
 		p50, p99, delays[len(delays)-1])
-	if p99 > 100*time.Millisecond {
-		t.Errorf("p99 %v exceeds 100 ms", p99)
-	}
+	checkPropagation(t, "logout on A refused by the guard.JWKS service", p50, p99)
 
 	// B restarts on the same address; the service's stream reconnects.
 	addr := strings.TrimPrefix(b.base, "http://")
@@ -138,9 +136,7 @@ func TestLogoutReachesALocallyVerifyingServiceThroughTheStream(t *testing.T) {
 	})
 	delays = measureLogouts(t, a, svc, 20)
 	t.Logf("after B restarted: p50 %v, p99 %v (20 trials)", percentile(delays, 50), percentile(delays, 99))
-	if p99 := percentile(delays, 99); p99 > 100*time.Millisecond {
-		t.Errorf("after the restart, p99 %v exceeds 100 ms", p99)
-	}
+	checkPropagation(t, "after B restarted", percentile(delays, 50), percentile(delays, 99))
 
 	// A user disabled on A: the service refuses their token as Gatehouse does.
 	admin := a.login(t, "admin", "e2e-admin-password-1")

@@ -116,11 +116,12 @@ type userPatch struct {
 	FullName    *string   `json:"full_name"`
 	Password    *string   `json:"password"`
 	TOTPEnabled *bool     `json:"totp_enabled"`
+	TOTPCode    string    `json:"totp_code"` // with totp_enabled false on one's own account
 }
 
 func (p *userPatch) update() auth.UserUpdate {
 	u := auth.UserUpdate{Permissions: p.Permissions, Disabled: p.Disabled, Email: p.Email, FullName: p.FullName,
-		Password: p.Password, TOTPEnabled: p.TOTPEnabled}
+		Password: p.Password, TOTPEnabled: p.TOTPEnabled, TOTPCode: p.TOTPCode}
 	if p.Role != nil {
 		u.Role = new(gatehouse.Role(*p.Role))
 	}
@@ -141,7 +142,7 @@ func (s *Server) handleUpdateUser(w http.ResponseWriter, r *http.Request) error 
 	}
 	u, err := s.auth.UpdateUser(r.Context(), id, p.update())
 	if err != nil {
-		return notFoundAsUser(err)
+		return withRetryAfter(w, notFoundAsUser(err))
 	}
 	httpsec.NoStore(w)
 	httperror.JSON(w, http.StatusOK, toUserJSON(u))

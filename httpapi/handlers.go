@@ -58,10 +58,12 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) error {
 		if _, ok := form["password"]; !ok {
 			return missing("password")
 		}
-		if err := s.checkLogin(w, r, username); err != nil {
+		attempt, err := s.checkLogin(w, r, username)
+		if err != nil {
 			return err
 		}
 		pair, err := s.auth.LoginWithOTP(r.Context(), username, pw, form.Get("scope"), form.Get("otp"))
+		s.settleLogin(r, attempt, err, signedInAs(pair))
 		if err != nil {
 			return loginError(w, err)
 		}
@@ -107,10 +109,15 @@ func (s *Server) handleRefresh(w http.ResponseWriter, r *http.Request) error {
 	return s.refresh(w, r, rt)
 }
 
+// refresh rotates rt, within the per-client limit on refreshes; the auth
+// service applies the per-session one (contract §12).
 func (s *Server) refresh(w http.ResponseWriter, r *http.Request, rt string) error {
+	if err := s.allow(w, r, "refresh_ip", s.refreshIP, "refresh-ip:"+s.clientKey(r)); err != nil {
+		return err
+	}
 	pair, err := s.auth.Refresh(r.Context(), rt)
 	if err != nil {
-		return err
+		return withRetryAfter(w, err)
 	}
 	writeTokens(w, pair)
 	return nil

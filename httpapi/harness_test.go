@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -67,13 +68,16 @@ type envOptions struct {
 	security   httpsec.Config // its Proxies are set from proxies
 	proxies    []string       // trusted proxy CIDRs
 	loginLimit ratelimit.Limit
-	ready      func(context.Context) error
-	metrics    bool               // Prometheus metrics, as serve has
-	recorder   bool               // audit events recorded into the database, as serve does
-	auditor    gatehouse.Auditor  // or recorded here
-	stream     *revstream.Config  // the revocation stream, on the server's store (stream_test.go)
-	redirects  *httpsec.Redirects // the public URL and redirect targets of the pages
-	passkeys   *passkey.RP        // passkeys' relying party; nil: unavailable
+	// refreshLimit is the per-client limit on refreshes; zero: the
+	// server's default.
+	refreshLimit ratelimit.Limit
+	ready        func(context.Context) error
+	metrics      bool               // Prometheus metrics, as serve has
+	recorder     bool               // audit events recorded into the database, as serve does
+	auditor      gatehouse.Auditor  // or recorded here
+	stream       *revstream.Config  // the revocation stream, on the server's store (stream_test.go)
+	redirects    *httpsec.Redirects // the public URL and redirect targets of the pages
+	passkeys     *passkey.RP        // passkeys' relying party; nil: unavailable
 }
 
 // testParams keep argon2id cheap in tests.
@@ -142,8 +146,8 @@ func (e *env) start() {
 	}
 	hub := e.startStream(store)
 	api, err := httpapi.New(httpapi.Config{Auth: svc, Store: store, Logger: log, Security: layer, Proxies: proxies,
-		Metrics: e.met, Auditor: auditor, LoginLimit: o.loginLimit, Ready: o.ready, Now: e.clock.Now, Revocations: hub,
-		Redirects: o.redirects})
+		Metrics: e.met, Auditor: auditor, LoginLimit: o.loginLimit, RefreshLimit: o.refreshLimit, Ready: o.ready, Now: e.clock.Now,
+		Revocations: hub, Redirects: o.redirects})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,6 +218,11 @@ func (e *env) do(method, path string, body io.Reader, header map[string]string) 
 		e.t.Fatal(err)
 	}
 	defer res.Body.Close()
+	return readResponse(res)
+}
+
+// readResponse reads and decodes res's body.
+func readResponse(res *http.Response) response {
 	raw, _ := io.ReadAll(res.Body)
 	r := response{status: res.StatusCode, header: res.Header, raw: string(raw)}
 	json.Unmarshal(raw, &r.body)
@@ -298,4 +307,20 @@ func wantValidation(t *testing.T, r response, field string) {
 	if field != "" && loc[len(loc)-1] != field {
 		t.Fatalf("422 loc = %v, want it to end in %q", loc, field)
 	}
+}
+
+// count returns the number of rows in table, read through a connection
+// of its own to the server's database file.
+func (e *env) count(table string) int {
+	e.t.Helper()
+	db, err := sql.Open("sqlite", "file:"+e.path+"?mode=ro")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM ` + table).Scan(&n); err != nil {
+		e.t.Fatal(err)
+	}
+	return n
 }

@@ -5,6 +5,7 @@ package httpapi
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -41,6 +42,20 @@ type Config struct {
 	RateStore ratelimit.Store
 	// LoginLimit applies per client IP and per username; default 10/minute.
 	LoginLimit ratelimit.Limit
+	// DeviceMarks remembers the addresses each user logged in from, which
+	// the per-username login limit exempts (checkLogin); default in
+	// memory, 100,000 marks. Instances behind one name share one (Redis).
+	DeviceMarks ratelimit.MarkStore
+	// LoginKey keys the hashes under which the login limits and the
+	// device marks name usernames and addresses in their stores, so that
+	// neither holds a name (perhaps a password typed in the wrong field)
+	// or an address as sent. Instances sharing a store must share it.
+	// Empty: a random one, for this Server's lifetime.
+	LoginKey []byte
+	// RefreshLimit applies to refreshes (POST /token/refresh and the
+	// refresh_token grant) per client IP; default 60/minute. Each session
+	// is limited besides, by the auth service (contract §12).
+	RefreshLimit ratelimit.Limit
 	// RouteLimits limit routes per client IP, keyed by route pattern as
 	// registered ("GET /items"). GET /limited has 5 a minute, as in the
 	// guide, unless it is set here. An unknown pattern is an error.
@@ -61,6 +76,13 @@ type Config struct {
 	CookieDomain string
 }
 
+// DefaultRefreshLimit is how many refreshes one client address may make:
+// a client refreshes once per access-token lifetime (15 minutes), so 60 a
+// minute serves several hundred sessions behind one address while bounding
+// what one client can make the store write. Raise it
+// (GATEHOUSE_REFRESH_RATE_LIMIT) for a large NAT.
+var DefaultRefreshLimit = ratelimit.Limit{Rate: 60, Period: time.Minute, Burst: 60}
+
 // Server serves the Gatehouse HTTP API.
 type Server struct {
 	cfg         Config
@@ -74,6 +96,7 @@ type Server struct {
 	routeLimits map[string]*ratelimit.Limiter // by route pattern, per client IP
 	loginIP     *ratelimit.Limiter
 	loginUN     *ratelimit.Limiter
+	refreshIP   *ratelimit.Limiter
 	mux         *http.ServeMux
 	handler     http.Handler
 	patterns    []string // every registered pattern, for the OpenAPI check
@@ -111,6 +134,16 @@ func New(cfg Config) (*Server, error) {
 	if cfg.LoginLimit.Rate == 0 {
 		cfg.LoginLimit = ratelimit.Limit{Rate: 10, Period: time.Minute, Burst: 10}
 	}
+	if cfg.RefreshLimit.Rate == 0 {
+		cfg.RefreshLimit = DefaultRefreshLimit
+	}
+	if cfg.DeviceMarks == nil {
+		cfg.DeviceMarks = ratelimit.NewMemoryMarks(100_000)
+	}
+	if len(cfg.LoginKey) == 0 {
+		cfg.LoginKey = make([]byte, 32)
+		rand.Read(cfg.LoginKey)
+	}
 	s := &Server{cfg: cfg, auth: cfg.Auth, store: cfg.Store, log: cfg.Logger, met: cfg.Metrics,
 		audit: cfg.Auditor, now: cfg.Now, mux: http.NewServeMux()}
 	limits := map[string]ratelimit.Limit{"GET /limited": {Rate: 5, Period: time.Minute, Burst: 5},
@@ -134,8 +167,12 @@ func New(cfg Config) (*Server, error) {
 	if s.loginUN, err = ratelimit.New(cfg.RateStore, cfg.LoginLimit, cfg.Now); err != nil {
 		return nil, err
 	}
+	if s.refreshIP, err = ratelimit.New(cfg.RateStore, cfg.RefreshLimit, cfg.Now); err != nil {
+		return nil, err
+	}
 	s.guard = guard.New(cfg.Auth, s.keyAuthenticator(), s.log)
 	s.guard.OnDenied = s.denied
+	s.guard.OnError = s.error
 	if err := s.newWeb(); err != nil {
 		return nil, err
 	}
@@ -165,8 +202,10 @@ func (s *Server) wrap(h handlerFunc) http.Handler {
 	})
 }
 
+// error answers err through the one error path, with Retry-After when one
+// of the auth service's limits refused the request.
 func (s *Server) error(w http.ResponseWriter, r *http.Request, err error) {
-	httperror.Write(w, r, s.log, err)
+	httperror.Write(w, r, s.log, withRetryAfter(w, err))
 }
 
 // denied audits an authenticated principal that a route's requirement

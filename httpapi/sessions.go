@@ -44,8 +44,23 @@ func (s *Server) newWeb() error {
 // webLimits gives the login page the login limits of POST /token.
 type webLimits struct{ s *Server }
 
-func (l webLimits) Login(w http.ResponseWriter, r *http.Request, username string) error {
-	return l.s.checkLogin(w, r, username)
+func (l webLimits) Login(w http.ResponseWriter, r *http.Request, username string) (func(error), error) {
+	a, err := l.s.checkLogin(w, r, username)
+	if err != nil {
+		return nil, err
+	}
+	return func(err error) { l.s.settleLogin(r, a, err, username) }, nil
+}
+
+// SignedIn makes the address of a login completed at its second step a
+// known device of the user.
+func (l webLimits) SignedIn(r *http.Request, userID int64) {
+	u, err := l.s.auth.User(r.Context(), userID)
+	if err != nil {
+		l.s.log.WarnContext(r.Context(), "known-device mark skipped", "err", err)
+		return
+	}
+	l.s.settleLogin(r, nil, nil, u.Username)
 }
 
 func (l webLimits) LoginIP(w http.ResponseWriter, r *http.Request) error {

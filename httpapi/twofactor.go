@@ -143,6 +143,7 @@ func (s *Server) tokenMFA(w http.ResponseWriter, r *http.Request, form url.Value
 		return err
 	}
 	pair, err := s.auth.LoginMFA(r.Context(), tok, otp)
+	s.settleLogin(r, nil, err, signedInAs(pair)) // a completed login makes a known device
 	if err != nil {
 		return loginError(w, err)
 	}
@@ -165,13 +166,23 @@ func loginError(w http.ResponseWriter, err error) error {
 }
 
 // withRetryAfter sets Retry-After, in whole seconds rounded up, on a
-// refusal for too many wrong codes (contract §8: every 429 carries it).
+// refusal by one of the auth service's limits — too many wrong codes, a
+// session refreshing too often, a client trying unknown API keys
+// (contract §8: every 429 carries it).
 func withRetryAfter(w http.ResponseWriter, err error) error {
+	var wait time.Duration
 	var lock *auth.CodeLockoutError
-	if errors.As(err, &lock) {
-		secs := max(int64((lock.RetryAfter+time.Second-1)/time.Second), 1)
-		w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+	var limited *auth.RateLimitError
+	switch {
+	case errors.As(err, &lock):
+		wait = lock.RetryAfter
+	case errors.As(err, &limited):
+		wait = limited.RetryAfter
+	default:
+		return err
 	}
+	secs := max(int64((wait+time.Second-1)/time.Second), 1)
+	w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
 	return err
 }
 

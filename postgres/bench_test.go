@@ -64,7 +64,7 @@ func BenchmarkRotateRefreshToken(b *testing.B) {
 	i := 0
 	for b.Loop() {
 		next := &gatehouse.RefreshToken{Hash: fmt.Sprint("t", i+1), CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
-		rot, err := db.RotateRefreshToken(ctx, fmt.Sprint("t", i), now, next, sealed)
+		rot, err := db.RotateRefreshToken(ctx, fmt.Sprint("t", i), now, next, sealed, gatehouse.RefreshLimit{})
 		if err != nil || !rot.Rotated {
 			b.Fatalf("rotate %d: %+v, %v", i, rot, err)
 		}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/puddle/v2"
 )
 
 func TestClassifyBySQLSTATE(t *testing.T) {
@@ -23,6 +24,7 @@ func TestClassifyBySQLSTATE(t *testing.T) {
 		{"cannot_connect_now is unavailable", &pgconn.PgError{Code: "57P03"}, gatehouse.EUNAVAILABLE},
 		{"deadlock_detected is unavailable", &pgconn.PgError{Code: "40P01"}, gatehouse.EUNAVAILABLE},
 		{"serialization_failure is unavailable", &pgconn.PgError{Code: "40001"}, gatehouse.EUNAVAILABLE},
+		{"a closed pool is unavailable", fmt.Errorf("acquire: %w", puddle.ErrClosedPool), gatehouse.EUNAVAILABLE},
 		{"a wrapped code is found", fmt.Errorf("x: %w", &pgconn.PgError{Code: "23505"}), gatehouse.ECONFLICT},
 		{"check_violation stays internal", &pgconn.PgError{Code: "23514"}, gatehouse.EINTERNAL},
 		{"the message text is ignored", &pgconn.PgError{Code: "XX000", Message: "duplicate key value violates unique constraint"}, gatehouse.EINTERNAL},

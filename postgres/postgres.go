@@ -27,6 +27,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/puddle/v2"
 )
 
 //go:embed migrations/*.sql
@@ -233,9 +234,11 @@ func classify(err error) error {
 	var ce *pgconn.ConnectError
 	var ne net.Error
 	// A connection lost mid-query surfaces as an EOF rather than a
-	// net.Error; pgconn marks errors raised before anything was sent.
+	// net.Error; pgconn marks errors raised before anything was sent. A
+	// pool used after Close answers puddle's ErrClosedPool, which pgxpool
+	// passes on as it is.
 	if errors.As(err, &ce) || errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, net.ErrClosed) || pgconn.SafeToRetry(err) {
+		errors.Is(err, net.ErrClosed) || errors.Is(err, puddle.ErrClosedPool) || pgconn.SafeToRetry(err) {
 		return unavailable(err)
 	}
 	return err

@@ -80,6 +80,21 @@ func (m *MemoryStore) Take(_ context.Context, key string, now time.Time, interva
 	return time.Unix(0, next), true, nil
 }
 
+// Refund implements Store. It never fails.
+func (m *MemoryStore) Refund(_ context.Context, key string, now time.Time, interval time.Duration) error {
+	h := maphash.String(m.seed, key)
+	s := &m.shards[h%uint64(len(m.shards))]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if i, found := s.index[h]; found {
+		s.heap[i].tat -= int64(interval) // earlier than before: it can only rise
+		s.up(int(i))
+		// At or before now it means no TAT, and is on its way to the top,
+		// where the next insert drops it.
+	}
+	return nil
+}
+
 // Len returns the number of keys held, expired ones not yet dropped included.
 func (m *MemoryStore) Len() int {
 	n := 0

@@ -51,6 +51,19 @@ type Store interface {
 	//	redis.call('SET', KEYS[1], tat + interval, 'PX', math.ceil((tat + interval - now) / 1000))
 	//	return {tat + interval, 1}
 	Take(ctx context.Context, key string, now time.Time, interval, tolerance time.Duration) (tat time.Time, ok bool, err error)
+
+	// Refund gives back one request that Take admitted for key: the
+	// stored TAT moves back by interval, and a TAT that falls at or before
+	// now may be forgotten. A key with no TAT is left alone. It is for a
+	// limit that counts only some outcomes (failed logins), which takes
+	// first, so that concurrent requests cannot all pass a check made
+	// before any of them counted, and refunds the others.
+	//
+	// In Redis, one script:
+	//
+	//	local tat = tonumber(redis.call('GET', KEYS[1]) or 0) - tonumber(ARGV[2])
+	//	if tat <= tonumber(ARGV[1]) then redis.call('DEL', KEYS[1]) else <SET with PX as in Take> end
+	Refund(ctx context.Context, key string, now time.Time, interval time.Duration) error
 }
 
 // Result is the outcome of one check.
@@ -108,6 +121,16 @@ func (l *Limiter) Allow(ctx context.Context, key string) (Result, error) {
 	return res, nil
 }
 
+// Refund gives back one request that Allow admitted for key, for a limit
+// that counts only some outcomes: take with Allow before acting, refund
+// when the outcome is not one to count. It fails as the store fails.
+func (l *Limiter) Refund(ctx context.Context, key string) error {
+	if err := l.store.Refund(ctx, key, l.now(), l.interval); err != nil {
+		return fmt.Errorf("ratelimit: refund: %w", err)
+	}
+	return nil
+}
+
 // FallbackStore uses Primary (a shared store) and, whenever it fails, Local
 // (a MemoryStore). An outage of the shared store then degrades limits to
 // per-instance ones, rather than refusing everyone or admitting everyone.
@@ -130,4 +153,20 @@ func (f *FallbackStore) Take(ctx context.Context, key string, now time.Time, int
 		}
 	}
 	return f.Local.Take(ctx, key, now, interval, tolerance)
+}
+
+// Refund implements Store, on the store Take would use now: a refund that
+// reaches the other store than its Take did is lost, which only makes the
+// limit stricter for one interval.
+func (f *FallbackStore) Refund(ctx context.Context, key string, now time.Time, interval time.Duration) error {
+	if f.Breaker.Ready() {
+		err := f.Primary.Refund(ctx, key, now, interval)
+		if err == nil {
+			return nil
+		}
+		if !f.Breaker.Failed(ctx, err) {
+			return err
+		}
+	}
+	return f.Local.Refund(ctx, key, now, interval)
 }

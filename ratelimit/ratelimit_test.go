@@ -266,6 +266,8 @@ func (failing) Take(context.Context, string, time.Time, time.Duration, time.Dura
 	return time.Time{}, false, errDown
 }
 
+func (failing) Refund(context.Context, string, time.Time, time.Duration) error { return errDown }
+
 func TestStoreFailure(t *testing.T) {
 	t.Run("fails closed by default", func(t *testing.T) {
 		l := newLimiter(t, "5/minute", failing{}, newClock())
@@ -312,6 +314,17 @@ func (p *primary) Take(ctx context.Context, key string, now time.Time, interval,
 		return time.Time{}, false, p.err
 	}
 	return p.store.Take(ctx, key, now, interval, tolerance)
+}
+
+func (p *primary) Refund(ctx context.Context, key string, now time.Time, interval time.Duration) error {
+	p.calls++
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if p.err != nil {
+		return p.err
+	}
+	return p.store.Refund(ctx, key, now, interval)
 }
 
 func TestFallbackStoreBlamesPrimaryOnlyForItsOwnFailures(t *testing.T) {
@@ -371,5 +384,52 @@ func TestFallbackStoreBlamesPrimaryOnlyForItsOwnFailures(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRefundGivesBackOneRequest: a refunded request no longer counts, so a
+// limit that counts only some outcomes admits exactly its burst of those;
+// a refund never gives more than the burst back, and refunding a key with
+// no state changes nothing.
+func TestRefundGivesBackOneRequest(t *testing.T) {
+	ctx := context.Background()
+	c := newClock()
+	l := newLimiter(t, "3/minute", ratelimit.NewMemoryStore(100), c)
+	for i := range 3 {
+		if !allow(t, l, "k").Allowed {
+			t.Fatalf("request %d of the burst refused", i)
+		}
+	}
+	if allow(t, l, "k").Allowed {
+		t.Fatal("beyond the burst: allowed")
+	}
+	if err := l.Refund(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	if !allow(t, l, "k").Allowed {
+		t.Fatal("after a refund: refused")
+	}
+	if allow(t, l, "k").Allowed {
+		t.Fatal("one refund let two through")
+	}
+	// Refunds beyond what was taken give nothing more than the burst.
+	for range 10 {
+		if err := l.Refund(ctx, "k"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 4 {
+		if got := allow(t, l, "k").Allowed; got != (i < 3) {
+			t.Fatalf("after extra refunds, request %d: allowed %v; want the burst of 3 only", i, got)
+		}
+	}
+	if err := l.Refund(ctx, "fresh"); err != nil {
+		t.Fatal(err)
+	}
+	c.advance(time.Minute)
+	for i := range 4 {
+		if got := allow(t, l, "fresh").Allowed; got != (i < 3) {
+			t.Fatalf("a key refunded before use, request %d: allowed %v; want the burst of 3", i, got)
+		}
 	}
 }

@@ -52,9 +52,9 @@ func TestCodeLimiterBlamesRedisOnlyForItsOwnFailures(t *testing.T) {
 	for _, s := range steps {
 		clock.Advance(s.after)
 		before := reported
-		wait, err := l.Reserve(s.ctx, 7)
-		if !errors.Is(err, s.wantErr) || wait != 0 {
-			t.Errorf("%s: Reserve = %v, %v; want 0, %v", s.name, wait, err, s.wantErr)
+		r, err := l.Reserve(s.ctx, 7)
+		if !errors.Is(err, s.wantErr) || r.RetryAfter != 0 {
+			t.Errorf("%s: Reserve = %+v, %v; want admitted, %v", s.name, r, err, s.wantErr)
 		}
 		if tried := reported > before; tried != s.wantTried {
 			t.Errorf("%s: Redis tried and blamed = %v, want %v", s.name, tried, s.wantTried)
@@ -62,36 +62,67 @@ func TestCodeLimiterBlamesRedisOnlyForItsOwnFailures(t *testing.T) {
 	}
 	// Release is the same: a hung-up client starts no cooldown.
 	clock.Advance(time.Second)
-	if err := l.Release(cancelled, 7); !errors.Is(err, context.Canceled) {
+	if err := l.Release(cancelled, 7, true); !errors.Is(err, context.Canceled) {
 		t.Errorf("Release with a cancelled context = %v, want context.Canceled", err)
 	}
 	before := reported
-	if err := l.Release(context.Background(), 7); err == nil || reported != before+1 {
+	if err := l.Release(context.Background(), 7, true); err == nil || reported != before+1 {
 		t.Errorf("Release after a cancelled one = %v, Redis blamed %d times; want Redis tried and blamed", err, reported-before)
 	}
 }
 
-// TestCodeLimiterRefusesWhileFullWhateverTheTTL: a full window always asks
-// for a wait, even when its key has no expiry (PTTL -1), and such a key
-// gets a fresh window rather than locking its user out for good.
-func TestCodeLimiterRefusesWhileFullWhateverTheTTL(t *testing.T) {
+// TestCodeLimiterEscalatesAcrossInstances (issue 9 finding 11): two
+// instances on one Redis count one user's wrong codes together, and the
+// lockouts grow as auth.CodeLockout says — the rest of the window, then
+// 10 minutes, 20 … — until a right code, or a reset, ends the escalation.
+// The user's key expires when nothing in it matters any more.
+func TestCodeLimiterEscalatesAcrossInstances(t *testing.T) {
 	c, prefix := client(t)
 	ctx := context.Background()
-	l := NewCodeLimiter(c, prefix, 5, 5*time.Minute, auth.NewMemoryCodeLimiter(5, 5*time.Minute, time.Now))
-	key := l.key(7)
-	if err := c.Set(ctx, key, 5, 0).Err(); err != nil { // full, no expiry
+	clock := fakeclock.New(time.Unix(1_800_000_000, 0))
+	const window = 5 * time.Minute
+	var instances [2]*CodeLimiter
+	for i := range instances {
+		instances[i] = NewCodeLimiter(c, prefix, auth.MaxCodeFailures, window, auth.NewMemoryCodeLimiter(auth.MaxCodeFailures, window, clock.Now))
+		instances[i].Now = clock.Now
+	}
+	lockout := func(level int, want time.Duration) {
+		t.Helper()
+		for i := range auth.MaxCodeFailures {
+			r, err := instances[i%2].Reserve(ctx, 7)
+			if err != nil || r.RetryAfter != 0 {
+				t.Fatalf("lockout %d, attempt %d: %+v, %v; want admitted", level, i+1, r, err)
+			}
+			if last := i == auth.MaxCodeFailures-1; last && (r.Level != level || r.Lockout != want) || !last && r.Lockout != 0 {
+				t.Fatalf("lockout %d, attempt %d: %+v; want lockout %d of %v on the last", level, i+1, r, level, want)
+			}
+		}
+		if r, err := instances[1].Reserve(ctx, 7); err != nil || r.RetryAfter != want {
+			t.Fatalf("after lockout %d: %+v, %v; want retry after %v", level, r, err, want)
+		}
+		if ttl := c.PTTL(ctx, instances[0].key(7)).Val(); ttl <= want || ttl > want+auth.CodeLockoutMemory {
+			t.Fatalf("the key lives %v; want more than the lockout (%v), at most a day after it", ttl, want)
+		}
+		clock.Advance(want)
+	}
+	lockout(1, window)
+	lockout(2, 10*time.Minute)
+	lockout(3, 20*time.Minute)
+	// A right code ends the escalation.
+	if _, err := instances[0].Reserve(ctx, 7); err != nil {
 		t.Fatal(err)
 	}
-	for i := range 2 {
-		wait, err := l.Reserve(ctx, 7)
-		if err != nil || wait <= 4*time.Minute || wait > 5*time.Minute {
-			t.Fatalf("Reserve %d on a full window without expiry = %v, %v; want a wait of about 5 minutes", i+1, wait, err)
-		}
+	if err := instances[1].Release(ctx, 7, true); err != nil {
+		t.Fatal(err)
 	}
-	if ttl := c.PTTL(ctx, key).Val(); ttl <= 4*time.Minute || ttl > 5*time.Minute {
-		t.Errorf("PTTL after Reserve = %v, want the window re-armed (about 5 minutes)", ttl)
+	lockout(1, window)
+	lockout(2, 10*time.Minute)
+	// So does a reset, the password changed.
+	if err := instances[0].Reset(ctx, 7); err != nil {
+		t.Fatal(err)
 	}
-	if n, _ := c.Get(ctx, key).Int(); n != 5 {
-		t.Errorf("count = %d, want 5: a refusal counts nothing", n)
+	if n := c.Exists(ctx, instances[0].key(7)).Val(); n != 0 {
+		t.Fatal("the reset left the user's key")
 	}
+	lockout(1, window)
 }

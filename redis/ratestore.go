@@ -22,6 +22,18 @@ redis.call('SET', KEYS[1], tostring(new), 'PX', math.ceil((new - now) / 1000))
 return {tostring(new), 1}
 `)
 
+// refund is ratelimit.Store's Refund as one script: the TAT moves back by
+// the interval, and goes when it falls at or before now.
+var refund = goredis.NewScript(`
+local now, interval = tonumber(ARGV[1]), tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or 0)
+if tat == 0 then return 0 end
+tat = tat - interval
+if tat <= now then redis.call('DEL', KEYS[1]) return 0 end
+redis.call('SET', KEYS[1], tostring(tat), 'PX', math.ceil((tat - now) / 1000))
+return 0
+`)
+
 // RateStore implements ratelimit.Store in Redis.
 type RateStore struct {
 	c      goredis.Scripter
@@ -51,4 +63,12 @@ func (s *RateStore) Take(ctx context.Context, key string, now time.Time, interva
 	}
 	ok, _ := res[1].(int64)
 	return time.UnixMicro(tat), ok == 1, nil
+}
+
+// Refund implements ratelimit.Store.
+func (s *RateStore) Refund(ctx context.Context, key string, now time.Time, interval time.Duration) error {
+	if err := refund.Run(ctx, s.c, []string{s.prefix + key}, now.UnixMicro(), interval.Microseconds()).Err(); err != nil {
+		return fmt.Errorf("redis: rate limit refund: %w", err)
+	}
+	return nil
 }

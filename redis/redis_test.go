@@ -43,6 +43,70 @@ func client(t *testing.T) (*goredis.Client, string) {
 	return c, prefix
 }
 
+// TestRateStoreRefund: Refund gives one request back, in Redis as in
+// memory; a refund of a key with no state changes nothing.
+func TestRateStoreRefund(t *testing.T) {
+	c, prefix := client(t)
+	ctx := context.Background()
+	now := time.Unix(1_800_000_000, 0)
+	l, _ := ratelimit.New(NewRateStore(c, prefix), ratelimit.Limit{Rate: 2, Period: time.Minute, Burst: 2}, func() time.Time { return now })
+	take := func() bool {
+		t.Helper()
+		res, err := l.Allow(ctx, "user:alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Allowed
+	}
+	if !take() || !take() || take() {
+		t.Fatal("the burst of 2 is not what was admitted")
+	}
+	if err := l.Refund(ctx, "user:alice"); err != nil {
+		t.Fatal(err)
+	}
+	if !take() || take() {
+		t.Fatal("one refund did not give back exactly one request")
+	}
+	for range 5 {
+		if err := l.Refund(ctx, "user:alice"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, _ := c.Exists(ctx, prefix+"rl:user:alice").Result(); n != 0 {
+		t.Fatal("a TAT refunded to before now is still stored")
+	}
+	if !take() || !take() || take() {
+		t.Fatal("refunds beyond what was taken gave more than the burst")
+	}
+	if err := l.Refund(ctx, "user:nobody"); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := c.Exists(ctx, prefix+"rl:user:nobody").Result(); n != 0 {
+		t.Fatal("a refund of a key with no state stored one")
+	}
+}
+
+// TestMarkStoreIsSharedAndExpires: a mark made through one instance is
+// seen through another, and goes with its time to live.
+func TestMarkStoreIsSharedAndExpires(t *testing.T) {
+	c, prefix := client(t)
+	ctx := context.Background()
+	a, b := NewMarkStore(c, prefix), NewMarkStore(c, prefix)
+	now := time.Now()
+	if ok, err := b.Marked(ctx, "device:x", now); err != nil || ok {
+		t.Fatalf("before any mark: %v, %v", ok, err)
+	}
+	if err := a.Mark(ctx, "device:x", now, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := b.Marked(ctx, "device:x", now); err != nil || !ok {
+		t.Fatalf("another instance: %v, %v; want marked", ok, err)
+	}
+	if ttl, _ := c.PTTL(ctx, prefix+"mark:device:x").Result(); ttl <= 59*time.Minute || ttl > time.Hour {
+		t.Fatalf("the mark lives %v, want an hour", ttl)
+	}
+}
+
 func TestRateStoreLimitsAcrossClients(t *testing.T) {
 	c, prefix := client(t)
 	now := time.Unix(1_800_000_000, 0)
@@ -226,22 +290,22 @@ func TestCodeLimiterCountsAcrossInstances(t *testing.T) {
 		if i%2 == 1 {
 			l = b
 		}
-		if wait, err := l.Reserve(ctx, 7); err != nil || wait != 0 {
-			t.Fatalf("attempt %d refused: %v %v", i+1, wait, err)
+		if r, err := l.Reserve(ctx, 7); err != nil || r.RetryAfter != 0 {
+			t.Fatalf("attempt %d refused: %+v %v", i+1, r, err)
 		}
 	}
-	wait, err := b.Reserve(ctx, 7)
-	if err != nil || wait <= 4*time.Minute || wait > 5*time.Minute {
-		t.Fatalf("sixth attempt: wait %v, %v; want about 5 minutes", wait, err)
+	r, err := b.Reserve(ctx, 7)
+	if err != nil || r.RetryAfter <= 4*time.Minute || r.RetryAfter > 5*time.Minute {
+		t.Fatalf("sixth attempt: %+v, %v; want a wait of about 5 minutes", r, err)
 	}
-	if wait, _ := a.Reserve(ctx, 8); wait != 0 {
+	if r, _ := a.Reserve(ctx, 8); r.RetryAfter != 0 {
 		t.Fatal("another user was refused")
 	}
 	// A right code gives its attempt back.
-	if err := a.Release(ctx, 7); err != nil {
+	if err := a.Release(ctx, 7, true); err != nil {
 		t.Fatal(err)
 	}
-	if wait, _ := b.Reserve(ctx, 7); wait != 0 {
+	if r, _ := b.Reserve(ctx, 7); r.RetryAfter != 0 {
 		t.Fatal("released attempt not available")
 	}
 }

@@ -46,7 +46,7 @@ func (db *DB) CreateAPIKey(ctx context.Context, k *gatehouse.APIKey, maxLive int
 			micros(k.CreatedAt), nullMicros(k.ExpiresAt), k.Active).Scan(&k.ID)
 	})
 	if err != nil {
-		return fmt.Errorf("sqlite: create api key: %w", classify(err))
+		return fmt.Errorf("sqlite: create api key: %w", db.classify(err))
 	}
 	return nil
 }
@@ -55,7 +55,7 @@ func (db *DB) CreateAPIKey(ctx context.Context, k *gatehouse.APIKey, maxLive int
 func (db *DB) APIKeyByLookup(ctx context.Context, lookupID string) (*gatehouse.APIKey, error) {
 	k, err := scanAPIKey(db.read.QueryRowContext(ctx, `SELECT `+apiKeyColumns+` FROM api_keys WHERE lookup_id = ?`, lookupID))
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: api key: %w", notFound(err, "API key"))
+		return nil, fmt.Errorf("sqlite: api key: %w", notFound(db.classify(err), "API key"))
 	}
 	return k, nil
 }
@@ -64,18 +64,21 @@ func (db *DB) APIKeyByLookup(ctx context.Context, lookupID string) (*gatehouse.A
 func (db *DB) APIKeysByUser(ctx context.Context, userID int64) ([]*gatehouse.APIKey, error) {
 	rows, err := db.read.QueryContext(ctx, `SELECT `+apiKeyColumns+` FROM api_keys WHERE user_id = ? ORDER BY id DESC`, userID)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: api keys: %w", err)
+		return nil, fmt.Errorf("sqlite: api keys: %w", db.classify(err))
 	}
 	defer rows.Close()
 	var out []*gatehouse.APIKey
 	for rows.Next() {
 		k, err := scanAPIKey(rows)
 		if err != nil {
-			return nil, fmt.Errorf("sqlite: api keys: %w", err)
+			return nil, fmt.Errorf("sqlite: api keys: %w", db.classify(err))
 		}
 		out = append(out, k)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: api keys: %w", db.classify(err))
+	}
+	return out, nil
 }
 
 // DeactivateAPIKey implements gatehouse.APIKeyStore.
@@ -91,7 +94,7 @@ func (db *DB) DeactivateAPIKey(ctx context.Context, id int64) error {
 		return db.recordChanges(ctx, tx, gatehouse.Change{APIKeyID: id})
 	})
 	if err != nil {
-		return fmt.Errorf("sqlite: deactivate api key: %w", classify(err))
+		return fmt.Errorf("sqlite: deactivate api key: %w", db.classify(err))
 	}
 	return nil
 }
@@ -110,7 +113,7 @@ func (db *DB) TouchAPIKeys(ctx context.Context, used map[int64]time.Time) error 
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("sqlite: touch api keys: %w", classify(err))
+		return fmt.Errorf("sqlite: touch api keys: %w", db.classify(err))
 	}
 	return nil
 }

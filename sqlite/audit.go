@@ -23,7 +23,7 @@ func (db *DB) AddAuditEvents(ctx context.Context, events ...*gatehouse.AuditEven
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("sqlite: add audit events: %w", classify(err))
+		return fmt.Errorf("sqlite: add audit events: %w", db.classify(err))
 	}
 	return nil
 }
@@ -57,7 +57,7 @@ func (db *DB) AuditEvents(ctx context.Context, f gatehouse.AuditFilter) ([]*gate
 	q += " ORDER BY id DESC LIMIT ?"
 	rows, err := db.read.QueryContext(ctx, q, append(args, f.Limit)...)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: audit events: %w", err)
+		return nil, fmt.Errorf("sqlite: audit events: %w", db.classify(err))
 	}
 	defer rows.Close()
 	var out []*gatehouse.AuditEvent
@@ -65,12 +65,15 @@ func (db *DB) AuditEvents(ctx context.Context, f gatehouse.AuditFilter) ([]*gate
 		var e gatehouse.AuditEvent
 		var t int64
 		if err := rows.Scan(&e.ID, &t, &e.Type, &e.Outcome, &e.UserID, &e.Username, &e.ClientIP, &e.UserAgent, &e.RequestID, &e.Path, &e.Detail, &e.Count); err != nil {
-			return nil, fmt.Errorf("sqlite: audit events: %w", err)
+			return nil, fmt.Errorf("sqlite: audit events: %w", db.classify(err))
 		}
 		e.Time = fromMicros(t)
 		out = append(out, &e)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: audit events: %w", db.classify(err))
+	}
+	return out, nil
 }
 
 // PurgeAudit implements gatehouse.AuditStore.
@@ -84,7 +87,7 @@ func (db *DB) PurgeAudit(ctx context.Context, t time.Time) (int64, error) {
 		return err
 	})
 	if err != nil {
-		return 0, fmt.Errorf("sqlite: purge audit: %w", classify(err))
+		return 0, fmt.Errorf("sqlite: purge audit: %w", db.classify(err))
 	}
 	return n, nil
 }

@@ -35,7 +35,7 @@ func (db *DB) recordChanges(ctx context.Context, tx *sql.Tx, cs ...gatehouse.Cha
 func (db *DB) LatestChange(ctx context.Context) (int64, error) {
 	var seq int64
 	if err := db.read.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM changes`).Scan(&seq); err != nil {
-		return 0, fmt.Errorf("sqlite: latest change: %w", err)
+		return 0, fmt.Errorf("sqlite: latest change: %w", db.classify(err))
 	}
 	return seq, nil
 }
@@ -44,7 +44,7 @@ func (db *DB) LatestChange(ctx context.Context) (int64, error) {
 func (db *DB) ChangesSince(ctx context.Context, after int64, limit int) ([]gatehouse.Change, error) {
 	rows, err := db.read.QueryContext(ctx, `SELECT seq, user_id, api_key_id, rev_kind, rev_value, rev_expires FROM changes WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: changes since: %w", err)
+		return nil, fmt.Errorf("sqlite: changes since: %w", db.classify(err))
 	}
 	defer rows.Close()
 	var out []gatehouse.Change
@@ -53,7 +53,7 @@ func (db *DB) ChangesSince(ctx context.Context, after int64, limit int) ([]gateh
 		var kind, value sql.NullString
 		var exp sql.NullInt64
 		if err := rows.Scan(&c.Seq, &c.UserID, &c.APIKeyID, &kind, &value, &exp); err != nil {
-			return nil, fmt.Errorf("sqlite: changes since: %w", err)
+			return nil, fmt.Errorf("sqlite: changes since: %w", db.classify(err))
 		}
 		if kind.Valid {
 			c.Revocation = &gatehouse.Revocation{Kind: kind.String, Value: value.String, ExpiresAt: fromNullMicros(exp)}
@@ -61,7 +61,7 @@ func (db *DB) ChangesSince(ctx context.Context, after int64, limit int) ([]gateh
 		out = append(out, c)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: changes since: %w", err)
+		return nil, fmt.Errorf("sqlite: changes since: %w", db.classify(err))
 	}
 	return out, nil
 }
@@ -78,7 +78,7 @@ func (db *DB) PurgeChanges(ctx context.Context, t time.Time) (int64, error) {
 		return err
 	})
 	if err != nil {
-		return 0, fmt.Errorf("sqlite: purge changes: %w", classify(err))
+		return 0, fmt.Errorf("sqlite: purge changes: %w", db.classify(err))
 	}
 	return n, nil
 }

@@ -17,7 +17,7 @@ func (db *DB) CreateItem(ctx context.Context, it *gatehouse.Item) error {
 			it.OwnerID, it.Name, it.Description, it.Price, micros(it.CreatedAt)).Scan(&it.ID)
 	})
 	if err != nil {
-		return fmt.Errorf("sqlite: create item: %w", classify(err))
+		return fmt.Errorf("sqlite: create item: %w", db.classify(err))
 	}
 	return nil
 }
@@ -26,7 +26,7 @@ func (db *DB) CreateItem(ctx context.Context, it *gatehouse.Item) error {
 func (db *DB) ItemsByOwner(ctx context.Context, ownerID int64, limit int) ([]*gatehouse.Item, error) {
 	rows, err := db.read.QueryContext(ctx, `SELECT id, owner_id, name, description, price, created_at FROM items WHERE owner_id = ? ORDER BY id LIMIT ?`, ownerID, limit)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: items: %w", err)
+		return nil, fmt.Errorf("sqlite: items: %w", db.classify(err))
 	}
 	defer rows.Close()
 	var out []*gatehouse.Item
@@ -35,7 +35,7 @@ func (db *DB) ItemsByOwner(ctx context.Context, ownerID int64, limit int) ([]*ga
 		var price sql.NullFloat64
 		var created int64
 		if err := rows.Scan(&it.ID, &it.OwnerID, &it.Name, &it.Description, &price, &created); err != nil {
-			return nil, fmt.Errorf("sqlite: items: %w", err)
+			return nil, fmt.Errorf("sqlite: items: %w", db.classify(err))
 		}
 		if price.Valid {
 			it.Price = &price.Float64
@@ -43,5 +43,8 @@ func (db *DB) ItemsByOwner(ctx context.Context, ownerID int64, limit int) ([]*ga
 		it.CreatedAt = fromMicros(created)
 		out = append(out, &it)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: items: %w", db.classify(err))
+	}
+	return out, nil
 }

@@ -18,7 +18,7 @@ func (db *DB) UseNonce(ctx context.Context, id string, expires time.Time) (bool,
 		return err
 	})
 	if err != nil {
-		return false, fmt.Errorf("sqlite: use nonce: %w", classify(err))
+		return false, fmt.Errorf("sqlite: use nonce: %w", db.classify(err))
 	}
 	return n == 1, nil
 }
@@ -27,7 +27,7 @@ func (db *DB) UseNonce(ctx context.Context, id string, expires time.Time) (bool,
 func (db *DB) NonceUsed(ctx context.Context, id string) (bool, error) {
 	var n int
 	if err := db.read.QueryRowContext(ctx, `SELECT count(*) FROM nonces WHERE id = ?`, id).Scan(&n); err != nil {
-		return false, fmt.Errorf("sqlite: nonce used: %w", classify(err))
+		return false, fmt.Errorf("sqlite: nonce used: %w", db.classify(err))
 	}
 	return n > 0, nil
 }

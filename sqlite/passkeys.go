@@ -53,7 +53,7 @@ func (db *DB) CreatePasskey(ctx context.Context, p *gatehouse.Passkey, max int) 
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("sqlite: create passkey: %w", classify(err))
+		return fmt.Errorf("sqlite: create passkey: %w", db.classify(err))
 	}
 	return nil
 }
@@ -122,7 +122,7 @@ func (db *DB) UsePasskey(ctx context.Context, id []byte, u gatehouse.PasskeyUse)
 		return notFound(tx.QueryRowContext(ctx, `SELECT 1 FROM passkeys WHERE id = ?`, id).Scan(&one), "Passkey")
 	})
 	if err != nil {
-		return false, fmt.Errorf("sqlite: use passkey: %w", classify(err))
+		return false, fmt.Errorf("sqlite: use passkey: %w", db.classify(err))
 	}
 	return ok, nil
 }
@@ -149,7 +149,7 @@ func (db *DB) changePasskey(ctx context.Context, op, query string, args ...any) 
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("sqlite: %s passkey: %w", op, classify(err))
+		return fmt.Errorf("sqlite: %s passkey: %w", op, db.classify(err))
 	}
 	return nil
 }

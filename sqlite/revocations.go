@@ -36,7 +36,7 @@ func storeRevocations(ctx context.Context, tx *sql.Tx, revs []gatehouse.Revocati
 // AddRevocations implements gatehouse.RevocationStore.
 func (db *DB) AddRevocations(ctx context.Context, revs ...gatehouse.Revocation) error {
 	if err := db.tx(ctx, func(tx *sql.Tx) error { return db.addRevocations(ctx, tx, revs) }); err != nil {
-		return fmt.Errorf("sqlite: add revocations: %w", classify(err))
+		return fmt.Errorf("sqlite: add revocations: %w", db.classify(err))
 	}
 	return nil
 }
@@ -45,7 +45,7 @@ func (db *DB) AddRevocations(ctx context.Context, revs ...gatehouse.Revocation) 
 func (db *DB) Revocations(ctx context.Context, now time.Time) ([]gatehouse.Revocation, error) {
 	rows, err := db.read.QueryContext(ctx, `SELECT kind, value, expires_at FROM revocations WHERE expires_at > ?`, micros(now))
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: revocations: %w", err)
+		return nil, fmt.Errorf("sqlite: revocations: %w", db.classify(err))
 	}
 	defer rows.Close()
 	var out []gatehouse.Revocation
@@ -53,13 +53,13 @@ func (db *DB) Revocations(ctx context.Context, now time.Time) ([]gatehouse.Revoc
 		var r gatehouse.Revocation
 		var exp int64
 		if err := rows.Scan(&r.Kind, &r.Value, &exp); err != nil {
-			return nil, fmt.Errorf("sqlite: revocations: %w", err)
+			return nil, fmt.Errorf("sqlite: revocations: %w", db.classify(err))
 		}
 		r.ExpiresAt = fromMicros(exp)
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: revocations: %w", err)
+		return nil, fmt.Errorf("sqlite: revocations: %w", db.classify(err))
 	}
 	return out, nil
 }
@@ -77,7 +77,7 @@ func (db *DB) PurgeRevocations(ctx context.Context, now time.Time) (int64, error
 		return err
 	})
 	if err != nil {
-		return 0, fmt.Errorf("sqlite: purge revocations: %w", classify(err))
+		return 0, fmt.Errorf("sqlite: purge revocations: %w", db.classify(err))
 	}
 	return n, nil
 }

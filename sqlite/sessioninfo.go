@@ -61,19 +61,19 @@ func (db *DB) UserSessions(ctx context.Context, userID int64, now time.Time, lim
 	rows, err := db.read.QueryContext(ctx, `SELECT `+sessionColumns+` FROM sessions s WHERE s.user_id = ? AND `+liveSession+`
 		ORDER BY coalesce(s.last_used_at, s.created_at) DESC, s.id LIMIT ?`, userID, micros(now), micros(now), limit)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: user sessions: %w", classify(err))
+		return nil, fmt.Errorf("sqlite: user sessions: %w", db.classify(err))
 	}
 	defer rows.Close()
 	var out []*gatehouse.Session
 	for rows.Next() {
 		s, err := scanSession(rows)
 		if err != nil {
-			return nil, fmt.Errorf("sqlite: user sessions: %w", err)
+			return nil, fmt.Errorf("sqlite: user sessions: %w", db.classify(err))
 		}
 		out = append(out, s)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: user sessions: %w", classify(err))
+		return nil, fmt.Errorf("sqlite: user sessions: %w", db.classify(err))
 	}
 	return out, nil
 }
@@ -83,7 +83,7 @@ func (db *DB) LiveSession(ctx context.Context, id string, now time.Time) (*gateh
 	s, err := scanSession(db.read.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM sessions s WHERE s.id = ? AND `+liveSession,
 		id, micros(now), micros(now)))
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: live session: %w", notFound(classify(err), "Session"))
+		return nil, fmt.Errorf("sqlite: live session: %w", notFound(db.classify(err), "Session"))
 	}
 	return s, nil
 }
@@ -107,7 +107,7 @@ func (db *DB) TouchSessions(ctx context.Context, used map[string]time.Time) erro
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("sqlite: touch sessions: %w", err)
+		return fmt.Errorf("sqlite: touch sessions: %w", db.classify(err))
 	}
 	return nil
 }
@@ -122,19 +122,19 @@ func (db *DB) FindUsers(ctx context.Context, query string, after int64, limit in
 		AND (instr(username_key, ?) > 0 OR instr(lower(email), ?) > 0) ORDER BY id LIMIT ?`,
 		after, gatehouse.UsernameKey(query), strings.ToLower(query), limit)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: find users: %w", classify(err))
+		return nil, fmt.Errorf("sqlite: find users: %w", db.classify(err))
 	}
 	defer rows.Close()
 	var users []*gatehouse.User
 	for rows.Next() {
 		u, err := scanUser(rows)
 		if err != nil {
-			return nil, fmt.Errorf("sqlite: find users: %w", err)
+			return nil, fmt.Errorf("sqlite: find users: %w", db.classify(err))
 		}
 		users = append(users, u)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: find users: %w", classify(err))
+		return nil, fmt.Errorf("sqlite: find users: %w", db.classify(err))
 	}
 	return users, nil
 }

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -12,6 +13,12 @@ import (
 // CreateSession implements gatehouse.SessionStore.
 func (db *DB) CreateSession(ctx context.Context, s *gatehouse.Session, first *gatehouse.RefreshToken) error {
 	err := db.tx(ctx, func(tx *sql.Tx) error {
+		// Under the write lock, which UpdateUser holds while it changes
+		// a password and ends the sessions: the hash read here is the one
+		// in force until this transaction ends.
+		if err := checkCredential(ctx, tx, s); err != nil {
+			return err
+		}
 		if err := insertSession(ctx, tx, s); err != nil || first == nil {
 			return err
 		}
@@ -20,25 +27,39 @@ func (db *DB) CreateSession(ctx context.Context, s *gatehouse.Session, first *ga
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("sqlite: create session: %w", classify(err))
+		return fmt.Errorf("sqlite: create session: %w", db.classify(err))
 	}
 	return nil
+}
+
+// checkCredential refuses, with gatehouse.ErrCredentialChanged, a session
+// whose Credential is not the fingerprint of its user's password hash.
+func checkCredential(ctx context.Context, tx *sql.Tx, s *gatehouse.Session) error {
+	if s.Credential == "" {
+		return nil
+	}
+	var hash string
+	err := tx.QueryRowContext(ctx, `SELECT password_hash FROM users WHERE id = ?`, s.UserID).Scan(&hash)
+	if errors.Is(err, sql.ErrNoRows) || err == nil && gatehouse.CredentialFingerprint(hash) != s.Credential {
+		return gatehouse.ErrCredentialChanged
+	}
+	return err
 }
 
 // RotateRefreshToken implements gatehouse.SessionStore. The write
 // connection serialises transactions, and the UPDATE's used_at IS NULL
 // condition makes the mark-as-used a compare-and-set on any engine.
-func (db *DB) RotateRefreshToken(ctx context.Context, oldHash string, now time.Time, next *gatehouse.RefreshToken, sealedNext []byte) (gatehouse.Rotation, error) {
+func (db *DB) RotateRefreshToken(ctx context.Context, oldHash string, now time.Time, next *gatehouse.RefreshToken, sealedNext []byte, limit gatehouse.RefreshLimit) (gatehouse.Rotation, error) {
 	var rot gatehouse.Rotation
 	err := db.tx(ctx, func(tx *sql.Tx) error {
 		var (
-			old              gatehouse.RefreshToken
-			created, expires int64
-			used, revoked    sql.NullInt64
+			old                gatehouse.RefreshToken
+			created, expires   int64
+			used, revoked, tat sql.NullInt64
 		)
-		err := tx.QueryRowContext(ctx, `SELECT t.hash, t.session_id, t.user_id, t.scope, t.created_at, t.expires_at, t.used_at, t.successor, s.revoked_at
+		err := tx.QueryRowContext(ctx, `SELECT t.hash, t.session_id, t.user_id, t.scope, t.created_at, t.expires_at, t.used_at, t.successor, s.revoked_at, s.refresh_tat
 			FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id WHERE t.hash = ?`, oldHash).
-			Scan(&old.Hash, &old.SessionID, &old.UserID, &old.Scope, &created, &expires, &used, &old.Successor, &revoked)
+			Scan(&old.Hash, &old.SessionID, &old.UserID, &old.Scope, &created, &expires, &used, &old.Successor, &revoked, &tat)
 		if err != nil {
 			return notFound(err, "Refresh token")
 		}
@@ -46,6 +67,16 @@ func (db *DB) RotateRefreshToken(ctx context.Context, oldHash string, now time.T
 		rot.Old, rot.SessionRevoked = old, revoked.Valid
 		if revoked.Valid || used.Valid || !now.Before(old.ExpiresAt) {
 			return nil
+		}
+		nextTAT, wait := limit.Take(fromNullMicros(tat), now)
+		if wait > 0 {
+			rot.RetryAfter = wait
+			return nil
+		}
+		if limit.Interval > 0 {
+			if _, err := tx.ExecContext(ctx, `UPDATE sessions SET refresh_tat = ? WHERE id = ?`, micros(nextTAT), old.SessionID); err != nil {
+				return err
+			}
 		}
 		res, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET used_at = ?, successor = ? WHERE hash = ? AND used_at IS NULL`,
 			micros(now), sealedNext, oldHash)
@@ -64,7 +95,7 @@ func (db *DB) RotateRefreshToken(ctx context.Context, oldHash string, now time.T
 		return nil
 	})
 	if err != nil {
-		return gatehouse.Rotation{}, fmt.Errorf("sqlite: rotate refresh token: %w", classify(err))
+		return gatehouse.Rotation{}, fmt.Errorf("sqlite: rotate refresh token: %w", db.classify(err))
 	}
 	return rot, nil
 }
@@ -78,7 +109,7 @@ func (db *DB) RevokeSession(ctx context.Context, sessionID string, now time.Time
 		return db.addRevocations(ctx, tx, revs)
 	})
 	if err != nil {
-		return fmt.Errorf("sqlite: revoke session: %w", classify(err))
+		return fmt.Errorf("sqlite: revoke session: %w", db.classify(err))
 	}
 	return nil
 }
@@ -112,22 +143,25 @@ func endSessions(ctx context.Context, tx *sql.Tx, userID int64, end gatehouse.Se
 func (db *DB) LiveSessions(ctx context.Context, userID int64) ([]string, error) {
 	rows, err := db.read.QueryContext(ctx, `SELECT id FROM sessions WHERE user_id = ? AND revoked_at IS NULL ORDER BY created_at`, userID)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: live sessions: %w", err)
+		return nil, fmt.Errorf("sqlite: live sessions: %w", db.classify(err))
 	}
 	defer rows.Close()
 	var ids []string
 	for rows.Next() {
 		var id string
 		if err := rows.Scan(&id); err != nil {
-			return nil, fmt.Errorf("sqlite: live sessions: %w", err)
+			return nil, fmt.Errorf("sqlite: live sessions: %w", db.classify(err))
 		}
 		ids = append(ids, id)
 	}
-	return ids, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: live sessions: %w", db.classify(err))
+	}
+	return ids, nil
 }
 
 // PurgeSessions implements gatehouse.SessionStore.
-func (db *DB) PurgeSessions(ctx context.Context, now time.Time) (int64, error) {
+func (db *DB) PurgeSessions(ctx context.Context, now, spentBefore time.Time) (int64, error) {
 	var n int64
 	err := db.tx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM refresh_tokens WHERE expires_at <= ?`, micros(now))
@@ -135,13 +169,18 @@ func (db *DB) PurgeSessions(ctx context.Context, now time.Time) (int64, error) {
 			return err
 		}
 		n, _ = res.RowsAffected()
+		if res, err = tx.ExecContext(ctx, `DELETE FROM refresh_tokens WHERE used_at IS NOT NULL AND used_at < ?`, micros(spentBefore)); err != nil {
+			return err
+		}
+		spent, _ := res.RowsAffected()
+		n += spent
 		if _, err = tx.ExecContext(ctx, `DELETE FROM sessions WHERE expires_at IS NULL AND NOT EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.session_id = sessions.id)`); err != nil {
 			return err
 		}
 		return purgeBrowserSessions(ctx, tx, now)
 	})
 	if err != nil {
-		return 0, fmt.Errorf("sqlite: purge sessions: %w", classify(err))
+		return 0, fmt.Errorf("sqlite: purge sessions: %w", db.classify(err))
 	}
 	return n, nil
 }

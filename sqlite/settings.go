@@ -10,7 +10,7 @@ import (
 func (db *DB) Setting(ctx context.Context, key string) (string, error) {
 	var v string
 	if err := db.read.QueryRowContext(ctx, `SELECT value FROM settings WHERE key = ?`, key).Scan(&v); err != nil {
-		return "", fmt.Errorf("sqlite: setting: %w", notFound(err, "Setting"))
+		return "", fmt.Errorf("sqlite: setting: %w", notFound(db.classify(err), "Setting"))
 	}
 	return v, nil
 }
@@ -25,7 +25,7 @@ func (db *DB) SetSettingIfAbsent(ctx context.Context, key, value string) (string
 		return tx.QueryRowContext(ctx, `SELECT value FROM settings WHERE key = ?`, key).Scan(&v)
 	})
 	if err != nil {
-		return "", fmt.Errorf("sqlite: set setting: %w", classify(err))
+		return "", fmt.Errorf("sqlite: set setting: %w", db.classify(err))
 	}
 	return v, nil
 }

@@ -17,7 +17,7 @@ func (db *DB) SwapSetting(ctx context.Context, key, old, new string) (bool, erro
 		return err
 	})
 	if err != nil {
-		return false, fmt.Errorf("sqlite: swap setting: %w", classify(err))
+		return false, fmt.Errorf("sqlite: swap setting: %w", db.classify(err))
 	}
 	return n == 1, nil
 }

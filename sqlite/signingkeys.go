@@ -20,7 +20,7 @@ func (db *DB) SigningKeys(ctx context.Context) ([]gatehouse.SigningKey, error) {
 	rows, err := db.read.QueryContext(ctx, `SELECT kid, alg, state, public_key, private_key, created_at, activated_at, retired_at, retire_until
 		FROM signing_keys ORDER BY created_at, kid`)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: signing keys: %w", classify(err))
+		return nil, fmt.Errorf("sqlite: signing keys: %w", db.classify(err))
 	}
 	defer rows.Close()
 	var out []gatehouse.SigningKey
@@ -29,13 +29,13 @@ func (db *DB) SigningKeys(ctx context.Context) ([]gatehouse.SigningKey, error) {
 		var created int64
 		var activated, retired, until sql.NullInt64
 		if err := rows.Scan(&k.ID, &k.Algorithm, &k.State, &k.Public, &k.Sealed, &created, &activated, &retired, &until); err != nil {
-			return nil, fmt.Errorf("sqlite: signing keys: %w", err)
+			return nil, fmt.Errorf("sqlite: signing keys: %w", db.classify(err))
 		}
 		k.CreatedAt, k.ActivatedAt, k.RetiredAt, k.RetireUntil = fromMicros(created), fromNullMicros(activated), fromNullMicros(retired), fromNullMicros(until)
 		out = append(out, k)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: signing keys: %w", classify(err))
+		return nil, fmt.Errorf("sqlite: signing keys: %w", db.classify(err))
 	}
 	return out, nil
 }

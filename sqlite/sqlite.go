@@ -20,6 +20,7 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse/gatehouse"
@@ -32,9 +33,10 @@ var migrations embed.FS
 
 // DB is an open SQLite database. It implements gatehouse.Store.
 type DB struct {
-	read  *sql.DB
-	write *sql.DB
-	now   func() time.Time
+	read   *sql.DB
+	write  *sql.DB
+	now    func() time.Time
+	closed atomic.Bool // set by Close: every later call is unavailable
 }
 
 // An Option changes how Open opens the database.
@@ -139,6 +141,7 @@ func restrictFile(path string) error {
 
 // Close closes both pools.
 func (db *DB) Close() error {
+	db.closed.Store(true)
 	return errors.Join(db.read.Close(), db.write.Close())
 }
 
@@ -146,7 +149,7 @@ func (db *DB) Close() error {
 func (db *DB) Ping(ctx context.Context) error {
 	var one int
 	if err := db.read.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
-		return fmt.Errorf("sqlite: ping: %w", err)
+		return fmt.Errorf("sqlite: ping: %w", db.classify(err))
 	}
 	return nil
 }
@@ -215,21 +218,35 @@ func (db *DB) applyMigration(ctx context.Context, name string) error {
 func (db *DB) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
-		return classify(err)
+		return db.classify(err)
 	}
 	if err := fn(tx); err != nil {
 		tx.Rollback()
 		// Classified here, once, like the commit's error: every caller then
 		// sees a unique violation as ECONFLICT and a busy or failing disk
 		// as EUNAVAILABLE, as from PostgreSQL.
-		return classify(err)
+		return db.classify(err)
 	}
-	return classify(tx.Commit())
+	return db.classify(tx.Commit())
 }
 
-// classify turns driver errors into gatehouse errors by SQLite result code,
-// never by matching message text.
-func classify(err error) error {
+// classify turns driver errors into gatehouse errors by SQLite result
+// code, never by matching message text: a unique violation is a conflict;
+// a busy, locked, full, failing, unopenable or read-only database is
+// unavailable (503), as a PostgreSQL that cannot answer is. Every method
+// passes its error through it, reads as well as writes, so the same
+// failure gets the same answer whichever query met it. A store used after
+// Close is unavailable too: database/sql does not export its error for a
+// closed pool, so the store keeps that state itself.
+func (db *DB) classify(err error) error {
+	err = classifyCode(err)
+	if err != nil && db.closed.Load() && gatehouse.ErrorCode(err) == gatehouse.EINTERNAL {
+		return unavailable(err)
+	}
+	return err
+}
+
+func classifyCode(err error) error {
 	var ge *gatehouse.Error
 	if err == nil || errors.As(err, &ge) {
 		return err // nil, or already carries a gatehouse code
@@ -240,12 +257,20 @@ func classify(err error) error {
 		case code == sqlite3.SQLITE_CONSTRAINT_UNIQUE, code == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
 			return &gatehouse.Error{Code: gatehouse.ECONFLICT, Message: "Already exists", Err: err}
 		case code&0xff == sqlite3.SQLITE_BUSY, code&0xff == sqlite3.SQLITE_LOCKED,
-			code&0xff == sqlite3.SQLITE_FULL, code&0xff == sqlite3.SQLITE_IOERR:
-			// Primary code in the low byte: every extended BUSY/IOERR variant.
-			return &gatehouse.Error{Code: gatehouse.EUNAVAILABLE, Message: "Database unavailable, try again", Err: err}
+			code&0xff == sqlite3.SQLITE_FULL, code&0xff == sqlite3.SQLITE_IOERR,
+			code&0xff == sqlite3.SQLITE_CANTOPEN, code&0xff == sqlite3.SQLITE_READONLY:
+			// Primary code in the low byte: every extended variant.
+			return unavailable(err)
 		}
 	}
+	if errors.Is(err, sql.ErrConnDone) {
+		return unavailable(err)
+	}
 	return err
+}
+
+func unavailable(err error) error {
+	return &gatehouse.Error{Code: gatehouse.EUNAVAILABLE, Message: "Database unavailable, try again", Err: err}
 }
 
 func micros(t time.Time) int64 { return t.UnixMicro() }

@@ -14,7 +14,7 @@ func (db *DB) TOTP(ctx context.Context, userID int64) (*gatehouse.TOTP, error) {
 	err := db.read.QueryRowContext(ctx, `SELECT secret, pending, enabled, last_step FROM totp WHERE user_id = ?`, userID).
 		Scan(&t.Secret, &t.Pending, &t.Enabled, &t.LastStep)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: totp: %w", notFound(err, "2FA"))
+		return nil, fmt.Errorf("sqlite: totp: %w", notFound(db.classify(err), "2FA"))
 	}
 	return &t, nil
 }
@@ -27,7 +27,7 @@ func (db *DB) SetPendingTOTP(ctx context.Context, userID int64, sealed string) e
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("sqlite: set pending totp: %w", classify(err))
+		return fmt.Errorf("sqlite: set pending totp: %w", db.classify(err))
 	}
 	return nil
 }
@@ -68,7 +68,7 @@ func (db *DB) EnableTOTP(ctx context.Context, userID int64, sealedPending string
 		return db.setTOTPEnabled(ctx, tx, userID, true)
 	})
 	if err != nil {
-		return fmt.Errorf("sqlite: enable totp: %w", classify(err))
+		return fmt.Errorf("sqlite: enable totp: %w", db.classify(err))
 	}
 	return nil
 }
@@ -84,7 +84,7 @@ func (db *DB) UseTOTPStep(ctx context.Context, userID, step int64) (bool, error)
 		return err
 	})
 	if err != nil {
-		return false, fmt.Errorf("sqlite: use totp step: %w", classify(err))
+		return false, fmt.Errorf("sqlite: use totp step: %w", db.classify(err))
 	}
 	return n == 1, nil
 }
@@ -100,7 +100,7 @@ func (db *DB) UseRecoveryCode(ctx context.Context, userID int64, hash string) (b
 		return err
 	})
 	if err != nil {
-		return false, fmt.Errorf("sqlite: use recovery code: %w", classify(err))
+		return false, fmt.Errorf("sqlite: use recovery code: %w", db.classify(err))
 	}
 	return n == 1, nil
 }
@@ -108,7 +108,7 @@ func (db *DB) UseRecoveryCode(ctx context.Context, userID int64, hash string) (b
 // ReplaceRecoveryCodes implements gatehouse.TOTPStore.
 func (db *DB) ReplaceRecoveryCodes(ctx context.Context, userID int64, hashes []string) error {
 	if err := db.tx(ctx, func(tx *sql.Tx) error { return replaceCodes(ctx, tx, userID, hashes) }); err != nil {
-		return fmt.Errorf("sqlite: replace recovery codes: %w", classify(err))
+		return fmt.Errorf("sqlite: replace recovery codes: %w", db.classify(err))
 	}
 	return nil
 }
@@ -131,7 +131,7 @@ func (db *DB) DisableTOTP(ctx context.Context, userID int64) error {
 		return db.setTOTPEnabled(ctx, tx, userID, false)
 	})
 	if err != nil {
-		return fmt.Errorf("sqlite: disable totp: %w", classify(err))
+		return fmt.Errorf("sqlite: disable totp: %w", db.classify(err))
 	}
 	return nil
 }
@@ -147,7 +147,7 @@ func (db *DB) ResealTOTP(ctx context.Context, userID int64, old, new string) (bo
 		return err
 	})
 	if err != nil {
-		return false, fmt.Errorf("sqlite: reseal totp: %w", classify(err))
+		return false, fmt.Errorf("sqlite: reseal totp: %w", db.classify(err))
 	}
 	return n == 1, nil
 }

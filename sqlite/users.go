@@ -75,7 +75,7 @@ func (db *DB) CreateUser(ctx context.Context, u *gatehouse.User) error {
 func (db *DB) UserByID(ctx context.Context, id int64) (*gatehouse.User, error) {
 	u, err := scanUser(db.read.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id))
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: user by id: %w", notFound(err, "User"))
+		return nil, fmt.Errorf("sqlite: user by id: %w", notFound(db.classify(err), "User"))
 	}
 	return u, nil
 }
@@ -84,7 +84,7 @@ func (db *DB) UserByID(ctx context.Context, id int64) (*gatehouse.User, error) {
 func (db *DB) UserByUsername(ctx context.Context, name string) (*gatehouse.User, error) {
 	u, err := scanUser(db.read.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE username_key = ?`, gatehouse.UsernameKey(name)))
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: user by username: %w", notFound(err, "User"))
+		return nil, fmt.Errorf("sqlite: user by username: %w", notFound(db.classify(err), "User"))
 	}
 	return u, nil
 }
@@ -93,19 +93,19 @@ func (db *DB) UserByUsername(ctx context.Context, name string) (*gatehouse.User,
 func (db *DB) ListUsers(ctx context.Context, after int64, limit int) ([]*gatehouse.User, error) {
 	rows, err := db.read.QueryContext(ctx, `SELECT `+userColumns+` FROM users WHERE id > ? ORDER BY id LIMIT ?`, after, limit)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: list users: %w", err)
+		return nil, fmt.Errorf("sqlite: list users: %w", db.classify(err))
 	}
 	defer rows.Close()
 	var users []*gatehouse.User
 	for rows.Next() {
 		u, err := scanUser(rows)
 		if err != nil {
-			return nil, fmt.Errorf("sqlite: list users: %w", err)
+			return nil, fmt.Errorf("sqlite: list users: %w", db.classify(err))
 		}
 		users = append(users, u)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: list users: %w", err)
+		return nil, fmt.Errorf("sqlite: list users: %w", db.classify(err))
 	}
 	return users, nil
 }
@@ -114,7 +114,7 @@ func (db *DB) ListUsers(ctx context.Context, after int64, limit int) ([]*gatehou
 func (db *DB) CountUsers(ctx context.Context) (int, error) {
 	var n int
 	if err := db.read.QueryRowContext(ctx, `SELECT count(*) FROM users`).Scan(&n); err != nil {
-		return 0, fmt.Errorf("sqlite: count users: %w", err)
+		return 0, fmt.Errorf("sqlite: count users: %w", db.classify(err))
 	}
 	return n, nil
 }
@@ -187,7 +187,7 @@ func (db *DB) UpdateUser(ctx context.Context, id int64, e gatehouse.UserEdit) (*
 		return db.recordChanges(ctx, tx, append(changes, gatehouse.Change{UserID: id})...)
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("sqlite: update user: %w", classify(err))
+		return nil, nil, fmt.Errorf("sqlite: update user: %w", db.classify(err))
 	}
 	return out, ended, nil
 }
@@ -212,7 +212,7 @@ func (db *DB) DeleteUser(ctx context.Context, id int64) error {
 		return db.recordChanges(ctx, tx, gatehouse.Change{UserID: id})
 	})
 	if err != nil {
-		return fmt.Errorf("sqlite: delete user: %w", classify(err))
+		return fmt.Errorf("sqlite: delete user: %w", db.classify(err))
 	}
 	return nil
 }

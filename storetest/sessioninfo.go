@@ -91,7 +91,7 @@ func testSessionLiveness(t *testing.T, s gatehouse.Store) {
 	}
 	// A spent refresh token with a live successor keeps its session live.
 	if _, err := s.RotateRefreshToken(ctx, "h-rotated", t0.Add(time.Minute),
-		&gatehouse.RefreshToken{Hash: "h-rotated-2", CreatedAt: t0.Add(time.Minute), ExpiresAt: t0.Add(2 * time.Hour)}, nil); err != nil {
+		&gatehouse.RefreshToken{Hash: "h-rotated-2", CreatedAt: t0.Add(time.Minute), ExpiresAt: t0.Add(2 * time.Hour)}, nil, gatehouse.RefreshLimit{}); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range []struct {
@@ -137,7 +137,7 @@ func testBrowserSessionPurge(t *testing.T, s gatehouse.Store) {
 	u := mustCreate(t, s, "erin", gatehouse.RoleUser)
 	createSession(t, s, &gatehouse.Session{ID: "short", UserID: u.ID, CreatedAt: t0, Kind: gatehouse.SessionBrowser, ExpiresAt: t0.Add(time.Hour)}, time.Time{})
 	createSession(t, s, &gatehouse.Session{ID: "long", UserID: u.ID, CreatedAt: t0, Kind: gatehouse.SessionBrowser, ExpiresAt: t0.Add(3 * time.Hour)}, time.Time{})
-	if _, err := s.PurgeSessions(ctx, t0.Add(2*time.Hour)); err != nil {
+	if _, err := s.PurgeSessions(ctx, t0.Add(2*time.Hour), t0); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.LiveSession(ctx, "long", t0.Add(2*time.Hour)); err != nil {

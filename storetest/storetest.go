@@ -21,6 +21,7 @@ func Run(t *testing.T, open func(t *testing.T, now func() time.Time) gatehouse.S
 	tests := []storeTest{
 		{"unknown ids and names are not found", testNotFound},
 		{"the times a store records itself come from its clock", testClock},
+		{"a closed store is unavailable, to reads as to writes", testClosedIsUnavailable},
 
 		// users.go
 		{"create and read a user", testCreateUser},
@@ -39,7 +40,11 @@ func Run(t *testing.T, open func(t *testing.T, now func() time.Time) gatehouse.S
 		{"concurrent rotation of one refresh token: exactly one wins", testRotateRace},
 		{"expired and revoked refresh tokens do not rotate", testRotateRefused},
 		{"purge removes expired refresh tokens and empty sessions", testPurgeSessions},
+		{"purge removes refresh tokens spent before the time given", testPurgeSpentTokens},
+		{"a session's rotations are rate limited; reuse is still seen", testRotateLimited},
 		{"live sessions are the user's unrevoked ones", testLiveSessions},
+		{"a session bound to a changed password is not opened", testCreateSessionChecksTheCredential},
+		{"a password change racing logins: none that checked the old password stays open", testPasswordChangeRacesLogins},
 
 		// revocations.go, settings.go, changes.go
 		{"revocations are stored, listed while live and purged", testRevocations},
@@ -143,7 +148,7 @@ func testNotFound(t *testing.T, s gatehouse.Store) {
 	wantCode(t, s.DeleteUser(ctx, 12345), gatehouse.ENOTFOUND)
 	_, err = s.Setting(ctx, "nothing")
 	wantCode(t, err, gatehouse.ENOTFOUND)
-	_, err = s.RotateRefreshToken(ctx, "nohash", t0, &gatehouse.RefreshToken{Hash: "x"}, nil)
+	_, err = s.RotateRefreshToken(ctx, "nohash", t0, &gatehouse.RefreshToken{Hash: "x"}, nil, gatehouse.RefreshLimit{})
 	wantCode(t, err, gatehouse.ENOTFOUND)
 }
 
@@ -179,5 +184,48 @@ func testClock(t *testing.T, s gatehouse.Store) {
 	}
 	if n, err := s.PurgeChanges(ctx, t0.Add(time.Microsecond)); err != nil || n != 1 {
 		t.Fatalf("PurgeChanges(t0 + 1µs) = %d, %v; want 1", n, err)
+	}
+}
+
+// testClosedIsUnavailable: a store that cannot answer says so with
+// EUNAVAILABLE (503) from every method, reads as well as writes, whatever
+// the backend; a closed store is the case every backend can produce.
+func testClosedIsUnavailable(t *testing.T, s gatehouse.Store) {
+	ctx := context.Background()
+	u := mustCreate(t, s, "cleo", gatehouse.RoleUser)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	calls := []struct {
+		name string
+		call func() error
+	}{
+		{"UserByID", func() error { _, err := s.UserByID(ctx, u.ID); return err }},
+		{"UserByUsername", func() error { _, err := s.UserByUsername(ctx, "cleo"); return err }},
+		{"ListUsers", func() error { _, err := s.ListUsers(ctx, 0, 10); return err }},
+		{"CountUsers", func() error { _, err := s.CountUsers(ctx); return err }},
+		{"UpdateUser", func() error { _, err := update(s, u.ID, func(*gatehouse.User) error { return nil }); return err }},
+		{"LiveSessions", func() error { _, err := s.LiveSessions(ctx, u.ID); return err }},
+		{"RotateRefreshToken", func() error {
+			_, err := s.RotateRefreshToken(ctx, "h", t0, &gatehouse.RefreshToken{Hash: "n"}, nil, gatehouse.RefreshLimit{})
+			return err
+		}},
+		{"Revocations", func() error { _, err := s.Revocations(ctx, t0); return err }},
+		{"LatestChange", func() error { _, err := s.LatestChange(ctx); return err }},
+		{"ChangesSince", func() error { _, err := s.ChangesSince(ctx, 0, 10); return err }},
+		{"Setting", func() error { _, err := s.Setting(ctx, "k"); return err }},
+		{"APIKeyByLookup", func() error { _, err := s.APIKeyByLookup(ctx, "lk"); return err }},
+		{"APIKeysByUser", func() error { _, err := s.APIKeysByUser(ctx, u.ID); return err }},
+		{"ItemsByOwner", func() error { _, err := s.ItemsByOwner(ctx, u.ID, 10); return err }},
+		{"TOTP", func() error { _, err := s.TOTP(ctx, u.ID); return err }},
+		{"NonceUsed", func() error { _, err := s.NonceUsed(ctx, "n"); return err }},
+		{"AuditEvents", func() error { _, err := s.AuditEvents(ctx, gatehouse.AuditFilter{}); return err }},
+		{"SigningKeys", func() error { _, err := s.SigningKeys(ctx); return err }},
+		{"Ping", func() error { return s.Ping(ctx) }},
+	}
+	for _, c := range calls {
+		if err := c.call(); gatehouse.ErrorCode(err) != gatehouse.EUNAVAILABLE {
+			t.Errorf("%s on a closed store: %v (code %q); want EUNAVAILABLE", c.name, err, gatehouse.ErrorCode(err))
+		}
 	}
 }

@@ -112,7 +112,7 @@ func testDeleteUser(t *testing.T, s gatehouse.Store) {
 	}
 	_, err := s.UserByID(ctx, u.ID)
 	wantCode(t, err, gatehouse.ENOTFOUND)
-	_, err = s.RotateRefreshToken(ctx, "h1", t0, &gatehouse.RefreshToken{Hash: "h2", CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}, nil)
+	_, err = s.RotateRefreshToken(ctx, "h1", t0, &gatehouse.RefreshToken{Hash: "h2", CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}, nil, gatehouse.RefreshLimit{})
 	wantCode(t, err, gatehouse.ENOTFOUND) // the user's sessions went with it
 	// Ids are never reused: a deleted user's tokens never name a new user.
 	v := mustCreate(t, s, "dave", gatehouse.RoleUser)
@@ -233,7 +233,7 @@ func testUpdateEndsSessions(t *testing.T, s gatehouse.Store) {
 	}
 	wantLiveSessions(t, s, u.ID, "s2")
 	wantLiveSessions(t, s, other.ID, "s4")
-	rot, err := s.RotateRefreshToken(ctx, "h-s1", t0.Add(2*time.Minute), &gatehouse.RefreshToken{Hash: "n", CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}, nil)
+	rot, err := s.RotateRefreshToken(ctx, "h-s1", t0.Add(2*time.Minute), &gatehouse.RefreshToken{Hash: "n", CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}, nil, gatehouse.RefreshLimit{})
 	if err != nil || rot.Rotated || !rot.SessionRevoked {
 		t.Fatalf("rotating an ended session's token: %+v, %v; want refused as revoked", rot, err)
 	}

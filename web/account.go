@@ -137,14 +137,18 @@ func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request, p *gate
 		return h.accountError(w, r, p, "password", gatehouse.Invalid([]string{"body", "confirm_password"},
 			"The new password and its confirmation differ", "value_error"), nil)
 	}
+	done := func(error) {}
 	if h.cfg.Limits != nil {
 		// Checking the current password is a login attempt: a stolen
 		// session must not make it a free guessing oracle.
-		if err := h.cfg.Limits.Login(w, r, p.User.Username); err != nil {
+		var err error
+		if done, err = h.cfg.Limits.Login(w, r, p.User.Username); err != nil {
 			return h.accountError(w, r, p, "password", err, nil)
 		}
 	}
-	if err := h.auth.ChangePassword(r.Context(), p, current, next); err != nil {
+	err := h.auth.ChangePassword(r.Context(), p, current, next)
+	done(err)
+	if err != nil {
 		return h.accountError(w, r, p, "password", err, nil)
 	}
 	return h.see(w, r, "/account#password", "password")

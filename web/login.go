@@ -77,12 +77,15 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) error {
 		}
 		return h.loginAgain(w, r, d, http.StatusUnprocessableEntity, "Enter your username and password.")
 	}
+	done := func(error) {}
 	if h.cfg.Limits != nil {
-		if err := h.cfg.Limits.Login(w, r, username); err != nil {
+		var err error
+		if done, err = h.cfg.Limits.Login(w, r, username); err != nil {
 			return h.loginFailed(w, r, d, err)
 		}
 	}
 	b, err := h.auth.BrowserLogin(r.Context(), username, pw, "")
+	done(err)
 	var mfa *auth.MFARequiredError
 	if errors.As(err, &mfa) {
 		d.Step, d.MFAToken, d.Field = "code", mfa.Token, ""
@@ -108,6 +111,9 @@ func (h *Handler) loginCode(w http.ResponseWriter, r *http.Request, tok, rd stri
 	b, err := h.auth.BrowserLoginMFA(r.Context(), tok, otp)
 	if err != nil {
 		return h.loginFailed(w, r, d, err)
+	}
+	if h.cfg.Limits != nil {
+		h.cfg.Limits.SignedIn(r, b.UserID)
 	}
 	return h.signIn(w, r, b, rd)
 }

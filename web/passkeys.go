@@ -151,6 +151,9 @@ func (h *Handler) passkeyLoginFinish(w http.ResponseWriter, r *http.Request) err
 			h.log.WarnContext(r.Context(), "previous browser session not ended", "err", err)
 		}
 	}
+	if h.cfg.Limits != nil {
+		h.cfg.Limits.SignedIn(r, sess.UserID)
+	}
 	h.setCookie(w, sess)
 	httperror.JSON(w, http.StatusOK, map[string]string{"redirect": h.target(b.RD)})
 	return nil
@@ -178,14 +181,16 @@ func (h *Handler) passkeyRegisterBegin(w http.ResponseWriter, r *http.Request) e
 	if err != nil {
 		return err
 	}
+	done := func(error) {}
 	if b.Password != "" && h.cfg.Limits != nil {
 		// Checking the password is a login attempt: a stolen session must
 		// not make it a free guessing oracle.
-		if err := h.cfg.Limits.Login(w, r, p.User.Username); err != nil {
+		if done, err = h.cfg.Limits.Login(w, r, p.User.Username); err != nil {
 			return err
 		}
 	}
 	opts, state, err := h.auth.BeginPasskeyRegistration(r.Context(), p, b.Name, b.Password)
+	done(err)
 	if err != nil {
 		return err
 	}
@@ -215,12 +220,15 @@ func (h *Handler) deletePasskey(w http.ResponseWriter, r *http.Request, p *gateh
 		return errNotFound
 	}
 	pw := formValue(r, "password")
+	done := func(error) {}
 	if pw != "" && h.cfg.Limits != nil {
-		if err := h.cfg.Limits.Login(w, r, p.User.Username); err != nil {
+		if done, err = h.cfg.Limits.Login(w, r, p.User.Username); err != nil {
 			return h.accountError(w, r, p, "passkey", err, nil)
 		}
 	}
-	if err := h.auth.DeletePasskey(r.Context(), p, id, pw); err != nil {
+	err = h.auth.DeletePasskey(r.Context(), p, id, pw)
+	done(err)
+	if err != nil {
 		if gatehouse.ErrorCode(err) == gatehouse.ENOTFOUND {
 			return err
 		}

@@ -57,11 +57,16 @@ var templateFS embed.FS
 var staticFS embed.FS
 
 // Limits are the login rate limits the pages share with POST /token: per
-// client address and per username. Each returns the 429 error (having set
-// Retry-After on w) when the limit is reached.
+// client address, and failed attempts per username (contract §12). Login
+// and LoginIP return the 429 error (having set Retry-After on w) when the
+// limit is reached. Login's done is called with the attempt's outcome and
+// settles it: only a wrong password counts against the username, and a
+// login that succeeded makes the address a known device of the user.
+// SignedIn says the same of a login completed at its second step.
 type Limits interface {
-	Login(w http.ResponseWriter, r *http.Request, username string) error
+	Login(w http.ResponseWriter, r *http.Request, username string) (done func(err error), err error)
 	LoginIP(w http.ResponseWriter, r *http.Request) error
+	SignedIn(r *http.Request, userID int64)
 }
 
 // Config configures a Handler. Auth, Store and Redirects are required.
@@ -230,6 +235,12 @@ func (h *Handler) signedIn(fn sessionFunc) pageFunc {
 			}
 			http.Redirect(w, r, "/login?rd="+url.QueryEscape(back), http.StatusSeeOther)
 			return nil
+		}
+		// The service reads who acts from the context, as for the API:
+		// its audit names them, and the rules about one's own account
+		// (turning off one's own 2FA needs a code) apply to pages too.
+		if !gatehouse.SetPrincipal(r.Context(), p) {
+			r = r.WithContext(gatehouse.NewContext(r.Context(), p))
 		}
 		return fn(w, r, p)
 	}

@@ -209,7 +209,7 @@ func openApp(ctx context.Context, c storeConfig, log *slog.Logger, cl cluster) (
 	svc, err := auth.New(auth.Config{
 		Store: store, Tokens: tokens, Hasher: password.NewHasher(password.DefaultParams()), Pool: pool,
 		Policy: policy, AccessTTL: c.accessTTL, RefreshTTL: c.refreshTTL, SessionTTL: c.sessionTTL, Logger: log,
-		Auditor: rec, Metrics: met, KeyPepper: pepper, Sealer: seal.sealer, TOTPIssuer: c.totpIssuer,
+		Auditor: rec, Metrics: met, KeyPepper: pepper, Sealer: seal.sealer, TOTPIssuer: c.totpIssuer, UsernameKey: seal.usernameKey,
 		Broadcaster: cl.bcast, CodeLimiter: cl.codes, Passkeys: c.passkeys,
 	})
 	if err != nil {

@@ -34,6 +34,7 @@ func TestBadConfigurationExitsWithStatus2NamingTheSetting(t *testing.T) {
 		{"GATEHOUSE_REDIS_URL", "unix:///run/redis.sock"},
 		{"GATEHOUSE_REDIS_URL", "redis://u:hunter2@cache:port/0"},
 		{"GATEHOUSE_LOGIN_RATE_LIMIT", "ten per minute"},
+		{"GATEHOUSE_REFRESH_RATE_LIMIT", "0/minute"},
 		{"GATEHOUSE_RATE_LIMITS", "GET /items"},
 		{"GATEHOUSE_RATE_LIMITS", "GET /items=lots"},
 		{"GATEHOUSE_RATE_LIMITS", "GET /no-such-route=5/minute"},

@@ -76,7 +76,22 @@ type sealing struct {
 	source   string       // where the current key comes from, for messages
 	recorded string       // the key id the database records, "" when none
 	legacy   bool         // keys derived from signing keys are held, for secrets sealed before
+	// usernameKey keys the audit's hash of usernames that name no user
+	// (auth.Config.UsernameKey): derived from the encryption key, so that
+	// it is kept out of the database as that key is, and every instance
+	// holding the key hashes a name alike. nil for sealNone.
+	usernameKey []byte
+	// loginKey keys the hashes that name usernames and addresses in the
+	// login limits' stores (httpapi.Config.LoginKey), derived likewise.
+	loginKey []byte
 }
+
+// The HKDF info strings of the keys derived from the encryption key
+// besides the sealer's.
+const (
+	usernameKeyInfo = "gatehouse audit usernames v1"
+	loginKeyInfo    = "gatehouse login limits v1"
+)
 
 // totpKeyInfo is the HKDF info string of the TOTP-secret key. Changing it
 // changes the key, and the stored secrets no longer open.
@@ -129,6 +144,12 @@ func setupSealing(ctx context.Context, store gatehouse.Store, c storeConfig) (*s
 	s.legacy = len(legacy) > 0
 	if s.sealer, err = buildSealer(master, old, legacy); err != nil {
 		return nil, err
+	}
+	if s.usernameKey, err = totp.DeriveKey(master, usernameKeyInfo); err != nil {
+		return nil, bad("GATEHOUSE_ENCRYPTION_KEY", "%v", err)
+	}
+	if s.loginKey, err = totp.DeriveKey(master, loginKeyInfo); err != nil {
+		return nil, bad("GATEHOUSE_ENCRYPTION_KEY", "%v", err)
 	}
 	if err := s.record(ctx, store, c.sealing); err != nil {
 		return nil, err

@@ -30,6 +30,7 @@ type serveConfig struct {
 	security              *httpsec.Layer // trusted hosts, CORS, HTTPS redirect and proxies
 	proxies               *httpsec.Proxies
 	loginRateLimit        ratelimit.Limit
+	refreshRateLimit      ratelimit.Limit
 	routeLimits           map[string]ratelimit.Limit
 	tlsCert, tlsKey       string
 	logLevel              string
@@ -62,7 +63,10 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	redirect := s.add("https-redirect", "GATEHOUSE_HTTPS_REDIRECT", "false", "redirect plain-HTTP GET/HEAD to https, refuse other methods")
 	routeLimits := s.add("rate-limits", "GATEHOUSE_RATE_LIMITS", "",
 		`per-client limits of routes, "GET /items=100/minute,POST /comments=10/minute" (GET /limited is 5/minute unless set)`)
-	loginLimit := s.add("login-rate-limit", "GATEHOUSE_LOGIN_RATE_LIMIT", "10/minute", "login attempts per client IP and per username")
+	loginLimit := s.add("login-rate-limit", "GATEHOUSE_LOGIN_RATE_LIMIT", "10/minute",
+		"login attempts per client IP, and failed ones per username (an address that logged in as the user within 30 days is exempt from the latter)")
+	refreshLimit := s.add("refresh-rate-limit", "GATEHOUSE_REFRESH_RATE_LIMIT", "60/minute",
+		"token refreshes per client IP (each login session may also refresh at most 10 times at once and 10 a minute)")
 	cert := s.add("tls-cert", "GATEHOUSE_TLS_CERT", "", "PEM certificate file: serve HTTPS directly")
 	key := s.add("tls-key", "GATEHOUSE_TLS_KEY", "", "PEM private key file for --tls-cert")
 	level := s.add("log-level", "GATEHOUSE_LOG_LEVEL", "info", "debug, info, warn or error")
@@ -118,6 +122,9 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	}
 	if c.loginRateLimit, err = ratelimit.ParseLimit(*loginLimit); err != nil {
 		return c, bad("GATEHOUSE_LOGIN_RATE_LIMIT", "%q is not N/period (e.g. 10/minute)", *loginLimit)
+	}
+	if c.refreshRateLimit, err = ratelimit.ParseLimit(*refreshLimit); err != nil {
+		return c, bad("GATEHOUSE_REFRESH_RATE_LIMIT", "%q is not N/period (e.g. 60/minute)", *refreshLimit)
 	}
 	c.tlsCert, c.tlsKey = *cert, *key
 	if (c.tlsCert == "") != (c.tlsKey == "") {
@@ -189,7 +196,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var (
 		cl        = cluster{bcast: kickBroadcaster{kick: kick.Kick}}
 		bus       *redis.Bus
-		rateStore ratelimit.Store = ratelimit.NewMemoryStore(100_000)
+		rateStore ratelimit.Store     = ratelimit.NewMemoryStore(100_000)
+		marks     ratelimit.MarkStore = ratelimit.NewMemoryMarks(100_000)
 		ready     func(context.Context) error
 	)
 	if c.redisURL != "" {
@@ -208,6 +216,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		cl = cluster{bcast: kickBroadcaster{next: bus, kick: kick.Kick}, codes: codes}
 		rateStore = &ratelimit.FallbackStore{Primary: redis.NewRateStore(rc, c.redisPrefix), Local: rateStore,
 			Breaker: ratelimit.Breaker{Cooldown: time.Second, OnError: redisDown}}
+		marks = &ratelimit.FallbackMarks{Primary: redis.NewMarkStore(rc, c.redisPrefix), Local: marks,
+			Breaker: &ratelimit.Breaker{Cooldown: time.Second, OnError: redisDown}}
 		ready = bus.Ping
 	}
 	c.store.sealing = sealStrict
@@ -269,8 +279,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	api, err := httpapi.New(httpapi.Config{Auth: a.auth, Store: a.store, Logger: log, Security: c.security,
-		Proxies: c.proxies, Metrics: a.metrics, Auditor: a.audit, LoginLimit: c.loginRateLimit, RouteLimits: c.routeLimits,
-		RateStore: rateStore, Ready: ready, JWKS: a.keys.Handler(), Revocations: hub, Redirects: c.redirects, CookieDomain: c.cookieDomain})
+		Proxies: c.proxies, Metrics: a.metrics, Auditor: a.audit, LoginLimit: c.loginRateLimit, RefreshLimit: c.refreshRateLimit,
+		RouteLimits: c.routeLimits, RateStore: rateStore, DeviceMarks: marks, LoginKey: a.sealing.loginKey, Ready: ready,
+		JWKS: a.keys.Handler(), Revocations: hub, Redirects: c.redirects, CookieDomain: c.cookieDomain})
 	if err != nil {
 		return bad("GATEHOUSE_RATE_LIMITS", "%v", err) // a route limit naming no route
 	}
