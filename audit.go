@@ -29,6 +29,16 @@ const (
 	EventUserDeleted       = "user_deleted"
 	EventPermissionRefused = "permission_refused"
 	EventRateLimited       = "rate_limited"
+	// Passkeys (contract §14). A refused ceremony — a wrong origin or RP
+	// ID, an unknown, deleted or another user's credential, a bad
+	// signature, an expired or replayed challenge — is a refusal anyone
+	// can cause; a signature counter that went backwards takes the
+	// credential's private key, so it is a real event (a cloned
+	// authenticator?).
+	EventPasskeyRegistered = "passkey_registered"
+	EventPasskeyDeleted    = "passkey_deleted"
+	EventPasskeyRefused    = "passkey_refused"
+	EventPasskeyCounter    = "passkey_counter"
 
 	OutcomeSuccess = "success"
 	OutcomeFailure = "failure"
@@ -51,7 +61,7 @@ func (e *AuditEvent) Refusal() bool {
 		return false
 	}
 	switch e.Type {
-	case EventLogin, EventAPIKeyRefused, EventRateLimited, EventPermissionRefused, EventTwoFactorFailed:
+	case EventLogin, EventAPIKeyRefused, EventRateLimited, EventPermissionRefused, EventTwoFactorFailed, EventPasskeyRefused:
 		return true
 	}
 	return false

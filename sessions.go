@@ -21,6 +21,13 @@ const (
 const (
 	AMRPassword = "pwd"
 	AMROTP      = "otp"
+	// AMRHardwareKey is a passkey's signature: proof of possession of a
+	// key held by an authenticator (RFC 8176 "hwk").
+	AMRHardwareKey = "hwk"
+	// AMRUser marks an authenticator that verified the user (WebAuthn's
+	// UV flag: a PIN or biometrics, it does not say which). Gatehouse
+	// records RFC 8176's "user" for it beside "hwk".
+	AMRUser = "user"
 )
 
 // SessionInfoStore lists and describes login sessions, for the sessions

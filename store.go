@@ -236,6 +236,7 @@ type Store interface {
 	NonceStore
 	AuditStore
 	SigningKeyStore
+	PasskeyStore
 	// Ping reports whether the backend answers.
 	Ping(ctx context.Context) error
 	Close() error

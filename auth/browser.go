@@ -48,7 +48,7 @@ type BrowserSession struct {
 	UserID    int64
 	IssuedAt  time.Time // also the session's auth_time: only a login issues one
 	ExpiresAt time.Time
-	AMR       string // "pwd" or "pwd otp" (RFC 8176)
+	AMR       string // "pwd", "pwd otp", "hwk user", "pwd hwk"… (RFC 8176; passkeys.go)
 	// Cookie is the cookie's value: a credential, which String leaves out.
 	Cookie string
 }
@@ -68,8 +68,50 @@ const (
 	cookieVersion = 1
 	cookieBody    = 1 + 16 + 8 + 8 + 8 + 1
 	cookieLen     = cookieBody + sha256.Size
-	amrOTP        = 1 << 0 // the password is implied: every login checks it
+	// The methods byte. The password is implied unless amrNoPassword says
+	// otherwise, so cookies issued before passkeys read as they did.
+	amrOTP        = 1 << 0
+	amrHWK        = 1 << 1 // a passkey (passkeys.go)
+	amrUser       = 1 << 2 // the passkey's authenticator verified the user
+	amrNoPassword = 1 << 3 // a passkey sign-in without the password
 )
+
+// amrBits encodes a session's methods (RFC 8176 values, space-separated)
+// into the cookie's methods byte.
+func amrBits(amr string) byte {
+	b := byte(amrNoPassword)
+	for _, m := range strings.Fields(amr) {
+		switch m {
+		case gatehouse.AMRPassword:
+			b &^= amrNoPassword
+		case gatehouse.AMROTP:
+			b |= amrOTP
+		case gatehouse.AMRHardwareKey:
+			b |= amrHWK
+		case gatehouse.AMRUser:
+			b |= amrUser
+		}
+	}
+	return b
+}
+
+// amrString decodes the methods byte, in a fixed order.
+func amrString(b byte) string {
+	var m []string
+	if b&amrNoPassword == 0 {
+		m = append(m, gatehouse.AMRPassword)
+	}
+	if b&amrOTP != 0 {
+		m = append(m, gatehouse.AMROTP)
+	}
+	if b&amrHWK != 0 {
+		m = append(m, gatehouse.AMRHardwareKey)
+	}
+	if b&amrUser != 0 {
+		m = append(m, gatehouse.AMRUser)
+	}
+	return strings.Join(m, " ")
+}
 
 // sessionKeySetting is where the sealed cookie key is kept.
 const sessionKeySetting = "browser_session_key"
@@ -242,9 +284,7 @@ func (s *Service) issueCookie(sess *gatehouse.Session) (*BrowserSession, error) 
 	binary.BigEndian.PutUint64(buf[17:25], uint64(sess.UserID))
 	binary.BigEndian.PutUint64(buf[25:33], uint64(iat.Unix()))
 	binary.BigEndian.PutUint64(buf[33:41], uint64(exp.Unix()))
-	if strings.Contains(sess.AMR, gatehouse.AMROTP) {
-		buf[41] |= amrOTP
-	}
+	buf[41] = amrBits(sess.AMR)
 	copy(buf[cookieBody:], s.browser.tag(buf[:cookieBody]))
 	return &BrowserSession{ID: sess.ID, UserID: sess.UserID, IssuedAt: iat, ExpiresAt: exp, AMR: sess.AMR,
 		Cookie: base64.RawURLEncoding.EncodeToString(buf[:])}, nil
@@ -267,10 +307,7 @@ func (s *Service) openCookie(cookie string) (*BrowserSession, bool) {
 		UserID:    int64(binary.BigEndian.Uint64(buf[17:25])),
 		IssuedAt:  time.Unix(int64(binary.BigEndian.Uint64(buf[25:33])), 0),
 		ExpiresAt: time.Unix(int64(binary.BigEndian.Uint64(buf[33:41])), 0),
-		AMR:       gatehouse.AMRPassword,
-	}
-	if buf[41]&amrOTP != 0 {
-		b.AMR += " " + gatehouse.AMROTP
+		AMR:       amrString(buf[41]),
 	}
 	return b, true
 }

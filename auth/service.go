@@ -19,6 +19,7 @@
 //	twofactor.go     TOTP enrolment, codes, recovery codes
 //	codelimit.go     the per-user limit on wrong second-factor codes
 //	reseal.go        re-encrypting TOTP secrets under a new key
+//	passkeys.go      passkeys: registration, sign-in, deletion (WebAuthn)
 //	revocations.go   the revocation Mirror
 //	cache.go         the bounded cache of users and of API keys
 //	watcher.go       the change feed: what other processes changed
@@ -36,6 +37,7 @@ import (
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/metrics"
+	"github.com/gatehouse/gatehouse/passkey"
 	"github.com/gatehouse/gatehouse/password"
 	"github.com/gatehouse/gatehouse/ratelimit"
 	"github.com/gatehouse/gatehouse/token"
@@ -112,6 +114,11 @@ type Config struct {
 	// nil: in memory, MaxCodeFailures per CodeFailureWindow. Instances
 	// behind one name share one (Redis).
 	CodeLimiter CodeLimiter
+	// Passkeys runs the WebAuthn ceremonies (passkeys.go); nil: passkeys
+	// are unavailable. MaxPasskeys is how many a user may hold; default
+	// gatehouse.DefaultMaxPasskeys.
+	Passkeys    *passkey.RP
+	MaxPasskeys int
 }
 
 // Service runs the token path. It is safe for concurrent use.
@@ -166,6 +173,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	if cfg.MaxAPIKeys <= 0 {
 		cfg.MaxAPIKeys = DefaultMaxAPIKeys
+	}
+	if cfg.MaxPasskeys <= 0 {
+		cfg.MaxPasskeys = gatehouse.DefaultMaxPasskeys
 	}
 	if cfg.CacheSize <= 0 {
 		cfg.CacheSize = 100_000

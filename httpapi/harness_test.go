@@ -24,6 +24,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/fakeclock"
 	"github.com/gatehouse/gatehouse/internal/testservice"
 	"github.com/gatehouse/gatehouse/metrics"
+	"github.com/gatehouse/gatehouse/passkey"
 	"github.com/gatehouse/gatehouse/password"
 	"github.com/gatehouse/gatehouse/ratelimit"
 	"github.com/gatehouse/gatehouse/revstream"
@@ -76,6 +77,7 @@ type envOptions struct {
 	auditor      gatehouse.Auditor  // or recorded here
 	stream       *revstream.Config  // the revocation stream, on the server's store (stream_test.go)
 	redirects    *httpsec.Redirects // the public URL and redirect targets of the pages
+	passkeys     *passkey.RP        // passkeys' relying party; nil: unavailable
 }
 
 // testParams keep argon2id cheap in tests.
@@ -123,7 +125,7 @@ func (e *env) start() {
 	}
 	svc, err := auth.New(auth.Config{Store: store, Tokens: tokens, Hasher: password.NewHasher(testParams), Pool: pool,
 		Policy: password.DefaultPolicy(), Now: e.clock.Now, Logger: log, Auditor: auditor, Metrics: e.met,
-		KeyPepper: []byte("pepper-pepper-pepper-pepper-pepper!!"), Sealer: newTestSealer(t)})
+		KeyPepper: []byte("pepper-pepper-pepper-pepper-pepper!!"), Sealer: newTestSealer(t), Passkeys: o.passkeys})
 	if err != nil {
 		t.Fatal(err)
 	}

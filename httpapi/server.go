@@ -146,7 +146,11 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, auth: cfg.Auth, store: cfg.Store, log: cfg.Logger, met: cfg.Metrics,
 		audit: cfg.Auditor, now: cfg.Now, mux: http.NewServeMux()}
-	limits := map[string]ratelimit.Limit{"GET /limited": {Rate: 5, Period: time.Minute, Burst: 5}}
+	limits := map[string]ratelimit.Limit{"GET /limited": {Rate: 5, Period: time.Minute, Burst: 5},
+		// Passkey ceremonies begin without a credential (the login page's
+		// autofill begins one at every load).
+		web.PasskeyRoutes.LoginBegin:    {Rate: 30, Period: time.Minute, Burst: 30},
+		web.PasskeyRoutes.RegisterBegin: {Rate: 30, Period: time.Minute, Burst: 30}}
 	maps.Copy(limits, cfg.RouteLimits)
 	s.routeLimits = make(map[string]*ratelimit.Limiter, len(limits))
 	for route, l := range limits {
@@ -174,7 +178,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.routes()
 	for route := range limits {
-		if !slices.Contains(s.patterns, route) {
+		if !slices.Contains(s.patterns, route) && !slices.Contains(s.pages, route) {
 			return nil, fmt.Errorf("httpapi: a rate limit names %q, which is not a route", route)
 		}
 	}

@@ -29,8 +29,13 @@ type accountData struct {
 	RecoveryCodes []string
 	NewKey        string
 	NewKeyName    string
-	Errors        map[string]string // by form: "password", "2fa", "key"
+	Errors        map[string]string // by form: "password", "2fa", "key", "passkey"
 	KeyName       string            // the name typed, kept after an error
+	// Passkeys (passkeys.go): the list, whether passkeys work here, and
+	// whether a change needs the password (the login is not recent).
+	Passkeys     []passkeyRow
+	PasskeysOn   bool
+	NeedPassword bool
 }
 
 type enrolView struct {
@@ -77,6 +82,9 @@ func (h *Handler) renderAccount(w http.ResponseWriter, r *http.Request, p *gateh
 			Expired: !k.ExpiresAt.IsZero() && !now.Before(k.ExpiresAt)})
 	}
 	d.Scopes = strings.Fields(rbac.Grant(p.User.Role, ""))
+	if err := h.passkeySection(r, p, d); err != nil {
+		return err
+	}
 	v.Data = d
 	h.render(w, r, status, "account", v)
 	return nil

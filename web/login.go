@@ -26,6 +26,10 @@ type loginData struct {
 	MFAToken string
 	Field    string // the input Message is about; "" for the form as a whole
 	Message  string // why the last try was refused
+	// PasskeysOn: passkeys work here (passkeys.go); Passkey: the code step
+	// may offer the user's passkey instead.
+	PasskeysOn bool
+	Passkey    bool
 }
 
 // rdParam reads where a login should return to: ?rd= or ?return_to=.
@@ -53,7 +57,7 @@ func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request) error {
 	}
 	v := h.newView(nil, "Sign in", "")
 	v.Notice = notice(r)
-	v.Data = &loginData{Step: "password", RD: rd}
+	v.Data = &loginData{Step: "password", RD: rd, PasskeysOn: h.auth.PasskeysEnabled()}
 	h.render(w, r, http.StatusOK, "login", v)
 	return nil
 }
@@ -176,6 +180,10 @@ func (h *Handler) loginAgain(w http.ResponseWriter, r *http.Request, d *loginDat
 	}
 	v := h.newView(nil, title, "")
 	d.Message, v.Data = msg, d
+	d.PasskeysOn = h.auth.PasskeysEnabled()
+	if d.Step == "code" {
+		d.Passkey = h.auth.MFATokenHasPasskeys(r.Context(), d.MFAToken)
+	}
 	h.render(w, r, status, "login", v)
 	return nil
 }

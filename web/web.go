@@ -180,6 +180,7 @@ func (h *Handler) Routes(handle func(pattern string, handler http.Handler)) {
 	handle("POST /account/sessions/{id}/end", h.form(h.signedIn(h.endSession)))
 	handle("POST /account/api-keys", h.form(h.signedIn(h.createAPIKey)))
 	handle("POST /account/api-keys/{id}/revoke", h.form(h.signedIn(h.revokeAPIKey)))
+	h.passkeyRoutes(handle) // passkeys.go
 
 	read, write := gatehouse.PermReadUsers, gatehouse.PermWriteUsers
 	handle("GET /admin", h.page(h.admin(read, h.adminHome)))
@@ -412,6 +413,8 @@ var notices = map[string]string{
 	"enabled":         "The account is enabled.",
 	"2fa-reset":       "Two-factor authentication was reset.",
 	"user-signed-out": "Every session of this user was signed out.",
+	"passkey-added":   "The passkey was added. You can sign in with it from now on.",
+	"passkey-deleted": "The passkey was deleted.",
 }
 
 func notice(r *http.Request) string { return notices[r.URL.Query().Get("done")] }

@@ -17,6 +17,7 @@ import (
 	"github.com/gatehouse/gatehouse/auth"
 	"github.com/gatehouse/gatehouse/keys"
 	"github.com/gatehouse/gatehouse/metrics"
+	"github.com/gatehouse/gatehouse/passkey"
 	"github.com/gatehouse/gatehouse/password"
 	"github.com/gatehouse/gatehouse/postgres"
 	"github.com/gatehouse/gatehouse/sqlite"
@@ -85,6 +86,7 @@ type storeConfig struct {
 	sealing               sealingMode // how the command treats the database's record of the key
 	totpIssuer            string
 	signing               signingConfig // signing.go
+	passkeys              *passkey.RP   // serve only (browser.go); nil: unavailable
 }
 
 // open parses the store settings and opens the app on them, for a command
@@ -208,7 +210,7 @@ func openApp(ctx context.Context, c storeConfig, log *slog.Logger, cl cluster) (
 		Store: store, Tokens: tokens, Hasher: password.NewHasher(password.DefaultParams()), Pool: pool,
 		Policy: policy, AccessTTL: c.accessTTL, RefreshTTL: c.refreshTTL, SessionTTL: c.sessionTTL, Logger: log,
 		Auditor: rec, Metrics: met, KeyPepper: pepper, Sealer: seal.sealer, TOTPIssuer: c.totpIssuer, UsernameKey: seal.usernameKey,
-		Broadcaster: cl.bcast, CodeLimiter: cl.codes,
+		Broadcaster: cl.bcast, CodeLimiter: cl.codes, Passkeys: c.passkeys,
 	})
 	if err != nil {
 		rec.Close()

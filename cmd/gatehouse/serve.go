@@ -37,7 +37,8 @@ type serveConfig struct {
 	auditRetention        time.Duration
 	redirects             *httpsec.Redirects // the public URL and where a login may return to
 	cookieDomain          string
-	defaultIssuer         bool // GATEHOUSE_PUBLIC_URL was not set
+	defaultIssuer         bool   // GATEHOUSE_PUBLIC_URL was not set
+	passkeysOff           string // why passkeys are unavailable, when they are
 }
 
 // shutdownTimeout is how long serve lets in-flight requests finish once
@@ -73,6 +74,10 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	cookieDomain := s.add("cookie-domain", "GATEHOUSE_COOKIE_DOMAIN", "", "the session cookie's domain, for single sign-on across its subdomains; empty: the public URL's host only")
 	redirectDomains := s.add("redirect-domains", "GATEHOUSE_REDIRECT_DOMAINS", "",
 		"comma-separated hosts a login may return to besides the public URL's (*.example.com allowed)")
+	rpID := s.add("webauthn-rp-id", "GATEHOUSE_WEBAUTHN_RP_ID", "",
+		"passkeys' relying party id: a host name, the origins' host or a parent domain of it; empty: the public URL's host")
+	rpOrigins := s.add("webauthn-origins", "GATEHOUSE_WEBAUTHN_ORIGINS", "",
+		"comma-separated origins passkey ceremonies may come from; empty: the public URL's origin")
 	if err := s.fs.Parse(args); err != nil {
 		return serveConfig{}, err
 	}
@@ -148,6 +153,9 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	if c.redirects, c.cookieDomain, err = parseBrowser(c.store.signing.issuer, *cookieDomain, *redirectDomains); err != nil {
 		return c, err
 	}
+	if c.store.passkeys, c.passkeysOff, err = parseWebAuthn(c.store.signing.issuer, *rpID, *rpOrigins); err != nil {
+		return c, err
+	}
 	return c, nil
 }
 
@@ -219,6 +227,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer a.Close()
 
+	if c.passkeysOff != "" {
+		log.Warn(c.passkeysOff)
+	}
 	if c.defaultIssuer && c.store.db.driver == "postgres" {
 		log.Warn("GATEHOUSE_PUBLIC_URL is not set: tokens are issued for " + c.store.signing.issuer +
 			"; instances behind one name must share one GATEHOUSE_PUBLIC_URL, or they refuse each other's tokens")

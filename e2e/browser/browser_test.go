@@ -35,6 +35,7 @@ import (
 	"github.com/gatehouse/gatehouse/httpapi"
 	"github.com/gatehouse/gatehouse/httpsec"
 	"github.com/gatehouse/gatehouse/internal/testservice"
+	"github.com/gatehouse/gatehouse/passkey"
 	"github.com/gatehouse/gatehouse/password"
 	"github.com/gatehouse/gatehouse/ratelimit"
 	"github.com/gatehouse/gatehouse/sqlite"
@@ -66,7 +67,12 @@ type server struct {
 	audit *audit.Recorder
 }
 
-func newServer(t *testing.T) *server {
+func newServer(t *testing.T) *server { return newServerWith(t, false) }
+
+// newServerWith is newServer, with passkeys when asked: the public URL is
+// then http://localhost:PORT (a host name, and a secure context in
+// Chromium), the RP ID localhost.
+func newServerWith(t *testing.T, passkeys bool) *server {
 	t.Helper()
 	ctx := context.Background()
 	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "gatehouse.db"))
@@ -85,20 +91,27 @@ func newServer(t *testing.T) *server {
 	pool := password.NewPool(2, 64)
 	log := slog.New(slog.DiscardHandler)
 	rec := audit.New(store, log, nil)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + ln.Addr().String()
+	var rp *passkey.RP
+	if passkeys {
+		base = fmt.Sprintf("http://localhost:%d", ln.Addr().(*net.TCPAddr).Port)
+		if rp, err = passkey.New(passkey.Config{RPID: "localhost", Origins: []string{base}}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	svc, err := auth.New(auth.Config{Store: store, Tokens: tokens, Hasher: password.NewHasher(testservice.Params), Pool: pool,
 		Policy: password.DefaultPolicy(), Sealer: sealer, KeyPepper: []byte("pepper-pepper-pepper-pepper-pepper!!"),
-		Auditor: rec, Logger: log})
+		Auditor: rec, Logger: log, Passkeys: rp})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := svc.LoadSessionKey(ctx); err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := "http://" + ln.Addr().String()
 	pub, _ := url.Parse(base)
 	red, err := httpsec.NewRedirects(pub, nil)
 	if err != nil {
