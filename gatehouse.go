@@ -122,6 +122,10 @@ type Session struct {
 	// login that checked a password being changed cannot open a session
 	// after the change (contract §12).
 	Credential string
+	// ClientID is the OAuth client the session was opened for
+	// (SessionOAuth), "" otherwise: its refresh tokens rotate only for
+	// that client (contract §13).
+	ClientID string
 
 	// What the sessions list shows (contract §11; sessions.go).
 	Kind       string    // SessionToken or SessionBrowser
@@ -165,6 +169,7 @@ type Rotation struct {
 	Old            RefreshToken // the presented token as stored (before this call's change)
 	Rotated        bool         // true: Old is now used and the successor stored
 	SessionRevoked bool         // the token's session was revoked (logout or reuse)
+	ClientID       string       // the session's OAuth client, "" for a first-party login
 	// RetryAfter, when positive, says the rotation was refused by the
 	// session's RefreshLimit, changing nothing, and when the next may come.
 	RetryAfter time.Duration
