@@ -110,21 +110,12 @@ var _ TokenAuthenticator = (*JWKS)(nil)
 // GATEHOUSE_PUBLIC_URL, the tokens' exact iss) is issuer. It fetches
 // nothing yet: the first request, or Refresh, does.
 func NewJWKS(issuer string, opts JWKSOptions) (*JWKS, error) {
-	iu, err := checkURL(issuer)
-	if err != nil {
-		return nil, fmt.Errorf("guard: issuer: %w", err)
-	}
 	if opts.Audience == "" {
 		return nil, errors.New("guard: JWKSOptions.Audience is required")
 	}
-	ju := iu.JoinPath("/.well-known/jwks.json")
-	if opts.JWKSURL != "" {
-		if ju, err = checkURL(opts.JWKSURL); err != nil {
-			return nil, fmt.Errorf("guard: JWKS URL: %w", err)
-		}
-		if ju.Host != iu.Host {
-			return nil, errors.New("guard: the JWKS URL must be on the issuer's host")
-		}
+	ju, err := issuerEndpoint(issuer, "/.well-known/jwks.json", opts.JWKSURL, "JWKS URL")
+	if err != nil {
+		return nil, err
 	}
 	if opts.Leeway == 0 {
 		opts.Leeway = 30 * time.Second
@@ -151,6 +142,27 @@ func NewJWKS(issuer string, opts JWKSOptions) (*JWKS, error) {
 	}
 	j.client = &c
 	return j, nil
+}
+
+// issuerEndpoint returns the URL of one of the issuer's endpoints: path
+// under the issuer, or override when set, which must then be on the
+// issuer's host (what would a token trust, fetched from elsewhere?).
+func issuerEndpoint(issuer, path, override, what string) (*url.URL, error) {
+	iu, err := checkURL(issuer)
+	if err != nil {
+		return nil, fmt.Errorf("guard: issuer: %w", err)
+	}
+	if override == "" {
+		return iu.JoinPath(path), nil
+	}
+	u, err := checkURL(override)
+	if err != nil {
+		return nil, fmt.Errorf("guard: %s: %w", what, err)
+	}
+	if u.Host != iu.Host {
+		return nil, fmt.Errorf("guard: the %s must be on the issuer's host", what)
+	}
+	return u, nil
 }
 
 func checkURL(s string) (*url.URL, error) {

@@ -113,21 +113,12 @@ var (
 // Gatehouse whose issuer (GATEHOUSE_PUBLIC_URL) is issuer. Nothing is
 // fetched until Run.
 func NewRevocations(issuer string, opts RevocationsOptions) (*Revocations, error) {
-	iu, err := checkURL(issuer)
-	if err != nil {
-		return nil, fmt.Errorf("guard: issuer: %w", err)
-	}
 	if opts.APIKey == "" {
 		return nil, errors.New("guard: RevocationsOptions.APIKey is required")
 	}
-	su := iu.JoinPath("/revocations/stream")
-	if opts.URL != "" {
-		if su, err = checkURL(opts.URL); err != nil {
-			return nil, fmt.Errorf("guard: revocation stream URL: %w", err)
-		}
-		if su.Host != iu.Host {
-			return nil, errors.New("guard: the revocation stream URL must be on the issuer's host")
-		}
+	su, err := issuerEndpoint(issuer, "/revocations/stream", opts.URL, "revocation stream URL")
+	if err != nil {
+		return nil, err
 	}
 	if opts.MaxStale == 0 {
 		opts.MaxStale = 60 * time.Second
