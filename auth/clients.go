@@ -3,7 +3,6 @@ package auth
 import (
 	"context"
 	"fmt"
-
 )
 
 // DeleteOAuthClient deletes the OAuth client id with its codes and
