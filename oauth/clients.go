@@ -459,3 +459,55 @@ func (m *ClientManager) Delete(ctx context.Context, id string) (int, error) {
 	m.record(ctx, gatehouse.EventClientDeleted, fmt.Sprintf("client %s, %d sessions ended", id, n))
 	return n, nil
 }
+
+// ClientInfo is a client as the admin API and `gatehouse client create
+// --json` show it: never a secret's hash; the secret itself only in the
+// answer that created it.
+type ClientInfo struct {
+	ClientID               string       `json:"client_id"`
+	ClientSecret           string       `json:"client_secret,omitempty"` // only when just issued
+	Name                   string       `json:"name"`
+	Public                 bool         `json:"public"`
+	FirstParty             bool         `json:"first_party"`
+	RedirectURIs           []string     `json:"redirect_uris"`
+	PostLogoutRedirectURIs []string     `json:"post_logout_redirect_uris"`
+	Grants                 []string     `json:"grants"`
+	Scopes                 []string     `json:"scopes"` // empty: every scope
+	IDTokenAlg             string       `json:"id_token_alg"`
+	Secrets                []SecretInfo `json:"secrets"`
+	CreatedAt              time.Time    `json:"created_at"`
+	UpdatedAt              time.Time    `json:"updated_at"`
+}
+
+// SecretInfo is when one of a client's secrets was issued and ends.
+type SecretInfo struct {
+	CreatedAt time.Time  `json:"created_at"`
+	ExpiresAt *time.Time `json:"expires_at"` // null: no end
+}
+
+// NewClientInfo describes c, with secret when it was just issued.
+func NewClientInfo(c *gatehouse.OAuthClient, secret string) ClientInfo {
+	orEmpty := func(l []string) []string {
+		if l == nil {
+			return []string{}
+		}
+		return l
+	}
+	alg := c.IDTokenAlg
+	if alg == "" {
+		alg = "RS256"
+	}
+	sec := func(t time.Time) time.Time { return t.UTC().Truncate(time.Second) }
+	info := ClientInfo{ClientID: c.ID, ClientSecret: secret, Name: c.Name, Public: c.Public, FirstParty: c.FirstParty,
+		RedirectURIs: orEmpty(c.RedirectURIs), PostLogoutRedirectURIs: orEmpty(c.PostLogoutRedirectURIs),
+		Grants: orEmpty(c.Grants), Scopes: orEmpty(c.Scopes), IDTokenAlg: alg, Secrets: []SecretInfo{},
+		CreatedAt: sec(c.CreatedAt), UpdatedAt: sec(c.UpdatedAt)}
+	for _, s := range c.Secrets {
+		si := SecretInfo{CreatedAt: sec(s.CreatedAt)}
+		if !s.ExpiresAt.IsZero() {
+			si.ExpiresAt = new(sec(s.ExpiresAt))
+		}
+		info.Secrets = append(info.Secrets, si)
+	}
+	return info
+}
