@@ -237,3 +237,23 @@ func TestRegistrationRandomIsUniform(t *testing.T) {
 		}
 	}
 }
+
+func TestRegistrationBoundsLongLists(t *testing.T) {
+	long := make([]string, 100_000)
+	for i := range long {
+		long[i] = "openid"
+	}
+	start := time.Now()
+	for _, spec := range []ClientSpec{
+		{Name: "x", RedirectURIs: regManyURIs(100_000)},
+		{Name: "x", RedirectURIs: []string{"https://a.example/cb"}, Scopes: long},
+		{Name: "x", RedirectURIs: []string{"https://a.example/cb"}, Grants: long},
+	} {
+		if _, _, err := NewClient(spec, regT0); gatehouse.ErrorCode(err) != gatehouse.EINVALID {
+			t.Fatalf("a list of 100,000: %v, want 422", err)
+		}
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("refusing long lists took %v", d)
+	}
+}
