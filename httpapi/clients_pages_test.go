@@ -2,10 +2,12 @@ package httpapi_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/url"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/oauth"
@@ -104,5 +106,55 @@ func TestAdminClientsPage(t *testing.T) {
 	}
 	if r := e.page("GET", "/admin/clients?done=client-deleted", nil, cookie); !strings.Contains(r.raw, "The client was deleted") {
 		t.Fatal("no notice after delete")
+	}
+}
+
+// An OAuth session shows which application it is: the sessions API gives
+// its client_id, the account page the client's name.
+func TestOAuthSessionsNameTheirClient(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	u := e.createUser("alice", "correct horse battery", gatehouse.RoleUser)
+	c := &gatehouse.OAuthClient{ID: "grafana-client", Name: "Grafana <dashboards>", RedirectURIs: []string{"https://g.example/cb"},
+		Grants: []string{gatehouse.GrantAuthorizationCode}}
+	if err := e.store.CreateClient(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	now := e.clock.Now()
+	if err := e.store.CreateSession(ctx, &gatehouse.Session{ID: "oauth-sid", UserID: u.ID, Scope: "openid", CreatedAt: now, AuthTime: now,
+		Kind: gatehouse.SessionOAuth, ClientID: c.ID}, &gatehouse.RefreshToken{Hash: "rt", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	at, _ := e.mustLogin("alice", "correct horse battery")
+	r := e.get("/sessions", at)
+	wantStatus(t, r, 200)
+	var list struct {
+		Sessions []struct {
+			ID       string  `json:"id"`
+			Kind     string  `json:"kind"`
+			ClientID *string `json:"client_id"`
+		} `json:"sessions"`
+	}
+	if err := json.Unmarshal([]byte(r.raw), &list); err != nil {
+		t.Fatal(err)
+	}
+	seen := 0
+	for _, s := range list.Sessions {
+		switch {
+		case s.ID == "oauth-sid" && s.Kind == gatehouse.SessionOAuth && s.ClientID != nil && *s.ClientID == c.ID:
+			seen++
+		case s.ID != "oauth-sid" && s.ClientID == nil:
+			seen++
+		default:
+			t.Errorf("session %+v", s)
+		}
+	}
+	if seen != 2 {
+		t.Fatalf("GET /sessions: %s", r.raw)
+	}
+	cookie := e.browserLogin("alice", "correct horse battery")
+	page := e.page("GET", "/account", nil, cookie)
+	if !strings.Contains(page.raw, "signed in to Grafana &lt;dashboards&gt;") {
+		t.Fatalf("the account page does not name the application: %s", page.raw)
 	}
 }

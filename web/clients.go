@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"net/http"
 	"strings"
 
@@ -157,4 +158,24 @@ func (h *Handler) adminDeleteClient(w http.ResponseWriter, r *http.Request, p *g
 		return err
 	}
 	return h.see(w, r, "/admin/clients", "client-deleted")
+}
+
+// nameClients fills in the client names of OAuth sessions, looked up once
+// per client; a client that cannot be read keeps only its id.
+func (h *Handler) nameClients(ctx context.Context, rows []sessionRow) []sessionRow {
+	names := map[string]string{}
+	for i, row := range rows {
+		if row.ClientID == "" {
+			continue
+		}
+		name, ok := names[row.ClientID]
+		if !ok {
+			if c, err := h.store.Client(ctx, row.ClientID); err == nil {
+				name = c.Name
+			}
+			names[row.ClientID] = name
+		}
+		rows[i].ClientName = name
+	}
+	return rows
 }
