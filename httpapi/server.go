@@ -253,6 +253,7 @@ func (s *Server) routes() {
 	s.routesForwardAuth()      // forwardauth.go: /auth/verify
 	s.routesKeys()             // keys.go: /.well-known/jwks.json, /revocations/stream
 	s.routesSessions()         // sessions.go: /sessions, /users/{id}/sessions
+	s.routesClients()          // clients.go: /clients, /clients/{id} (OAuth client admin)
 	s.web.Routes(s.handlePage) // web: /login, /sign-out, /account…, /admin…, /static/*
 
 	s.mux.Handle("/", s.wrap(s.handleNoRoute))
