@@ -206,6 +206,7 @@ var auditTypes = []string{
 	gatehouse.EventAPIKeyCreated, gatehouse.EventAPIKeyRevoked, gatehouse.EventAPIKeyRefused,
 	gatehouse.EventUserCreated, gatehouse.EventUserChanged, gatehouse.EventUserDeleted,
 	gatehouse.EventPermissionRefused, gatehouse.EventRateLimited,
+	gatehouse.EventClientCreated, gatehouse.EventClientChanged, gatehouse.EventClientSecretRotated, gatehouse.EventClientDeleted,
 }
 
 type auditData struct {
