@@ -77,14 +77,14 @@ func TestClientSecretsDuringARotation(t *testing.T) {
 		{Hash: hash("older"), CreatedAt: now.Add(-2 * time.Hour), ExpiresAt: now},
 	}
 	for secret, want := range map[string]bool{"new": true, "old": true, "older": false, "": false, "NEW": false} {
-		if got := secretMatches(secrets, secret, now); got != want {
+		if got := VerifyClientSecret(&gatehouse.OAuthClient{Secrets: secrets}, secret, now); got != want {
 			t.Errorf("secret %q: %v, want %v", secret, got, want)
 		}
 	}
-	if secretMatches(secrets, "old", now.Add(time.Minute)) {
+	if VerifyClientSecret(&gatehouse.OAuthClient{Secrets: secrets}, "old", now.Add(time.Minute)) {
 		t.Error("the old secret works after its overlap ended")
 	}
-	if secretMatches(nil, "", now) {
+	if VerifyClientSecret(&gatehouse.OAuthClient{}, "", now) {
 		t.Error("no secrets matched an empty secret")
 	}
 }
