@@ -699,7 +699,15 @@ func TestOAuthIntrospectionAndRevocation(t *testing.T) {
 	if r := e.form("/introspect", url.Values{"token": {t1.str("access_token")}, "client_id": {"spa"}}); r.status != 401 {
 		t.Errorf("introspection by a public client: %d", r.status)
 	}
-	for _, tok := range []string{"garbage", t1.str("refresh_token"), ""} {
+	// A live refresh token is active (read, not spent); a spent one is not.
+	in := introspect(t1.str("refresh_token"))
+	if in.body["active"] != true || in.str("client_id") != "app" || in.str("token_type") != "refresh_token" || in.str("username") != "alice" {
+		t.Errorf("introspect a refresh token: %s", in.raw)
+	}
+	t0 := e.codeTokens(b, "app")
+	wantStatus(t, e.form("/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {t0.str("refresh_token")}},
+		"Authorization", basic("app", appSecret)), 200)
+	for _, tok := range []string{"garbage", t0.str("refresh_token"), "ghr_" + strings.Repeat("A", 43), ""} {
 		r := introspect(tok)
 		if tok == "" {
 			wantStatus(t, r, 400)
@@ -722,10 +730,18 @@ func TestOAuthIntrospectionAndRevocation(t *testing.T) {
 	if introspect(t1.str("access_token")).body["active"] != false {
 		t.Fatal("the revoked access token is still active")
 	}
-	// Revoking the refresh token ends its session.
+	// Revoking the refresh token ends its session; another client's try
+	// changes nothing.
 	t2 := e.codeTokens(b, "app")
+	wantStatus(t, revoke("other", t2.str("refresh_token")), 200)
+	if introspect(t2.str("refresh_token")).body["active"] != true {
+		t.Fatal("another client's revocation touched the refresh token")
+	}
 	wantStatus(t, revoke("app", t2.str("refresh_token")), 200)
 	wantStatus(t, e.get("/userinfo", t2.str("access_token")), 401)
+	if introspect(t2.str("refresh_token")).body["active"] != false {
+		t.Fatal("the revoked refresh token is still active")
+	}
 	// Unknown tokens: 200 (RFC 7009 §2.2).
 	wantStatus(t, revoke("app", "ghr_unknown"), 200)
 	wantStatus(t, revoke("app", "garbage"), 200)
