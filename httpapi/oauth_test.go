@@ -669,6 +669,18 @@ func TestOAuthClientCredentials(t *testing.T) {
 	if in.body["active"] != true || in.str("client_id") != "svc" || in.str("scope") != "read:items" {
 		t.Errorf("introspection: %s", in.raw)
 	}
+	// Once its client is deleted, the token is no longer active.
+	if _, err := e.store.DeleteClient(context.Background(), "svc", e.clock.Now(), e.clock.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	in = e.form("/introspect", url.Values{"token": {r.str("access_token")}}, "Authorization", basic("app", appSecret))
+	if in.body["active"] != false {
+		t.Errorf("introspection after the client was deleted: %s", in.raw)
+	}
+	e.addClient("svc", func(c *gatehouse.OAuthClient) {
+		c.Grants = []string{gatehouse.GrantClientCredentials}
+		c.Scopes = []string{"read:items", "write:items"}
+	})
 	// Unregistered scope; a client without the grant.
 	r = e.form("/token", url.Values{"grant_type": {"client_credentials"}, "scope": {"admin"}}, "Authorization", basic("svc", appSecret))
 	if r.status != 400 || r.str("error") != "invalid_scope" {
