@@ -298,6 +298,11 @@ func TestOAuthCodeFlowThroughTheLoginPage(t *testing.T) {
 		t.Errorf("introspection = %s", in.raw)
 	}
 
+	// The account page lists the client's session.
+	if acc := b.do("GET", "/account", nil); !strings.Contains(acc.raw, "application app") {
+		t.Errorf("the account page does not list the client's session")
+	}
+
 	// Single sign-on and consent once: a second request goes straight back.
 	_, challenge2 := pkce()
 	q2, pages2 := b.authorize(authzParams("app", challenge2), "", "", "")

@@ -46,6 +46,7 @@ type enrolView struct {
 
 type sessionRow struct {
 	ID, Kind, Device, UserAgent, ClientIP, AMR string
+	Client                                     string // the OAuth client of a session opened for one
 	Current                                    bool
 	Created, LastUsed, Expires                 time.Time
 }
@@ -94,7 +95,7 @@ func sessionRows(sessions []*gatehouse.Session, current string) []sessionRow {
 	rows := make([]sessionRow, 0, len(sessions))
 	for _, s := range sessions {
 		rows = append(rows, sessionRow{ID: s.ID, Kind: s.Kind, Device: describeAgent(s.UserAgent), UserAgent: s.UserAgent,
-			ClientIP: s.ClientIP, AMR: s.AMR, Current: s.ID == current, Created: s.CreatedAt, LastUsed: s.LastUsedAt, Expires: s.ExpiresAt})
+			ClientIP: s.ClientIP, AMR: s.AMR, Client: s.ClientID, Current: s.ID == current, Created: s.CreatedAt, LastUsed: s.LastUsedAt, Expires: s.ExpiresAt})
 	}
 	// This device first.
 	slices.SortStableFunc(rows, func(a, b sessionRow) int {
