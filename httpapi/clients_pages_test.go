@@ -2,10 +2,12 @@ package httpapi_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/url"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/oauth"
@@ -104,5 +106,103 @@ func TestAdminClientsPage(t *testing.T) {
 	}
 	if r := e.page("GET", "/admin/clients?done=client-deleted", nil, cookie); !strings.Contains(r.raw, "The client was deleted") {
 		t.Fatal("no notice after delete")
+	}
+}
+
+// An OAuth session shows which application it is: the sessions API gives
+// its client_id, the account page the client's name.
+func TestOAuthSessionsNameTheirClient(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	u := e.createUser("alice", "correct horse battery", gatehouse.RoleUser)
+	c := &gatehouse.OAuthClient{ID: "grafana-client", Name: "Grafana <dashboards>", RedirectURIs: []string{"https://g.example/cb"},
+		Grants: []string{gatehouse.GrantAuthorizationCode}}
+	if err := e.store.CreateClient(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	now := e.clock.Now()
+	if err := e.store.CreateSession(ctx, &gatehouse.Session{ID: "oauth-sid", UserID: u.ID, Scope: "openid", CreatedAt: now, AuthTime: now,
+		Kind: gatehouse.SessionOAuth, ClientID: c.ID}, &gatehouse.RefreshToken{Hash: "rt", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	at, _ := e.mustLogin("alice", "correct horse battery")
+	r := e.get("/sessions", at)
+	wantStatus(t, r, 200)
+	var list struct {
+		Sessions []struct {
+			ID       string  `json:"id"`
+			Kind     string  `json:"kind"`
+			ClientID *string `json:"client_id"`
+		} `json:"sessions"`
+	}
+	if err := json.Unmarshal([]byte(r.raw), &list); err != nil {
+		t.Fatal(err)
+	}
+	seen := 0
+	for _, s := range list.Sessions {
+		switch {
+		case s.ID == "oauth-sid" && s.Kind == gatehouse.SessionOAuth && s.ClientID != nil && *s.ClientID == c.ID:
+			seen++
+		case s.ID != "oauth-sid" && s.ClientID == nil:
+			seen++
+		default:
+			t.Errorf("session %+v", s)
+		}
+	}
+	if seen != 2 {
+		t.Fatalf("GET /sessions: %s", r.raw)
+	}
+	cookie := e.browserLogin("alice", "correct horse battery")
+	page := e.page("GET", "/account", nil, cookie)
+	if !strings.Contains(page.raw, "signed in to Grafana &lt;dashboards&gt;") {
+		t.Fatalf("the account page does not name the application: %s", page.raw)
+	}
+}
+
+func TestAdminClientPageEdits(t *testing.T) {
+	e := newEnv(t)
+	e.createUser("root", "the admin's long password", gatehouse.RoleAdmin)
+	cookie := e.browserLogin("root", "the admin's long password")
+	ctx := context.Background()
+	c, _, err := oauth.NewClient(oauth.ClientSpec{Name: "App", RedirectURIs: []string{"https://a.example/cb"}}, e.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.CreateClient(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	r := e.page("GET", "/admin/clients/"+c.ID, nil, cookie)
+	if r.status != 200 || !strings.Contains(r.raw, c.ID) || !strings.Contains(r.raw, "https://a.example/cb</textarea>") ||
+		strings.Contains(r.raw, c.Secrets[0].Hash) {
+		t.Fatalf("client page: %d %s", r.status, r.raw)
+	}
+	if m := inlineStyle.FindString(r.raw); m != "" {
+		t.Fatalf("inline style: %q", m)
+	}
+	edit := url.Values{"name": {"App 2"}, "redirect_uris": {"https://a.example/cb\nhttps://a.example/cb2"}, "scopes": {"openid"},
+		"grant": {"authorization_code"}, "first_party": {"on"}}
+	r = e.page("POST", "/admin/clients/"+c.ID, edit, cookie, sameOrigin...)
+	if r.status != 303 || r.header.Get("Location") != "/admin/clients/"+c.ID+"?done=client-changed" {
+		t.Fatalf("edit: %d to %q", r.status, r.header.Get("Location"))
+	}
+	got, _ := e.store.Client(ctx, c.ID)
+	if got.Name != "App 2" || len(got.RedirectURIs) != 2 || !got.FirstParty || strings.Join(got.Grants, " ") != "authorization_code" ||
+		strings.Join(got.Scopes, " ") != "openid" || len(got.Secrets) != 1 {
+		t.Fatalf("after edit: %+v", got)
+	}
+	// A refused edit shows what was typed, names the field, changes nothing.
+	bad := url.Values{"name": {"App 3"}, "redirect_uris": {"http://evil.example/cb"}, "grant": {"authorization_code"}}
+	r = e.page("POST", "/admin/clients/"+c.ID, bad, cookie, sameOrigin...)
+	if r.status != 422 || !strings.Contains(r.raw, "http://evil.example/cb</textarea>") || !strings.Contains(r.raw, `id="client-redirects-error"`) {
+		t.Fatalf("bad edit: %d %s", r.status, r.raw)
+	}
+	if got, _ := e.store.Client(ctx, c.ID); got.Name != "App 2" {
+		t.Fatalf("a refused edit changed the name to %q", got.Name)
+	}
+	if r := e.page("GET", "/admin/clients/nope", nil, cookie); r.status != 404 {
+		t.Fatalf("unknown client page: %d", r.status)
+	}
+	if r := e.page("POST", "/admin/clients/"+c.ID, edit, cookie, "Sec-Fetch-Site", "cross-site"); r.status != 403 {
+		t.Fatalf("cross-origin edit: %d", r.status)
 	}
 }

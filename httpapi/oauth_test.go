@@ -299,7 +299,7 @@ func TestOAuthCodeFlowThroughTheLoginPage(t *testing.T) {
 	}
 
 	// The account page lists the client's session.
-	if acc := b.do("GET", "/account", nil); !strings.Contains(acc.raw, "application app") {
+	if acc := b.do("GET", "/account", nil); !strings.Contains(acc.raw, "signed in to App app") {
 		t.Errorf("the account page does not list the client's session")
 	}
 
