@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/auth"
@@ -228,7 +229,7 @@ func (p *Provider) parseAuthorize(ctx context.Context, q url.Values, dup string)
 	}
 	if v := q.Get(paramLoginAfter); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 0 {
+		if err != nil || n < 0 || n > p.now().Add(time.Minute).Unix() { // a future time no login could meet
 			return req, &authzError{"invalid_request", "Malformed " + paramLoginAfter}
 		}
 		req.loginAfter = n
