@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"html"
 	"io"
 	"net/http"
@@ -613,13 +614,23 @@ func TestOAuthRefreshTokensAreBoundToTheirClient(t *testing.T) {
 		return e.form("/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}, "Authorization", basic(id, appSecret))
 	}
 
-	// Rotation: a new refresh token, with its client's access token.
+	// Rotation: a new refresh token, with its client's access token, and a
+	// new ID token for the same authentication (OIDC Core §12.2).
 	t1 := e.codeTokens(b, "app")
+	e.clock.Advance(10 * time.Second)
 	r := refresh("app", t1.str("refresh_token"))
 	wantStatus(t, r, 200)
 	if r.str("refresh_token") == "" || r.str("refresh_token") == t1.str("refresh_token") ||
 		jwtClaims(t, r.str("access_token"))["client_id"] != "app" || r.str("scope") != t1.str("scope") {
 		t.Fatalf("rotation: %s", r.raw)
+	}
+	_, first := e.idToken(t1.str("id_token"))
+	_, again := e.idToken(r.str("id_token"))
+	sum := sha256.Sum256([]byte(r.str("access_token")))
+	if again["sub"] != first["sub"] || again["aud"] != "app" || again["iss"] != first["iss"] || again["auth_time"] != first["auth_time"] ||
+		again["iat"].(float64) != first["iat"].(float64)+10 || again["nonce"] != nil ||
+		again["at_hash"] != base64.RawURLEncoding.EncodeToString(sum[:16]) || fmt.Sprint(again["amr"]) != fmt.Sprint(first["amr"]) {
+		t.Fatalf("refreshed id_token %v, first %v", again, first)
 	}
 	// Reuse after the grace: the session is revoked.
 	e.clock.Advance(3 * time.Second)

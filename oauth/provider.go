@@ -94,10 +94,18 @@ type LogoutView struct {
 	Fields     []Field
 }
 
+// Store is what the provider reads and writes: clients, codes and
+// consents, and the sessions it opened (an ID token on refresh reports
+// its session's authentication).
+type Store interface {
+	gatehouse.OAuthStore
+	gatehouse.SessionInfoStore
+}
+
 // Config configures a Provider. Auth, Store, Pages and Issuer are required.
 type Config struct {
 	Auth   *auth.Service
-	Store  gatehouse.OAuthStore
+	Store  Store
 	Pages  Pages
 	Issuer string // GATEHOUSE_PUBLIC_URL, no trailing slash
 	// IDTokenAlgs are the asymmetric algorithms ID tokens may be signed
@@ -113,7 +121,7 @@ type Config struct {
 type Provider struct {
 	cfg       Config
 	auth      *auth.Service
-	store     gatehouse.OAuthStore
+	store     Store
 	pages     Pages
 	log       *slog.Logger
 	now       func() time.Time

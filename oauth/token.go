@@ -137,7 +137,8 @@ func (p *Provider) codeGrant(r *http.Request, form url.Values) (*tokenResponse, 
 	resp := &tokenResponse{AccessToken: pair.AccessToken, TokenType: "Bearer", ExpiresIn: pair.ExpiresIn,
 		Scope: pair.Scope, RefreshToken: pair.RefreshToken}
 	if gatehouse.HasScope(pair.Scope, auth.ScopeOpenID) {
-		if resp.IDToken, err = p.idToken(c, pair.User, ac, pair.Scope, pair.AccessToken); err != nil {
+		id := idSession{authTime: ac.AuthTime, amr: ac.AMR, nonce: ac.Nonce, sid: ac.BrowserSID}
+		if resp.IDToken, err = p.idToken(c, pair.User, id, pair.Scope, pair.AccessToken); err != nil {
 			return nil, err
 		}
 	}
@@ -185,8 +186,21 @@ func (p *Provider) refreshGrant(r *http.Request, form url.Values) (*tokenRespons
 		// the new tokens still carry only what was granted.
 		p.log.InfoContext(r.Context(), "refresh asked for scopes beyond the grant; granted scopes kept", "client_id", c.ID)
 	}
-	return &tokenResponse{AccessToken: pair.AccessToken, TokenType: "Bearer", ExpiresIn: pair.ExpiresIn,
-		Scope: pair.Scope, RefreshToken: pair.RefreshToken}, nil
+	resp := &tokenResponse{AccessToken: pair.AccessToken, TokenType: "Bearer", ExpiresIn: pair.ExpiresIn,
+		Scope: pair.Scope, RefreshToken: pair.RefreshToken}
+	if gatehouse.HasScope(pair.Scope, auth.ScopeOpenID) {
+		// A fresh ID token for the same authentication (OIDC Core §12.2),
+		// for clients such as kubectl's that present ID tokens.
+		sess, err := p.store.LiveSession(r.Context(), pair.SessionID, p.now())
+		if err != nil {
+			return nil, fmt.Errorf("oauth: refresh: session: %w", err)
+		}
+		id := idSession{authTime: sess.AuthTime, amr: sess.AMR}
+		if resp.IDToken, err = p.idToken(c, pair.User, id, pair.Scope, pair.AccessToken); err != nil {
+			return nil, err
+		}
+	}
+	return resp, nil
 }
 
 // clientCredentialsGrant issues a confidential client a token for itself
