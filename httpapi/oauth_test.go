@@ -990,3 +990,28 @@ func TestOAuthConsentAndSignOutFormsRefuseCrossOriginPosts(t *testing.T) {
 	}
 	wantStatus(t, b.do("GET", "/account", nil), 200)
 }
+
+func TestOAuthUnknownClientIDsAreLimitedPerAddress(t *testing.T) {
+	e := newOAuthEnv(t)
+	e.addClient("app", nil)
+	_, ch := pkce()
+	for i := range 31 { // 30 misses a minute, and the one that finds the limit reached
+		r := e.form("/token", url.Values{"grant_type": {"client_credentials"}}, "Authorization", basic("ghost"+itoa(int64(i)), "x"))
+		if r.status != 401 {
+			t.Fatalf("unknown client %d: %d %s", i, r.status, r.raw)
+		}
+	}
+	// Then made-up ids are refused without a lookup, at every endpoint.
+	r := e.form("/token", url.Values{"grant_type": {"client_credentials"}}, "Authorization", basic("ghost-more", "x"))
+	if r.status != 429 || r.header.Get("Retry-After") == "" {
+		t.Fatalf("over the limit: %d %v %s", r.status, r.header, r.raw)
+	}
+	if r := e.newBrowser().do("GET", "/authorize?"+authzParams("ghost-more", ch).Encode(), nil); r.status != 429 || r.header.Get("Retry-After") == "" {
+		t.Fatalf("authorize over the limit: %d", r.status)
+	}
+	// A minute later, the address may look up again.
+	e.clock.Advance(time.Minute)
+	if r := e.form("/token", url.Values{"grant_type": {"client_credentials"}}, "Authorization", basic("ghost-again", "x")); r.status != 401 {
+		t.Fatalf("after the wait: %d", r.status)
+	}
+}

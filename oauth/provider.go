@@ -32,6 +32,7 @@ import (
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/auth"
 	"github.com/gatehouse/gatehouse/httpsec"
+	"github.com/gatehouse/gatehouse/ratelimit"
 	"github.com/gatehouse/gatehouse/rbac"
 )
 
@@ -113,7 +114,10 @@ type Config struct {
 	IDTokenAlgs []string
 	// IDTokenTTL is an ID token's lifetime; default the access tokens'.
 	IDTokenTTL time.Duration
-	Logger     *slog.Logger
+	// ClientMissLimit bounds, per client address, the lookups of client
+	// ids that name no client; default DefaultClientMissLimit.
+	ClientMissLimit ratelimit.Limit
+	Logger          *slog.Logger
 	Now        func() time.Time
 }
 
@@ -126,6 +130,7 @@ type Provider struct {
 	log       *slog.Logger
 	now       func() time.Time
 	discovery []byte
+	misses    *clientMisses // misses.go
 }
 
 // New checks cfg and returns a Provider.
@@ -146,7 +151,14 @@ func New(cfg Config) (*Provider, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	p := &Provider{cfg: cfg, auth: cfg.Auth, store: cfg.Store, pages: cfg.Pages, log: cfg.Logger, now: cfg.Now}
+	if cfg.ClientMissLimit.Rate == 0 {
+		cfg.ClientMissLimit = DefaultClientMissLimit
+	}
+	misses, err := newClientMisses(cfg.ClientMissLimit, cfg.Now)
+	if err != nil {
+		return nil, err
+	}
+	p := &Provider{cfg: cfg, auth: cfg.Auth, store: cfg.Store, pages: cfg.Pages, log: cfg.Logger, now: cfg.Now, misses: misses}
 	doc, err := json.Marshal(p.metadata())
 	if err != nil {
 		return nil, err

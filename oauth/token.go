@@ -54,6 +54,9 @@ func (p *Provider) Handles(r *http.Request, form url.Values) bool {
 		if id == "" || len(id) > maxClientID {
 			return false
 		}
+		// Not counted as a miss: first-party refreshes that send a
+		// client_id of their own miss every time (and the refresh limit
+		// bounds them).
 		_, err := p.store.Client(r.Context(), id)
 		return gatehouse.ErrorCode(err) != gatehouse.ENOTFOUND
 	}
