@@ -118,7 +118,7 @@ type Config struct {
 	// ids that name no client; default DefaultClientMissLimit.
 	ClientMissLimit ratelimit.Limit
 	Logger          *slog.Logger
-	Now        func() time.Time
+	Now             func() time.Time
 }
 
 // Provider serves the OAuth and OpenID Connect endpoints.
