@@ -195,6 +195,9 @@ func (p *Provider) refreshGrant(r *http.Request, form url.Values) (*tokenRespons
 		// A fresh ID token for the same authentication (OIDC Core §12.2),
 		// for clients such as kubectl's that present ID tokens.
 		sess, err := p.store.LiveSession(r.Context(), pair.SessionID, p.now())
+		if gatehouse.ErrorCode(err) == gatehouse.ENOTFOUND { // revoked since the rotation
+			return nil, badRequest("invalid_grant", "The session has ended")
+		}
 		if err != nil {
 			return nil, fmt.Errorf("oauth: refresh: session: %w", err)
 		}
