@@ -164,15 +164,18 @@ type visit struct {
 	// redirect is where Gatehouse finally sent the browser off its own
 	// origin (the client's redirect URI), nil when it never did.
 	redirect *url.URL
-	status   int    // of the last response read
-	body     string // of the last response read
-	logins   int    // login forms submitted
-	consents int    // consent forms submitted
+	status   int      // of the last response read
+	body     string   // of the last response read
+	logins   int      // login forms submitted
+	consents int      // consent forms submitted
+	urls     []string // every request made, as "METHOD URL"
 }
 
-// run starts at u and follows redirects and forms on u's origin until the
-// browser is sent elsewhere. follow: fetch that last URL too (a client's
-// loopback listener), with its answer in status and body.
+// run starts at u and follows redirects, filling in the login and
+// consent forms it meets, until the browser is first sent off u's origin
+// (redirect). follow: go on from there, wherever redirects lead (a
+// client's loopback listener, a relying party's pages), until a response
+// that is neither a redirect nor a page with one of those forms.
 func (b *browser) run(u string, follow bool) *visit {
 	b.t.Helper()
 	req, err := http.NewRequest("GET", u, nil)
@@ -195,6 +198,7 @@ func (b *browser) runFrom(req *http.Request, follow bool) *visit {
 	v := &visit{}
 	for step := 0; step < 30; step++ {
 		req.Header.Set("Accept", "text/html,application/xhtml+xml")
+		v.urls = append(v.urls, req.Method+" "+req.URL.String())
 		res, err := b.c.Do(req)
 		if err != nil {
 			b.t.Fatalf("%s %s: %v", req.Method, req.URL, err)
@@ -207,7 +211,7 @@ func (b *browser) runFrom(req *http.Request, follow bool) *visit {
 			if err != nil {
 				b.t.Fatalf("bad Location %q: %v", res.Header.Get("Location"), err)
 			}
-			if loc.Scheme+"://"+loc.Host != origin {
+			if loc.Scheme+"://"+loc.Host != origin && v.redirect == nil {
 				v.redirect = loc
 				if !follow {
 					return v
@@ -216,7 +220,7 @@ func (b *browser) runFrom(req *http.Request, follow bool) *visit {
 			req, _ = http.NewRequest("GET", loc.String(), nil)
 			continue
 		}
-		if req.URL.Scheme+"://"+req.URL.Host != origin || res.StatusCode != 200 || !strings.Contains(res.Header.Get("Content-Type"), "html") {
+		if res.StatusCode != 200 || !strings.Contains(res.Header.Get("Content-Type"), "html") {
 			return v
 		}
 		f := pickForm(parseForms(string(raw)))
@@ -233,7 +237,7 @@ func (b *browser) runFrom(req *http.Request, follow bool) *visit {
 			v.consents++
 			f.values.Set("consent", b.consent)
 		}
-		req = f.request(b.t, req.URL, origin)
+		req = f.request(b.t, req.URL, req.URL.Scheme+"://"+req.URL.Host)
 	}
 	b.t.Fatalf("more than 30 steps from %s", u)
 	return nil
