@@ -19,6 +19,10 @@ import (
 // browser lands on Gatehouse's login page, allows the consent page and
 // reaches the backend with X-Forwarded-User and X-Forwarded-Email set.
 
+// oauth2ProxyVersion is the release the tests and the README's
+// quickstart use.
+const oauth2ProxyVersion = "v7.15.6"
+
 // oauth2ProxyBinary is where .ci/run builds oauth2-proxy.
 func oauth2ProxyBinary() string {
 	if p := os.Getenv("GATEHOUSE_OAUTH2_PROXY"); p != "" {
@@ -28,14 +32,14 @@ func oauth2ProxyBinary() string {
 	if err != nil {
 		d = os.TempDir()
 	}
-	return filepath.Join(d, "gatehouse-interop", "bin", "oauth2-proxy")
+	return filepath.Join(d, "gatehouse-interop", "oauth2-proxy-"+oauth2ProxyVersion, "oauth2-proxy")
 }
 
 func TestOAuth2ProxyInFrontOfABackend(t *testing.T) {
 	bin := oauth2ProxyBinary()
 	if _, err := os.Stat(bin); err != nil {
-		loudSkip(t, fmt.Sprintf("needs oauth2-proxy at %s (GOBIN=%s go install github.com/oauth2-proxy/oauth2-proxy/v7@v7.15.6, as .ci/run does): %v",
-			bin, filepath.Dir(bin), err))
+		loudSkip(t, fmt.Sprintf("needs oauth2-proxy at %s (GOBIN=%s go install github.com/oauth2-proxy/oauth2-proxy/v7@%s, as .ci/run does): %v",
+			bin, filepath.Dir(bin), oauth2ProxyVersion, err))
 	}
 	s := startOAuth(t)
 	// An email an administrator set is a verified one (contract §13),
