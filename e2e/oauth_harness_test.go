@@ -38,7 +38,7 @@ type oauthServer struct {
 	db string
 }
 
-func startOAuth(t *testing.T, extraEnv ...string) *oauthServer {
+func startOAuth(t testing.TB, extraEnv ...string) *oauthServer {
 	t.Helper()
 	db := filepath.Join(t.TempDir(), "g.db")
 	env := append([]string{"GATEHOUSE_LOGIN_RATE_LIMIT=100000/minute", "GATEHOUSE_KEY_ROTATION=0", "GATEHOUSE_JWKS_MAX_AGE=1s"}, extraEnv...)
@@ -46,7 +46,7 @@ func startOAuth(t *testing.T, extraEnv ...string) *oauthServer {
 }
 
 // cli runs a gatehouse command on the server's database, as an operator does.
-func (s *oauthServer) cli(t *testing.T, args ...string) string {
+func (s *oauthServer) cli(t testing.TB, args ...string) string {
 	t.Helper()
 	cmd := exec.Command(binary, args...)
 	cmd.Env = append(os.Environ(), "GATEHOUSE_DATABASE_URL=sqlite:"+s.db, "GATEHOUSE_ENCRYPTION_KEY=",
@@ -68,7 +68,7 @@ type oclient struct {
 
 // newClient registers a client with `gatehouse client create` and reads
 // the lines it prints (contract §13: "client_id: …", "client_secret: …").
-func (s *oauthServer) newClient(t *testing.T, name string, flags ...string) *oclient {
+func (s *oauthServer) newClient(t testing.TB, name string, flags ...string) *oclient {
 	t.Helper()
 	out := s.cli(t, append([]string{"client", "create", name}, flags...)...)
 	c := &oclient{}
@@ -141,13 +141,13 @@ func (s *oauthServer) authorizeURL(a *authReq) string {
 // browser is a user agent: a cookie jar, redirects followed by hand, and
 // the login and consent forms filled in as a person would.
 type browser struct {
-	t          *testing.T
+	t          testing.TB
 	c          *http.Client
 	user, pass string
 	consent    string // "allow" or "deny"
 }
 
-func newBrowser(t *testing.T) *browser {
+func newBrowser(t testing.TB) *browser {
 	t.Helper()
 	jar, err := cookiejar.New(nil)
 	if err != nil {
@@ -253,7 +253,7 @@ type form struct {
 
 func (f *form) has(name string) bool { return f.inputs[name] }
 
-func (f *form) request(t *testing.T, page *url.URL, origin string) *http.Request {
+func (f *form) request(t testing.TB, page *url.URL, origin string) *http.Request {
 	t.Helper()
 	action, err := page.Parse(f.action)
 	if err != nil {
@@ -347,7 +347,7 @@ func valueOr(v, def string) string {
 // tokenCall is one token-endpoint request. auth: "basic" (RFC 6749
 // §2.3.1, form-encoded then base64), "post" (client_secret_post) or
 // "none" (a public client: client_id in the body).
-func (s *oauthServer) tokenCall(t *testing.T, path string, c *oclient, auth string, form url.Values) (int, map[string]any, http.Header) {
+func (s *oauthServer) tokenCall(t testing.TB, path string, c *oclient, auth string, form url.Values) (int, map[string]any, http.Header) {
 	t.Helper()
 	form = cloneValues(form)
 	req, _ := http.NewRequest("POST", s.base+path, nil)
@@ -373,7 +373,7 @@ func cloneValues(v url.Values) url.Values {
 	return out
 }
 
-func doJSON(t *testing.T, req *http.Request) (int, map[string]any, http.Header) {
+func doJSON(t testing.TB, req *http.Request) (int, map[string]any, http.Header) {
 	t.Helper()
 	res, err := client.Do(req)
 	if err != nil {
@@ -389,7 +389,7 @@ func doJSON(t *testing.T, req *http.Request) (int, map[string]any, http.Header) 
 }
 
 // exchange redeems the code a visit brought back.
-func (s *oauthServer) exchange(t *testing.T, c *oclient, auth string, a *authReq, code string) (int, map[string]any) {
+func (s *oauthServer) exchange(t testing.TB, c *oclient, auth string, a *authReq, code string) (int, map[string]any) {
 	t.Helper()
 	st, m, _ := s.tokenCall(t, "/token", c, auth, url.Values{
 		"grant_type":    {"authorization_code"},
@@ -402,7 +402,7 @@ func (s *oauthServer) exchange(t *testing.T, c *oclient, auth string, a *authReq
 
 // codeFlow runs a whole code+PKCE flow in b and returns the token
 // response; it fails the test at any step that goes wrong.
-func (s *oauthServer) codeFlow(t *testing.T, b *browser, c *oclient, auth, scope string, extra url.Values) (map[string]any, *authReq, *visit) {
+func (s *oauthServer) codeFlow(t testing.TB, b *browser, c *oclient, auth, scope string, extra url.Values) (map[string]any, *authReq, *visit) {
 	t.Helper()
 	a := newAuthReq(c, c.redirect, scope, extra)
 	v := b.run(s.authorizeURL(a), false)
@@ -416,7 +416,7 @@ func (s *oauthServer) codeFlow(t *testing.T, b *browser, c *oclient, auth, scope
 
 // codeOf checks the authorization response (state, RFC 9207 iss) and
 // returns its code.
-func (s *oauthServer) codeOf(t *testing.T, a *authReq, v *visit) string {
+func (s *oauthServer) codeOf(t testing.TB, a *authReq, v *visit) string {
 	t.Helper()
 	if v.redirect == nil {
 		t.Fatalf("no redirect to the client: %d %.600s", v.status, v.body)
@@ -436,7 +436,7 @@ func (s *oauthServer) codeOf(t *testing.T, a *authReq, v *visit) string {
 
 // claims decodes a JWT's payload (the signature is checked elsewhere,
 // by go-oidc).
-func claims(t *testing.T, tok string) map[string]any {
+func claims(t testing.TB, tok string) map[string]any {
 	t.Helper()
 	parts := strings.Split(tok, ".")
 	if len(parts) != 3 {
@@ -451,7 +451,7 @@ func claims(t *testing.T, tok string) map[string]any {
 }
 
 // header decodes a JWT's header.
-func header(t *testing.T, tok string) map[string]any {
+func header(t testing.TB, tok string) map[string]any {
 	t.Helper()
 	h, _, _ := strings.Cut(tok, ".")
 	raw, err := base64.RawURLEncoding.DecodeString(h)
@@ -464,7 +464,7 @@ func header(t *testing.T, tok string) map[string]any {
 
 // userinfo calls /userinfo with an access token in the header (GET) or
 // in the body (POST).
-func (s *oauthServer) userinfo(t *testing.T, method, at string) (int, map[string]any, http.Header) {
+func (s *oauthServer) userinfo(t testing.TB, method, at string) (int, map[string]any, http.Header) {
 	t.Helper()
 	var req *http.Request
 	if method == "POST" {
@@ -478,7 +478,7 @@ func (s *oauthServer) userinfo(t *testing.T, method, at string) (int, map[string
 }
 
 // introspect asks whether a token is live, as client c.
-func (s *oauthServer) introspect(t *testing.T, c *oclient, tok string) bool {
+func (s *oauthServer) introspect(t testing.TB, c *oclient, tok string) bool {
 	t.Helper()
 	st, m, _ := s.tokenCall(t, "/introspect", c, "basic", url.Values{"token": {tok}})
 	if st != 200 {
@@ -492,7 +492,7 @@ func (s *oauthServer) introspect(t *testing.T, c *oclient, tok string) bool {
 }
 
 // discovery fetches a discovery document.
-func (s *oauthServer) discovery(t *testing.T, path string) map[string]any {
+func (s *oauthServer) discovery(t testing.TB, path string) map[string]any {
 	t.Helper()
 	req, _ := http.NewRequest("GET", s.base+path, nil)
 	st, m, _ := doJSON(t, req)
@@ -503,7 +503,7 @@ func (s *oauthServer) discovery(t *testing.T, path string) map[string]any {
 }
 
 // ctxT is a context bounded to the test.
-func ctxT(t *testing.T) context.Context {
+func ctxT(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
 	return ctx
@@ -514,7 +514,7 @@ func str(m map[string]any, k string) string {
 	return s
 }
 
-func mustf(t *testing.T, ok bool, format string, args ...any) {
+func mustf(t testing.TB, ok bool, format string, args ...any) {
 	t.Helper()
 	if !ok {
 		t.Errorf(format, args...)
