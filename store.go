@@ -237,6 +237,7 @@ type Store interface {
 	AuditStore
 	SigningKeyStore
 	PasskeyStore
+	OAuthStore
 	// Ping reports whether the backend answers.
 	Ping(ctx context.Context) error
 	Close() error

@@ -23,9 +23,9 @@ func insertSession(ctx context.Context, tx pgx.Tx, s *gatehouse.Session) error {
 	if kind == "" {
 		kind = gatehouse.SessionToken
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO sessions (id, user_id, scope, created_at, kind, expires_at, auth_time, amr, client_ip, user_agent)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-		s.ID, s.UserID, s.Scope, s.CreatedAt, kind, nullTime(s.ExpiresAt), nullTime(s.AuthTime), s.AMR, s.ClientIP, s.UserAgent)
+	_, err := tx.Exec(ctx, `INSERT INTO sessions (id, user_id, scope, created_at, kind, expires_at, auth_time, amr, client_ip, user_agent, client_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		s.ID, s.UserID, s.Scope, s.CreatedAt, kind, nullTime(s.ExpiresAt), nullTime(s.AuthTime), s.AMR, s.ClientIP, s.UserAgent, s.ClientID)
 	return err
 }
 
@@ -36,7 +36,7 @@ func purgeBrowserSessions(ctx context.Context, tx pgx.Tx, now time.Time) error {
 	return err
 }
 
-const sessionColumns = `s.id, s.user_id, s.scope, s.created_at, s.kind, s.expires_at, s.auth_time, s.amr, s.last_used_at, s.client_ip, s.user_agent`
+const sessionColumns = `s.id, s.user_id, s.scope, s.created_at, s.kind, s.expires_at, s.auth_time, s.amr, s.last_used_at, s.client_ip, s.user_agent, s.client_id`
 
 // liveSession is the condition of a session row s that is live at $2.
 const liveSession = `s.revoked_at IS NULL AND CASE WHEN s.expires_at IS NOT NULL THEN s.expires_at > $2
@@ -47,7 +47,7 @@ func scanSession(row pgx.CollectableRow) (*gatehouse.Session, error) {
 		s                      gatehouse.Session
 		expires, auth, lastUse *time.Time
 	)
-	if err := row.Scan(&s.ID, &s.UserID, &s.Scope, &s.CreatedAt, &s.Kind, &expires, &auth, &s.AMR, &lastUse, &s.ClientIP, &s.UserAgent); err != nil {
+	if err := row.Scan(&s.ID, &s.UserID, &s.Scope, &s.CreatedAt, &s.Kind, &expires, &auth, &s.AMR, &lastUse, &s.ClientIP, &s.UserAgent, &s.ClientID); err != nil {
 		return nil, err
 	}
 	s.ExpiresAt, s.AuthTime, s.LastUsedAt = timeOrZero(expires), timeOrZero(auth), timeOrZero(lastUse)

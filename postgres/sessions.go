@@ -62,9 +62,9 @@ func (db *DB) RotateRefreshToken(ctx context.Context, oldHash string, now time.T
 		)
 		// The session's row is locked too: its limit is read and written
 		// here, and rotations of its tokens take their turns.
-		err := tx.QueryRow(ctx, `SELECT t.hash, t.session_id, t.user_id, t.scope, t.created_at, t.expires_at, t.used_at, t.successor, s.revoked_at, s.refresh_tat
+		err := tx.QueryRow(ctx, `SELECT t.hash, t.session_id, t.user_id, t.scope, t.created_at, t.expires_at, t.used_at, t.successor, s.revoked_at, s.refresh_tat, s.client_id
 			FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id WHERE t.hash = $1 FOR UPDATE OF t, s`, oldHash).
-			Scan(&old.Hash, &old.SessionID, &old.UserID, &old.Scope, &old.CreatedAt, &old.ExpiresAt, &used, &old.Successor, &revoked, &tat)
+			Scan(&old.Hash, &old.SessionID, &old.UserID, &old.Scope, &old.CreatedAt, &old.ExpiresAt, &used, &old.Successor, &revoked, &tat, &rot.ClientID)
 		if err != nil {
 			return notFound(err, "Refresh token")
 		}

@@ -23,9 +23,9 @@ func insertSession(ctx context.Context, tx *sql.Tx, s *gatehouse.Session) error 
 	if kind == "" {
 		kind = gatehouse.SessionToken
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO sessions (id, user_id, scope, created_at, kind, expires_at, auth_time, amr, client_ip, user_agent)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		s.ID, s.UserID, s.Scope, micros(s.CreatedAt), kind, nullMicros(s.ExpiresAt), nullMicros(s.AuthTime), s.AMR, s.ClientIP, s.UserAgent)
+	_, err := tx.ExecContext(ctx, `INSERT INTO sessions (id, user_id, scope, created_at, kind, expires_at, auth_time, amr, client_ip, user_agent, client_id)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		s.ID, s.UserID, s.Scope, micros(s.CreatedAt), kind, nullMicros(s.ExpiresAt), nullMicros(s.AuthTime), s.AMR, s.ClientIP, s.UserAgent, s.ClientID)
 	return err
 }
 
@@ -36,7 +36,7 @@ func purgeBrowserSessions(ctx context.Context, tx *sql.Tx, now time.Time) error 
 	return err
 }
 
-const sessionColumns = `id, user_id, scope, created_at, kind, expires_at, auth_time, amr, last_used_at, client_ip, user_agent`
+const sessionColumns = `id, user_id, scope, created_at, kind, expires_at, auth_time, amr, last_used_at, client_ip, user_agent, client_id`
 
 // liveSession is the condition of a session row s that is live at the
 // time given twice as parameters.
@@ -49,7 +49,7 @@ func scanSession(sc scanner) (*gatehouse.Session, error) {
 		created                int64
 		expires, auth, lastUse sql.NullInt64
 	)
-	if err := sc.Scan(&s.ID, &s.UserID, &s.Scope, &created, &s.Kind, &expires, &auth, &s.AMR, &lastUse, &s.ClientIP, &s.UserAgent); err != nil {
+	if err := sc.Scan(&s.ID, &s.UserID, &s.Scope, &created, &s.Kind, &expires, &auth, &s.AMR, &lastUse, &s.ClientIP, &s.UserAgent, &s.ClientID); err != nil {
 		return nil, err
 	}
 	s.CreatedAt, s.ExpiresAt, s.AuthTime, s.LastUsedAt = fromMicros(created), fromNullMicros(expires), fromNullMicros(auth), fromNullMicros(lastUse)

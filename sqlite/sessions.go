@@ -57,9 +57,9 @@ func (db *DB) RotateRefreshToken(ctx context.Context, oldHash string, now time.T
 			created, expires   int64
 			used, revoked, tat sql.NullInt64
 		)
-		err := tx.QueryRowContext(ctx, `SELECT t.hash, t.session_id, t.user_id, t.scope, t.created_at, t.expires_at, t.used_at, t.successor, s.revoked_at, s.refresh_tat
+		err := tx.QueryRowContext(ctx, `SELECT t.hash, t.session_id, t.user_id, t.scope, t.created_at, t.expires_at, t.used_at, t.successor, s.revoked_at, s.refresh_tat, s.client_id
 			FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id WHERE t.hash = ?`, oldHash).
-			Scan(&old.Hash, &old.SessionID, &old.UserID, &old.Scope, &created, &expires, &used, &old.Successor, &revoked, &tat)
+			Scan(&old.Hash, &old.SessionID, &old.UserID, &old.Scope, &created, &expires, &used, &old.Successor, &revoked, &tat, &rot.ClientID)
 		if err != nil {
 			return notFound(err, "Refresh token")
 		}

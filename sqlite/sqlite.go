@@ -11,6 +11,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"embed"
 	"errors"
 	"fmt"
@@ -192,7 +193,11 @@ func (db *DB) applyMigration(ctx context.Context, name string) error {
 	if old, ok := renamedMigrations[name]; ok {
 		names = append(names, old)
 	}
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	run := db.tx
+	if strings.HasPrefix(string(body), foreignKeysOff) {
+		run = db.txForeignKeysOff
+	}
+	return run(ctx, func(tx *sql.Tx) error {
 		var n int
 		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version IN (?, ?)`,
 			names[0], names[len(names)-1]).Scan(&n); err != nil {
@@ -212,6 +217,61 @@ func (db *DB) applyMigration(ctx context.Context, name string) error {
 		}
 		return nil
 	})
+}
+
+// foreignKeysOff, as a migration's first line, has it run with foreign
+// key enforcement off, as SQLite's way of rebuilding a table requires
+// (https://sqlite.org/lang_altertable.html#otheralter): dropping the old
+// table must not cascade to the rows that reference it.
+const foreignKeysOff = "-- sqlite: foreign_keys off\n"
+
+// txForeignKeysOff runs fn as tx does, with foreign key enforcement off on
+// the write connection (a pragma that has no effect inside a transaction,
+// so it is set before), and commits only if PRAGMA foreign_key_check then
+// finds no violation. Enforcement is back on before the connection is
+// returned to the pool.
+func (db *DB) txForeignKeysOff(ctx context.Context, fn func(*sql.Tx) error) (err error) {
+	conn, err := db.write.Conn(ctx)
+	if err != nil {
+		return db.classify(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `PRAGMA foreign_keys = OFF`); err != nil {
+		return db.classify(err)
+	}
+	defer func() {
+		if _, onErr := conn.ExecContext(context.WithoutCancel(ctx), `PRAGMA foreign_keys = ON`); onErr != nil {
+			// A connection left without enforcement must not serve again.
+			conn.Raw(func(any) error { return driver.ErrBadConn })
+			err = errors.Join(err, fmt.Errorf("turn foreign keys back on: %w", onErr))
+		}
+	}()
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return db.classify(err)
+	}
+	err = fn(tx)
+	if err == nil {
+		err = checkForeignKeys(ctx, tx)
+	}
+	if err != nil {
+		tx.Rollback()
+		return db.classify(err)
+	}
+	return db.classify(tx.Commit())
+}
+
+// checkForeignKeys fails if any row violates a foreign key.
+func checkForeignKeys(ctx context.Context, tx *sql.Tx) error {
+	rows, err := tx.QueryContext(ctx, `PRAGMA foreign_key_check`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	if rows.Next() {
+		return errors.New("foreign key violation after migration")
+	}
+	return rows.Err()
 }
 
 // tx runs fn in a write transaction, committing when fn returns nil.

@@ -65,6 +65,8 @@ func TestFrequentQueriesUseIndexes(t *testing.T) {
 	for _, tt := range []struct{ query, index string }{
 		{`DELETE FROM changes WHERE created_at < 1 AND seq < (SELECT max(seq) FROM changes)`, "changes_created_at"}, // PurgeChanges
 		{`DELETE FROM nonces WHERE expires_at <= 1`, "nonces_expires_at"},                                           // PurgeRevocations
+		{`DELETE FROM oauth_codes WHERE expires_at <= 1`, "oauth_codes_expires_at"},                                 // PurgeAuthCodes
+		{`UPDATE sessions SET revoked_at = 1 WHERE client_id = 'c' AND revoked_at IS NULL`, "sessions_client_id"},   // DeleteClient
 		{strings.Replace(sqlite.OtherAdminsQuery, "?", "1", 1), "users_enabled_admins"},                             // keepAnAdmin
 	} {
 		rows, err := raw.QueryContext(ctx, "EXPLAIN QUERY PLAN "+tt.query)
