@@ -72,6 +72,14 @@ var (
 // was stolen — and the whole login session is revoked: every refresh
 // token and every access token of that sid.
 func (s *Service) Refresh(ctx context.Context, rt string) (*TokenPair, error) {
+	return s.rotate(ctx, rt, "")
+}
+
+// rotate is Refresh for the client clientID ("" for a first-party login;
+// oauth.go): a token of a session opened for another client, or for none
+// when a client presents it, was taken from its holder — it is spent by
+// the presentation anyway — so its session is revoked as on reuse.
+func (s *Service) rotate(ctx context.Context, rt, clientID string) (*TokenPair, error) {
 	if !wellFormedRefresh(rt) {
 		return nil, errBadRefresh
 	}
@@ -86,6 +94,9 @@ func (s *Service) Refresh(ctx context.Context, rt string) (*TokenPair, error) {
 		return nil, err
 	}
 	old := rot.Old
+	if rot.ClientID != clientID {
+		return nil, s.wrongClient(ctx, rot, clientID, now)
+	}
 	switch {
 	case rot.RetryAfter > 0:
 		s.met.RateLimited("refresh_session")
@@ -123,7 +134,12 @@ func (s *Service) Refresh(ctx context.Context, rt string) (*TokenPair, error) {
 	if u.Disabled {
 		return nil, errInactive
 	}
-	pair, err := s.pair(&u.User, old.SessionID, rbac.Restrict(u.Role, old.Scope), next, now)
+	var pair *TokenPair
+	if clientID == "" {
+		pair, err = s.pair(&u.User, old.SessionID, rbac.Restrict(u.Role, old.Scope), next, now)
+	} else {
+		pair, err = s.clientPair(&u.User, clientID, old.SessionID, restrictOAuth(u.Role, old.Scope), next, now)
+	}
 	if err == nil {
 		s.sessionUsed(old.SessionID, now)
 		s.met.TokenIssued("refresh")

@@ -49,6 +49,9 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if done, err := s.tokenOAuth(w, r, form); done {
+		return err
+	}
 	switch form.Get("grant_type") {
 	case "", "password":
 		username, pw := form.Get("username"), form.Get("password")

@@ -20,6 +20,7 @@ import (
 	"github.com/gatehouse/gatehouse/httperror"
 	"github.com/gatehouse/gatehouse/httpsec"
 	"github.com/gatehouse/gatehouse/metrics"
+	"github.com/gatehouse/gatehouse/oauth"
 	"github.com/gatehouse/gatehouse/ratelimit"
 	"github.com/gatehouse/gatehouse/revstream"
 	"github.com/gatehouse/gatehouse/web"
@@ -74,6 +75,9 @@ type Config struct {
 	Redirects *httpsec.Redirects
 	// CookieDomain is the session cookie's Domain; empty: none (host only).
 	CookieDomain string
+	// IDTokenAlgs are the algorithms of the asymmetric keys ID tokens may
+	// be signed with, the default first; default RS256 (contract §13).
+	IDTokenAlgs []string
 }
 
 // DefaultRefreshLimit is how many refreshes one client address may make:
@@ -102,9 +106,10 @@ type Server struct {
 	patterns    []string // every registered pattern, for the OpenAPI check
 	pages       []string // the browser pages' patterns (web), not in the API document
 	web         *web.Handler
-	browser     *guard.Guard // s.guard, and the session cookie too: sessions.go
-	me          meCache      // encoded /users/me answers
-	verifyReqs  verifyCache  // parsed /auth/verify requirements, by query
+	browser     *guard.Guard    // s.guard, and the session cookie too: sessions.go
+	me          meCache         // encoded /users/me answers
+	verifyReqs  verifyCache     // parsed /auth/verify requirements, by query
+	oauth       *oauth.Provider // nil when the store keeps no OAuth clients
 }
 
 // Routes returns every registered route pattern ("METHOD /path").
@@ -174,6 +179,9 @@ func New(cfg Config) (*Server, error) {
 	s.guard.OnDenied = s.denied
 	s.guard.OnError = s.error
 	if err := s.newWeb(); err != nil {
+		return nil, err
+	}
+	if err := s.newOAuth(); err != nil {
 		return nil, err
 	}
 	s.routes()
@@ -253,6 +261,7 @@ func (s *Server) routes() {
 	s.routesForwardAuth()      // forwardauth.go: /auth/verify
 	s.routesKeys()             // keys.go: /.well-known/jwks.json, /revocations/stream
 	s.routesSessions()         // sessions.go: /sessions, /users/{id}/sessions
+	s.routesOAuth()            // oauth.go: discovery, /authorize, /userinfo, /introspect, /revoke, /end-session
 	s.web.Routes(s.handlePage) // web: /login, /sign-out, /account…, /admin…, /static/*
 
 	s.mux.Handle("/", s.wrap(s.handleNoRoute))

@@ -30,7 +30,7 @@ func (s *Server) newWeb() error {
 		}
 	}
 	h, err := web.New(web.Config{Auth: s.auth, Store: s.store, Redirects: red, CookieDomain: s.cfg.CookieDomain,
-		Limits: webLimits{s}, Logger: s.log, Now: s.now})
+		Limits: webLimits{s}, Logger: s.log, Now: s.now, FormActions: s.formActions})
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -50,14 +51,22 @@ func (h *Handler) target(rd string) string {
 }
 
 func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request) error {
-	rd := rdParam(r.URL.Query())
-	if p, err := h.principalQuiet(r); err == nil && p != nil {
+	q := r.URL.Query()
+	rd := rdParam(q)
+	// prompt=login (an OAuth client's, contract §13) asks for a login even
+	// from a browser already signed in.
+	if p, err := h.principalQuiet(r); err == nil && p != nil && q.Get("prompt") != "login" {
 		http.Redirect(w, r, h.target(rd), http.StatusSeeOther)
 		return nil
 	}
 	v := h.newView(nil, "Sign in", "")
 	v.Notice = notice(r)
-	v.Data = &loginData{Step: "password", RD: rd, PasskeysOn: h.auth.PasskeysEnabled()}
+	v.csp = h.loginCSP(r.Context(), rd)
+	username := q.Get("login_hint")
+	if len(username) > 256 {
+		username = ""
+	}
+	v.Data = &loginData{Step: "password", RD: rd, Username: username, PasskeysOn: h.auth.PasskeysEnabled()}
 	h.render(w, r, http.StatusOK, "login", v)
 	return nil
 }
@@ -179,6 +188,7 @@ func (h *Handler) loginAgain(w http.ResponseWriter, r *http.Request, d *loginDat
 		title = "Two-factor authentication"
 	}
 	v := h.newView(nil, title, "")
+	v.csp = h.loginCSP(r.Context(), d.RD)
 	d.Message, v.Data = msg, d
 	d.PasskeysOn = h.auth.PasskeysEnabled()
 	if d.Step == "code" {
@@ -186,6 +196,20 @@ func (h *Handler) loginAgain(w http.ResponseWriter, r *http.Request, d *loginDat
 	}
 	h.render(w, r, status, "login", v)
 	return nil
+}
+
+// loginCSP is the login page's policy for a login returning to rd: its
+// form's answer redirects there, and on to where rd redirects (an OAuth
+// client), which form-action governs too.
+func (h *Handler) loginCSP(ctx context.Context, rd string) string {
+	if h.cfg.FormActions == nil || rd == "" {
+		return ""
+	}
+	extra := h.cfg.FormActions(ctx, rd)
+	if len(extra) == 0 {
+		return ""
+	}
+	return h.cspWith(extra)
 }
 
 // logout ends the browser session and forgets its cookie.

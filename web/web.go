@@ -29,6 +29,7 @@
 package web
 
 import (
+	"context"
 	"embed"
 	"errors"
 	"fmt"
@@ -39,6 +40,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -78,8 +80,13 @@ type Config struct {
 	// sign-on across subdomains (contract §11).
 	CookieDomain string
 	Limits       Limits // nil: no limit beyond auth's own
-	Logger       *slog.Logger
-	Now          func() time.Time
+	// FormActions, when set, names the origins beyond this server's that
+	// a login returning to rd may be redirected to at its end — an OAuth
+	// client's, when rd is an authorization request (package oauth) —
+	// which the login page's form-action must allow.
+	FormActions func(ctx context.Context, rd string) []string
+	Logger      *slog.Logger
+	Now         func() time.Time
 }
 
 // Handler serves the pages.
@@ -116,8 +123,7 @@ func New(cfg Config) (*Handler, error) {
 	h := &Handler{cfg: cfg, auth: cfg.Auth, store: cfg.Store, log: cfg.Logger, now: cfg.Now,
 		pages: map[string]*template.Template{}, xorg: http.NewCrossOriginProtection()}
 	h.cookie = CookieFor(cfg.Redirects.Public(), cfg.CookieDomain)
-	h.csp = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
-		"form-action " + strings.Join(cfg.Redirects.FormActionSources(), " ") + "; frame-ancestors 'none'; base-uri 'none'"
+	h.csp = h.cspWith(nil)
 	h.xorg.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.errorPage(w, r, http.StatusForbidden, "Cross-origin request refused",
 			"This form was sent from another site, so nothing was changed. Go back and try again from this page.")
@@ -142,6 +148,19 @@ func New(cfg Config) (*Handler, error) {
 		h.pages[name] = t
 	}
 	return h, nil
+}
+
+// cspWith is the pages' Content-Security-Policy, its form-action also
+// allowing the origins in extra.
+func (h *Handler) cspWith(extra []string) string {
+	sources := h.cfg.Redirects.FormActionSources()
+	for _, o := range extra {
+		if o != "" && !strings.ContainsAny(o, " ;,'\"") && !slices.Contains(sources, o) {
+			sources = append(sources, o)
+		}
+	}
+	return "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
+		"form-action " + strings.Join(sources, " ") + "; frame-ancestors 'none'; base-uri 'none'"
 }
 
 // CookieFor is the session cookie's form for a public URL and a cookie
@@ -308,6 +327,7 @@ type view struct {
 	Notice string // a confirmation after a redirect
 	Error  string // the page's error, shown at the top
 	Data   any    // the page's own data
+	csp    string // the page's own Content-Security-Policy; "" for the usual one
 }
 
 func (h *Handler) newView(p *gatehouse.Principal, title, nav string) *view {
@@ -332,7 +352,11 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, pag
 		http.Error(w, "Internal Server Error", http.StatusInternalServerError)
 		return
 	}
-	httpsec.SetCSP(w, h.csp)
+	csp := h.csp
+	if v.csp != "" {
+		csp = v.csp
+	}
+	httpsec.SetCSP(w, csp)
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Content-Length", strconv.Itoa(b.Len()))
 	w.WriteHeader(status)
