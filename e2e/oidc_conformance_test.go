@@ -309,19 +309,49 @@ func TestOIDCConformance(t *testing.T) {
 			st, m, _ := s.tokenCall(t, "/token", c, "basic", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}})
 			return st, m
 		}
-		st, m := refresh(rp2, rt)
-		mustf(t, st == 400 && m["error"] == "invalid_grant", "rp2 with rp's refresh token: %d %v", st, m)
-		st, m = refresh(rp, rt)
+		st, m := refresh(rp, rt)
 		if st != 200 || str(m, "refresh_token") == "" || str(m, "refresh_token") == rt {
 			t.Fatalf("refresh: %d %v (want a new refresh token)", st, m)
 		}
 		next, at := str(m, "refresh_token"), str(m, "access_token")
 		mustf(t, claims(t, at)["client_id"] == rp.id, "refreshed access token client_id %v", claims(t, at)["client_id"])
-		st, m = refresh(rp, rt) // reuse of the rotated token
+		// Within 2 s of its first use (two tabs at once) the spent token
+		// gets the same new token or a refusal that keeps the session;
+		// after that it is reuse (contract §3).
+		st, m = refresh(rp, rt)
+		mustf(t, st == 200 && str(m, "refresh_token") == next || st == 400, "spent token within 2 s: %d %v", st, m)
+		time.Sleep(2100 * time.Millisecond)
+		st, m = refresh(rp, rt)
 		mustf(t, st == 400 && m["error"] == "invalid_grant", "reused refresh token: %d %v", st, m)
 		st, m = refresh(rp, next)
 		mustf(t, st == 400, "the successor of a reused refresh token still works: %d %v", st, m)
 		eventually(t, "the session's access token revoked by the reuse", func() bool { return !s.introspect(t, rp, at) })
+
+		// Another client presenting rp's refresh token gets nothing, and
+		// the token, which has leaked, ends its session.
+		tok, _, _ = s.codeFlow(t, sso, rp, "basic", "openid offline_access", nil)
+		st, m = refresh(rp2, str(tok, "refresh_token"))
+		mustf(t, st == 400 && m["error"] == "invalid_grant" && m["access_token"] == nil, "rp2 with rp's refresh token: %d %v", st, m)
+		eventually(t, "the session of a refresh token another client presented revoked", func() bool {
+			return !s.introspect(t, rp, str(tok, "access_token"))
+		})
+		st, m = refresh(rp, str(tok, "refresh_token"))
+		mustf(t, st == 400 && m["error"] == "invalid_grant", "rp's refresh token after rp2 presented it: %d %v", st, m)
+	})
+
+	t.Run("no refresh token without offline_access for a public client either", func(t *testing.T) {
+		pub := s.newClient(t, "cli-offline", "--public", "--redirect-uri", loopbackRedir)
+		c := *pub
+		c.redirect = "http://127.0.0.1:40124/callback"
+		tok, _, _ := s.codeFlow(t, sso, &c, "none", "openid", nil)
+		mustf(t, tok["refresh_token"] == nil, "refresh token without offline_access: %v", tok)
+		tok, _, _ = s.codeFlow(t, sso, &c, "none", "openid offline_access", nil)
+		rt := str(tok, "refresh_token")
+		if rt == "" {
+			t.Fatalf("public client: no refresh token with offline_access: %v", tok)
+		}
+		st, m, _ := s.tokenCall(t, "/token", &c, "none", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}})
+		mustf(t, st == 200 && str(m, "access_token") != "", "public client refresh: %d %v", st, m)
 	})
 
 	t.Run("introspection and revocation", func(t *testing.T) {
