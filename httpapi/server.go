@@ -262,6 +262,7 @@ func (s *Server) routes() {
 	s.routesKeys()             // keys.go: /.well-known/jwks.json, /revocations/stream
 	s.routesSessions()         // sessions.go: /sessions, /users/{id}/sessions
 	s.routesOAuth()            // oauth.go: discovery, /authorize, /userinfo, /introspect, /revoke, /end-session
+	s.routesClients()          // clients.go: /clients, /clients/{id} (OAuth client admin)
 	s.web.Routes(s.handlePage) // web: /login, /sign-out, /account…, /admin…, /static/*
 
 	s.mux.Handle("/", s.wrap(s.handleNoRoute))
