@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -78,6 +79,9 @@ type envOptions struct {
 	stream       *revstream.Config  // the revocation stream, on the server's store (stream_test.go)
 	redirects    *httpsec.Redirects // the public URL and redirect targets of the pages
 	passkeys     *passkey.RP        // passkeys' relying party; nil: unavailable
+	// oauth: an RS256 key beside the HS256 one (ID tokens), and the
+	// server listening at its public URL, which is also the issuer.
+	oauth *oauthKey
 }
 
 // testParams keep argon2id cheap in tests.
@@ -102,8 +106,21 @@ func (e *env) start() {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tokens, err := token.NewManager(token.Config{Keys: []token.Key{{ID: "k1", Secret: e.secret}},
-		Issuer: "gatehouse", Audience: "gatehouse", Leeway: time.Minute, Now: e.clock.Now})
+	keys, issuer := []token.Key{{ID: "k1", Secret: e.secret}}, "gatehouse"
+	var ln net.Listener
+	if o.oauth != nil {
+		if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		issuer = "http://" + ln.Addr().String()
+		pub, _ := url.Parse(issuer)
+		if o.redirects, err = httpsec.NewRedirects(pub, nil); err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, token.Key{ID: o.oauth.kid, Signer: o.oauth.key})
+	}
+	tokens, err := token.NewManager(token.Config{Keys: keys,
+		Issuer: issuer, Audience: "gatehouse", Leeway: time.Minute, Now: e.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +169,14 @@ func (e *env) start() {
 		t.Fatal(err)
 	}
 	e.svc, e.store, e.api = svc, store, api
-	e.srv = httptest.NewServer(api)
+	if ln != nil {
+		e.srv = httptest.NewUnstartedServer(api)
+		e.srv.Listener.Close()
+		e.srv.Listener = ln
+		e.srv.Start()
+	} else {
+		e.srv = httptest.NewServer(api)
+	}
 	rec := e.rec
 	t.Cleanup(func() {
 		e.srv.Close()

@@ -13,13 +13,9 @@ import (
 // The OAuth 2.1 and OpenID Connect provider (contract §13; package oauth).
 // Its grants arrive at POST /token, which hands them over (tokenOAuth).
 
-// newOAuth makes the provider, when the store keeps OAuth clients.
+// newOAuth makes the provider.
 func (s *Server) newOAuth() error {
-	st, ok := s.store.(gatehouse.OAuthStore)
-	if !ok {
-		return nil
-	}
-	p, err := oauth.New(oauth.Config{Auth: s.auth, Store: st, Pages: s.web,
+	p, err := oauth.New(oauth.Config{Auth: s.auth, Store: s.store, Pages: s.web,
 		Issuer: strings.TrimSuffix(s.cfg.Redirects.Public().String(), "/"), IDTokenAlgs: s.cfg.IDTokenAlgs,
 		Logger: s.log, Now: s.now})
 	if err != nil {
@@ -51,7 +47,7 @@ func (s *Server) formActions(ctx context.Context, rd string) []string {
 // reporting whether it was one. A client's refreshes count against the
 // per-address refresh limit as first-party ones do.
 func (s *Server) tokenOAuth(w http.ResponseWriter, r *http.Request, form url.Values) (bool, error) {
-	if s.oauth == nil || !oauth.Handles(r, form) {
+	if s.oauth == nil || !s.oauth.Handles(r, form) {
 		return false, nil
 	}
 	if form.Get("grant_type") == gatehouse.GrantRefreshToken {

@@ -109,7 +109,7 @@ type Server struct {
 	browser     *guard.Guard    // s.guard, and the session cookie too: sessions.go
 	me          meCache         // encoded /users/me answers
 	verifyReqs  verifyCache     // parsed /auth/verify requirements, by query
-	oauth       *oauth.Provider // nil when the store keeps no OAuth clients
+	oauth       *oauth.Provider // the OAuth provider: oauth.go
 }
 
 // Routes returns every registered route pattern ("METHOD /path").

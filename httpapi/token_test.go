@@ -98,10 +98,16 @@ func TestTokenEndpointValidation(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { wantValidation(t, tt.r, tt.field) })
 	}
-	r := e.form("/token", url.Values{"grant_type": {"client_credentials"}})
+	r := e.form("/token", url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:device_code"}})
 	wantStatus(t, r, 400)
 	if r.str("error") != "unsupported_grant_type" {
 		t.Errorf("error = %q", r.str("error"))
+	}
+	// client_credentials exists since contract §13, for clients only.
+	r = e.form("/token", url.Values{"grant_type": {"client_credentials"}})
+	wantStatus(t, r, 401)
+	if r.str("error") != "invalid_client" || !strings.HasPrefix(r.header.Get("WWW-Authenticate"), "Basic") {
+		t.Errorf("client_credentials without a client: %s %v", r.raw, r.header)
 	}
 }
 

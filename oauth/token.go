@@ -33,13 +33,29 @@ type tokenResponse struct {
 
 // Handles reports whether a token request is for this package: the
 // authorization_code and client_credentials grants, and the refresh_token
-// grant of a client (one that names or authenticates itself).
-func Handles(r *http.Request, form url.Values) bool {
+// grant of a registered client (named by client_id or HTTP Basic). A
+// refresh naming no registered client is the server's first-party one,
+// as before clients existed (the guide's clients may send a client_id of
+// their own); a client's refresh token is refused there.
+func (p *Provider) Handles(r *http.Request, form url.Values) bool {
 	switch form.Get("grant_type") {
 	case gatehouse.GrantAuthorizationCode, gatehouse.GrantClientCredentials:
 		return true
 	case gatehouse.GrantRefreshToken:
-		return form.Has("client_id") || r.Header.Get("Authorization") != ""
+		id := form.Get("client_id")
+		if scheme, cred, _ := strings.Cut(r.Header.Get("Authorization"), " "); strings.EqualFold(scheme, "Basic") {
+			if raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(cred)); err == nil {
+				bid, _, _ := strings.Cut(string(raw), ":")
+				if u, err := url.QueryUnescape(bid); err == nil && u != "" {
+					id = u
+				}
+			}
+		}
+		if id == "" || len(id) > maxClientID {
+			return false
+		}
+		_, err := p.store.Client(r.Context(), id)
+		return gatehouse.ErrorCode(err) != gatehouse.ENOTFOUND
 	}
 	return false
 }
