@@ -45,7 +45,7 @@ func TestOAuth2ProxyInFrontOfABackend(t *testing.T) {
 	// An email an administrator set is a verified one (contract §13),
 	// which oauth2-proxy insists on.
 	cmd := exec.Command(binary, "user", "create", "alice", "--email", "alice@example.test", "--password-stdin")
-	cmd.Env = append(os.Environ(), "GATEHOUSE_DATABASE_URL=sqlite:"+s.db, "GATEHOUSE_ENCRYPTION_KEY=", "GATEHOUSE_SECRET_KEY=", "GATEHOUSE_REDIS_URL=")
+	cmd.Env = append(os.Environ(), s.cliEnv...)
 	cmd.Stdin = strings.NewReader("alice-password-123\n")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("user create: %v: %s", err, out)

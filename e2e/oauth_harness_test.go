@@ -32,25 +32,27 @@ const (
 	loopbackRedir = "http://127.0.0.1/callback" // any port may be used (RFC 8252 §7.3)
 )
 
-// oauthServer is one Gatehouse on its own SQLite file.
+// oauthServer is one Gatehouse on its own SQLite file, or several behind
+// one address (base).
 type oauthServer struct {
 	*instance
-	db string
+	db     string   // the SQLite file; "" for a cluster
+	cliEnv []string // what a CLI command needs to reach the database
 }
 
 func startOAuth(t testing.TB, extraEnv ...string) *oauthServer {
 	t.Helper()
 	db := filepath.Join(t.TempDir(), "g.db")
 	env := append([]string{"GATEHOUSE_LOGIN_RATE_LIMIT=100000/minute", "GATEHOUSE_KEY_ROTATION=0", "GATEHOUSE_JWKS_MAX_AGE=1s"}, extraEnv...)
-	return &oauthServer{instance: startSQLite(t, db, env...), db: db}
+	return &oauthServer{instance: startSQLite(t, db, env...), db: db, cliEnv: []string{"GATEHOUSE_DATABASE_URL=sqlite:" + db,
+		"GATEHOUSE_ENCRYPTION_KEY=", "GATEHOUSE_SECRET_KEY=", "GATEHOUSE_REDIS_URL=", "GATEHOUSE_JWKS_MAX_AGE=1s"}}
 }
 
 // cli runs a gatehouse command on the server's database, as an operator does.
 func (s *oauthServer) cli(t testing.TB, args ...string) string {
 	t.Helper()
 	cmd := exec.Command(binary, args...)
-	cmd.Env = append(os.Environ(), "GATEHOUSE_DATABASE_URL=sqlite:"+s.db, "GATEHOUSE_ENCRYPTION_KEY=",
-		"GATEHOUSE_SECRET_KEY=", "GATEHOUSE_REDIS_URL=", "GATEHOUSE_JWKS_MAX_AGE=1s")
+	cmd.Env = append(os.Environ(), s.cliEnv...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -88,6 +90,29 @@ func (s *oauthServer) newClient(t testing.TB, name string, flags ...string) *ocl
 	}
 	if c.id == "" {
 		t.Fatalf("client create printed no client_id: %q", out)
+	}
+	return c
+}
+
+// newClientAPI registers a client with the admin API (POST /clients) as
+// an administrator's script would.
+func (s *oauthServer) newClientAPI(t testing.TB, body map[string]any) *oclient {
+	t.Helper()
+	tok, _ := json.Marshal(body)
+	st, m, _ := s.tokenCall(t, "/token", &oclient{}, "", url.Values{"username": {oauthAdmin}, "password": {oauthAdminPW}})
+	if st != 200 {
+		t.Fatalf("admin login: %d %v", st, m)
+	}
+	req, _ := http.NewRequest("POST", s.base+"/clients", strings.NewReader(string(tok)))
+	req.Header.Set("Authorization", "Bearer "+str(m, "access_token"))
+	req.Header.Set("Content-Type", "application/json")
+	st, m, _ = doJSON(t, req)
+	if st != 201 || str(m, "client_id") == "" {
+		t.Fatalf("POST /clients: %d %v", st, m)
+	}
+	c := &oclient{id: str(m, "client_id"), secret: str(m, "client_secret")}
+	if uris, _ := body["redirect_uris"].([]string); len(uris) > 0 {
+		c.redirect = uris[0]
 	}
 	return c
 }
