@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"io"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -206,6 +207,45 @@ func TestOIDCConformance(t *testing.T) {
 		at, _ := claims(t, str(tok, "id_token"))["auth_time"].(float64)
 		mustf(t, v.logins == 1, "max_age=1 showed %d login forms, want 1", v.logins)
 		mustf(t, at > firstAuthTime, "auth_time %v after max_age=1, not after %v", at, firstAuthTime)
+	})
+
+	// oidcc-prompt-consent; single sign-on across clients.
+	t.Run("prompt=consent asks again", func(t *testing.T) {
+		_, _, v := s.codeFlow(t, sso, rp, "basic", "openid", url.Values{"prompt": {"consent"}})
+		mustf(t, v.logins == 0 && v.consents == 1, "prompt=consent: login forms %d, consent forms %d; want 0 and 1", v.logins, v.consents)
+	})
+	t.Run("single sign-on to another client", func(t *testing.T) {
+		b := newBrowser(t)
+		s.codeFlow(t, b, rp, "basic", "openid", nil)
+		rp3 := s.newClient(t, "conformance-rp3", "--redirect-uri", "https://rp3.example.test/cb")
+		_, _, v := s.codeFlow(t, b, rp3, "basic", "openid", nil)
+		mustf(t, v.logins == 0 && v.consents == 1, "second client: login forms %d, consent forms %d; want 0 and 1", v.logins, v.consents)
+	})
+	// oidcc-login-hint: the login page comes with the username filled in.
+	t.Run("login_hint", func(t *testing.T) {
+		a := newAuthReq(rp, rp.redirect, "openid", url.Values{"login_hint": {"someone-hinted"}})
+		b := newBrowser(t)
+		u := s.authorizeURL(a)
+		for i := 0; i < 5; i++ {
+			res, err := b.c.Get(u)
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if loc := res.Header.Get("Location"); loc != "" {
+				next, _ := res.Request.URL.Parse(loc)
+				u = next.String()
+				continue
+			}
+			f := pickForm(parseForms(string(raw)))
+			if f == nil || !f.has("password") {
+				t.Fatalf("no login form at %s: %d", u, res.StatusCode)
+			}
+			mustf(t, f.values.Get("username") == "someone-hinted", "login page's username %q, want the login_hint", f.values.Get("username"))
+			return
+		}
+		t.Fatalf("no login page after 5 redirects from /authorize")
 	})
 
 	// oidcc-prompt-none-not-logged-in, and its consent twin.
