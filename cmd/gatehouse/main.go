@@ -1,5 +1,5 @@
 // Command gatehouse is the Gatehouse authentication server and its admin
-// CLI: serve, user, apikey, audit, keys, reseal, migrate, version.
+// CLI: serve, user, apikey, client, audit, keys, reseal, migrate, version.
 package main
 
 import (
@@ -32,6 +32,11 @@ usage:
   gatehouse apikey create --user NAME --name NAME [--scopes S] [--expires-at T]
   gatehouse apikey list [--user NAME]
   gatehouse apikey revoke ID
+  gatehouse client create NAME --redirect-uri URI [--redirect-uri URI…] [--post-logout-redirect-uri URI…]
+                  [--public] [--first-party] [--grant G…] [--scope S…] [--json]
+  gatehouse client list [--json]
+  gatehouse client delete ID
+  gatehouse client rotate-secret ID [--overlap 24h]
   gatehouse audit [--user NAME] [--type T] [--since T] [--until T] [--limit N]
   gatehouse keys list [--json]    the signing keys: id, algorithm, state, dates
   gatehouse keys rotate [--alg A] [--now]
@@ -67,6 +72,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return userCommand(ctx, args[1:], stdin, stdout, stderr)
 	case "apikey":
 		return apikeyCommand(ctx, args[1:], stdin, stdout, stderr)
+	case "client":
+		return clientCommand(ctx, args[1:], stdout, stderr)
 	case "audit":
 		return auditCommand(ctx, args[1:], stdout, stderr)
 	case "migrate":
