@@ -26,6 +26,11 @@ func (s *Service) Authenticate(ctx context.Context, bearer string) (*gatehouse.P
 	if s.mirror.Revoked(c.ID, c.SessionID) {
 		return nil, errRevoked
 	}
+	if c.SessionID == "" && c.ClientID != "" {
+		// A client_credentials token (oauth.go) acts for its client, never
+		// for the user whose id its client id might spell.
+		return nil, errBadToken
+	}
 	id, err := strconv.ParseInt(c.Subject, 10, 64)
 	if err != nil {
 		return nil, errBadToken

@@ -28,6 +28,11 @@ const (
 	ScopeOfflineAccess = "offline_access"
 )
 
+// CodeReuseWindow is how long an authorization code is kept after it
+// expired: presented again within it, a code redeemed before revokes the
+// session it opened (RFC 9700 §4.5); later it is merely unknown.
+const CodeReuseWindow = 10 * time.Minute
+
 // IsOIDCScope reports whether scope is one of the OpenID Connect scopes.
 func IsOIDCScope(scope string) bool {
 	switch scope {

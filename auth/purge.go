@@ -16,7 +16,10 @@ func (s *Service) Purge(ctx context.Context) error {
 	// The feed outlives every access token it concerns: the revocation
 	// stream rebuilds its user entries from it after a restart.
 	_, err3 := s.cfg.Store.PurgeChanges(ctx, now.Add(-max(changeRetention, s.cfg.AccessTTL+Leeway)))
-	return errors.Join(err1, err2, err3)
+	// Redeemed codes are kept a while past their expiry, so that a code
+	// presented again still revokes what it issued (oauth.go).
+	_, err4 := s.cfg.Store.PurgeAuthCodes(ctx, now.Add(-CodeReuseWindow))
+	return errors.Join(err1, err2, err3, err4)
 }
 
 // RunPurger calls Purge every interval until ctx ends.

@@ -825,3 +825,20 @@ func TestOAuthLoginPageAllowsTheClientInItsFormAction(t *testing.T) {
 		t.Fatalf("plain login page CSP names the client: %q", plain)
 	}
 }
+
+func TestOAuthClientCredentialsTokenNeverActsForAUser(t *testing.T) {
+	e := newOAuthEnv(t)
+	u := e.createUser("alice", "correct horse battery", gatehouse.RoleUser)
+	id := itoa(u.ID) // a client whose id spells a user's
+	e.addClient(id, func(c *gatehouse.OAuthClient) {
+		c.Grants = []string{gatehouse.GrantClientCredentials}
+		c.Scopes = []string{"read:items"}
+	})
+	r := e.form("/token", url.Values{"grant_type": {"client_credentials"}}, "Authorization", basic(id, appSecret))
+	wantStatus(t, r, 200)
+	wantStatus(t, e.get("/users/me", r.str("access_token")), 401)
+	wantStatus(t, e.get("/items", r.str("access_token")), 401)
+	if r := e.get("/userinfo", r.str("access_token")); r.status != 403 {
+		t.Errorf("userinfo with a client_credentials token: %d", r.status)
+	}
+}
