@@ -169,7 +169,8 @@ type browser struct {
 	t          testing.TB
 	c          *http.Client
 	user, pass string
-	consent    string // "allow" or "deny"
+	consent    string        // "allow" or "deny"
+	otp        func() string // the code a second-step form asks for; nil: none expected
 }
 
 func newBrowser(t testing.TB) *browser {
@@ -193,6 +194,7 @@ type visit struct {
 	body     string   // of the last response read
 	logins   int      // login forms submitted
 	consents int      // consent forms submitted
+	codes    int      // second-step (2FA code) forms submitted
 	urls     []string // every request made, as "METHOD URL"
 }
 
@@ -258,6 +260,14 @@ func (b *browser) runFrom(req *http.Request, follow bool) *visit {
 			}
 			f.values.Set("username", b.user)
 			f.values.Set("password", b.pass)
+		case f.has("otp"):
+			if b.otp == nil {
+				b.t.Fatalf("a second step asked for a code: %.300s", raw)
+			}
+			if v.codes++; v.codes > 3 {
+				return v // refused three times: the caller sees the page
+			}
+			f.values.Set("otp", b.otp())
 		case f.buttons["consent"]:
 			v.consents++
 			f.values.Set("consent", b.consent)
@@ -297,11 +307,12 @@ func (f *form) request(t testing.TB, page *url.URL, origin string) *http.Request
 	return req
 }
 
-// pickForm is the login form (a password input) or the consent form (a
-// button named consent), whichever the page has.
+// pickForm is the login form (a password input), its second step (an otp
+// input) or the consent form (a button named consent), whichever the page
+// has.
 func pickForm(forms []*form) *form {
 	for _, f := range forms {
-		if f.has("password") || f.buttons["consent"] {
+		if f.has("password") || f.has("otp") || f.buttons["consent"] {
 			return f
 		}
 	}
