@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -42,6 +43,7 @@ func BenchmarkOAuth(b *testing.B) {
 	do := func(b *testing.B, req *http.Request, want int) *http.Response {
 		res, err := hc.Do(req)
 		if err == nil {
+			io.Copy(io.Discard, res.Body) // read to the end, so that the connection is kept
 			res.Body.Close()
 			if res.StatusCode == want {
 				return res
