@@ -70,9 +70,15 @@ func TestOAuthLoginWithTwoFactor(t *testing.T) {
 	if v.logins != 1 || v.codes != 1 {
 		t.Errorf("login forms %d, code forms %d; want 1 and 1", v.logins, v.codes)
 	}
-	amr, _ := claims(t, str(tok, "id_token"))["amr"].([]any)
+	idt := claims(t, str(tok, "id_token"))
+	amr, _ := idt["amr"].([]any)
 	if !slices.Contains(amr, any("pwd")) || !slices.Contains(amr, any("otp")) {
 		t.Errorf("amr %v: want pwd and otp", amr)
+	}
+	// acr tells a two-factor login from a password-only one.
+	one, _, _ := s.codeFlow(t, newBrowser(t), rp, "basic", "openid", nil)
+	if acr1 := claims(t, str(one, "id_token"))["acr"]; idt["acr"] == nil || idt["acr"] == acr1 {
+		t.Errorf("acr %v after password and code, %v after a password alone: want two different values", idt["acr"], acr1)
 	}
 
 	// Without the code, no code reaches the client.

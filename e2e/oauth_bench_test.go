@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,11 +26,24 @@ import (
 //   - introspect: POST /introspect of a live access token
 //
 // Each reports ops/s (a whole flow, or one request); ns/op is the
-// wall time per op across the 32 in flight.
+// wall time per op across the 32 in flight. OAUTHBENCH_ALG=ES256 or EdDSA
+// signs access tokens and the client's ID tokens with that algorithm
+// instead of RS256.
 func BenchmarkOAuth(b *testing.B) {
-	s := startOAuth(b)
-	fp := s.newClient(b, "bench-rp", "--first-party", "--redirect-uri", "https://rp.example.test/cb")
-	svc := s.newClient(b, "bench-svc", "--grant", "client_credentials")
+	var s *oauthServer
+	var fp, svc *oclient
+	if alg := os.Getenv("OAUTHBENCH_ALG"); alg != "" {
+		// Access tokens and the client's ID tokens signed with alg
+		// instead of RS256, to see what the RSA signatures cost.
+		s = startOAuth(b, "GATEHOUSE_SIGNING_ALG="+alg)
+		fp = s.newClientAPI(b, map[string]any{"name": "bench-rp", "first_party": true, "id_token_alg": alg,
+			"redirect_uris": []string{"https://rp.example.test/cb"}})
+		svc = s.newClientAPI(b, map[string]any{"name": "bench-svc", "grants": []string{"client_credentials"}, "id_token_alg": alg})
+	} else {
+		s = startOAuth(b)
+		fp = s.newClient(b, "bench-rp", "--first-party", "--redirect-uri", "https://rp.example.test/cb")
+		svc = s.newClient(b, "bench-svc", "--grant", "client_credentials")
+	}
 	br := newBrowser(b)
 	// One login; every flow after it is the single-sign-on path.
 	s.codeFlow(b, br, fp, "basic", "openid", nil)

@@ -127,6 +127,8 @@ func TestOIDCConformance(t *testing.T) {
 		amr, _ := c["amr"].([]any)
 		mustf(t, slices.Contains(amr, any("pwd")), "amr %v lacks pwd", c["amr"])
 		firstAuthTime, _ = c["auth_time"].(float64)
+		acrs, _ := s.discovery(t, "/.well-known/openid-configuration")["acr_values_supported"].([]any)
+		mustf(t, c["acr"] != nil && slices.Contains(acrs, c["acr"]), "acr %v, not one of acr_values_supported %v", c["acr"], acrs)
 
 		// RFC 9068: the access token names its client.
 		ac := claims(t, at)

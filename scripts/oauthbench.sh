@@ -6,7 +6,8 @@
 # end to end without the login (GET /authorize with the session cookie, then
 # the code exchange), the code exchange alone, client_credentials and
 # /introspect. See BenchmarkOAuth in e2e/oauth_bench_test.go.
-# Usage: scripts/oauthbench.sh [BENCHTIME] (default 5s; COUNT=3 runs).
+# Usage: scripts/oauthbench.sh [BENCHTIME] (default 5s; COUNT=3 runs;
+# OAUTHBENCH_ALG=EdDSA or ES256 signs the tokens with that instead of RS256).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
