@@ -29,6 +29,9 @@ type clientsAPI struct {
 // on the token or key used, the admin scope.
 func (s *Server) routesClients() {
 	a := &clientsAPI{m: oauth.NewClientManager(oauth.ClientManagerConfig{Store: s.store, Auth: s.auth, Auditor: s.audit, Now: s.now})}
+	if s.web != nil {
+		s.web.SetClientManager(a.m) // the admin page's OAuth clients: web/clients.go
+	}
 	admin := s.guard.Require(guard.MinRole(gatehouse.RoleAdmin), guard.Scopes(gatehouse.ScopeAdmin))
 	s.handle("GET /clients", admin(s.wrap(a.handleList)))
 	s.handle("POST /clients", admin(s.wrap(a.handleCreate)))

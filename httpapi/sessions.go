@@ -94,7 +94,8 @@ func (s *Server) routesSessions() {
 // sessionJSON is one session in the sessions API.
 type sessionJSON struct {
 	ID         string     `json:"id"`
-	Kind       string     `json:"kind"` // "token" or "browser"
+	Kind       string     `json:"kind"`      // "token", "browser" or "oauth"
+	ClientID   *string    `json:"client_id"` // the OAuth client of an "oauth" session; null otherwise
 	CreatedAt  time.Time  `json:"created_at"`
 	LastUsedAt *time.Time `json:"last_used_at"` // null: not used since the login
 	ExpiresAt  *time.Time `json:"expires_at"`   // a browser session's end; null for a token login
@@ -116,7 +117,7 @@ func sessionsJSON(list []*gatehouse.Session, current string) []sessionJSON {
 		if amr == nil {
 			amr = []string{}
 		}
-		out = append(out, sessionJSON{ID: ss.ID, Kind: ss.Kind, CreatedAt: ss.CreatedAt.UTC().Truncate(time.Second),
+		out = append(out, sessionJSON{ID: ss.ID, Kind: ss.Kind, ClientID: nullable(ss.ClientID), CreatedAt: ss.CreatedAt.UTC().Truncate(time.Second),
 			LastUsedAt: optionalTime(ss.LastUsedAt), ExpiresAt: optionalTime(ss.ExpiresAt), AuthTime: auth.UTC().Truncate(time.Second),
 			AMR: amr, ClientIP: ss.ClientIP, UserAgent: ss.UserAgent, Current: current != "" && ss.ID == current})
 	}

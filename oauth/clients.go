@@ -29,6 +29,7 @@ const (
 	ClientNameMax          = 100  // characters
 	ClientURIMax           = 2000 // bytes, each redirect URI
 	ClientURIsMax          = 20   // redirect URIs, and post-logout redirect URIs, each
+	clientListMax          = 64   // grants or scopes listed, repeats included
 	clientIDLen            = 22   // [A-Za-z0-9]: 130 bits
 	clientSecretLen        = 44   // [A-Za-z0-9]: 261 bits
 	ClientSecretsKept      = 3    // the new secret and at most two old ones still in their overlap
@@ -118,6 +119,9 @@ func CheckClient(c *gatehouse.OAuthClient) error {
 	if c.PostLogoutRedirectURIs, err = checkClientURIs("post_logout_redirect_uris", c.PostLogoutRedirectURIs); err != nil {
 		return err
 	}
+	if len(c.Grants) > clientListMax {
+		return gatehouse.Invalid([]string{"body", "grants"}, "Too many grants", "value_error")
+	}
 	c.Grants = clientDedup(c.Grants)
 	if len(c.Grants) == 0 {
 		return gatehouse.Invalid([]string{"body", "grants"}, "A client needs at least one grant", "value_error")
@@ -138,6 +142,9 @@ func CheckClient(c *gatehouse.OAuthClient) error {
 		return gatehouse.Invalid([]string{"body", "grants"}, "The refresh_token grant comes with authorization_code", "value_error")
 	case c.Public && slices.Contains(c.Grants, gatehouse.GrantClientCredentials):
 		return gatehouse.Invalid([]string{"body", "grants"}, "A public client cannot use client_credentials: it has no secret", "value_error")
+	}
+	if len(c.Scopes) > clientListMax {
+		return gatehouse.Invalid([]string{"body", "scopes"}, "Too many scopes", "value_error")
 	}
 	c.Scopes = clientDedup(c.Scopes)
 	for i, s := range c.Scopes {
@@ -162,6 +169,11 @@ func CheckClient(c *gatehouse.OAuthClient) error {
 // information, and stored exactly as given, since that is how they are
 // matched.
 func checkClientURIs(field string, uris []string) ([]string, error) {
+	// Counted before repeats are dropped too, so that dropping them (a
+	// quadratic step) stays cheap whatever the body holds.
+	if len(uris) > 2*ClientURIsMax {
+		return nil, gatehouse.Invalid([]string{"body", field}, fmt.Sprintf("At most %d URIs", ClientURIsMax), "value_error")
+	}
 	uris = clientDedup(uris)
 	if len(uris) > ClientURIsMax {
 		return nil, gatehouse.Invalid([]string{"body", field}, fmt.Sprintf("At most %d URIs", ClientURIsMax), "value_error")

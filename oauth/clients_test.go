@@ -3,6 +3,7 @@ package oauth
 import (
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -235,5 +236,26 @@ func TestRegistrationRandomIsUniform(t *testing.T) {
 		if !strings.ContainsRune("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789", r) {
 			t.Fatalf("character %q outside [A-Za-z0-9]", r)
 		}
+	}
+}
+
+func TestRegistrationBoundsLongLists(t *testing.T) {
+	long, uris := make([]string, 100_000), make([]string, 100_000)
+	for i := range long {
+		long[i] = "openid"
+		uris[i] = "https://a.example/" + strconv.Itoa(i)
+	}
+	start := time.Now()
+	for _, spec := range []ClientSpec{
+		{Name: "x", RedirectURIs: uris},
+		{Name: "x", RedirectURIs: []string{"https://a.example/cb"}, Scopes: long},
+		{Name: "x", RedirectURIs: []string{"https://a.example/cb"}, Grants: long},
+	} {
+		if _, _, err := NewClient(spec, regT0); gatehouse.ErrorCode(err) != gatehouse.EINVALID {
+			t.Fatalf("a list of 100,000: %v, want 422", err)
+		}
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("refusing long lists took %v", d)
 	}
 }

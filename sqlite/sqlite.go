@@ -193,14 +193,22 @@ func (db *DB) applyMigration(ctx context.Context, name string) error {
 	if old, ok := renamedMigrations[name]; ok {
 		names = append(names, old)
 	}
+	const applied = `SELECT count(*) FROM schema_migrations WHERE version IN (?, ?)`
 	run := db.tx
 	if strings.HasPrefix(string(body), foreignKeysOff) {
-		run = db.txForeignKeysOff
+		// Only while it is still to apply: the check that ends it reads
+		// every table.
+		var n int
+		if err := db.write.QueryRowContext(ctx, applied, names[0], names[len(names)-1]).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			run = db.txForeignKeysOff
+		}
 	}
 	return run(ctx, func(tx *sql.Tx) error {
-		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version IN (?, ?)`,
-			names[0], names[len(names)-1]).Scan(&n); err != nil {
+		var n int // again, in the transaction: another process may have applied it meanwhile
+		if err := tx.QueryRowContext(ctx, applied, names[0], names[len(names)-1]).Scan(&n); err != nil {
 			return err
 		}
 		if n == 0 {

@@ -46,6 +46,7 @@ type enrolView struct {
 
 type sessionRow struct {
 	ID, Kind, Device, UserAgent, ClientIP, AMR string
+	ClientID, ClientName                       string // an "oauth" session's client, and its name (web/clients.go)
 	Current                                    bool
 	Created, LastUsed, Expires                 time.Time
 }
@@ -70,7 +71,7 @@ func (h *Handler) renderAccount(w http.ResponseWriter, r *http.Request, p *gateh
 	if err != nil {
 		return err
 	}
-	d.Sessions = sessionRows(sessions, p.SessionID)
+	d.Sessions = h.nameClients(r.Context(), sessionRows(sessions, p.SessionID))
 	keys, err := h.auth.ListAPIKeys(ctx, p.User.ID)
 	if err != nil {
 		return err
@@ -93,7 +94,7 @@ func (h *Handler) renderAccount(w http.ResponseWriter, r *http.Request, p *gateh
 func sessionRows(sessions []*gatehouse.Session, current string) []sessionRow {
 	rows := make([]sessionRow, 0, len(sessions))
 	for _, s := range sessions {
-		rows = append(rows, sessionRow{ID: s.ID, Kind: s.Kind, Device: describeAgent(s.UserAgent), UserAgent: s.UserAgent,
+		rows = append(rows, sessionRow{ID: s.ID, Kind: s.Kind, ClientID: s.ClientID, Device: describeAgent(s.UserAgent), UserAgent: s.UserAgent,
 			ClientIP: s.ClientIP, AMR: s.AMR, Current: s.ID == current, Created: s.CreatedAt, LastUsed: s.LastUsedAt, Expires: s.ExpiresAt})
 	}
 	// This device first.

@@ -138,7 +138,7 @@ func (h *Handler) renderUser(w http.ResponseWriter, r *http.Request, p *gatehous
 	}
 	v := h.newView(p, u.Username, "admin")
 	v.Notice, v.Error = notice(r), errMsg
-	v.Data = &userData{Subject: u, Sessions: sessionRows(sessions, p.SessionID), Roles: roles, Self: u.ID == p.User.ID}
+	v.Data = &userData{Subject: u, Sessions: h.nameClients(r.Context(), sessionRows(sessions, p.SessionID)), Roles: roles, Self: u.ID == p.User.ID}
 	h.render(w, r, status, "admin_user", v)
 	return nil
 }
@@ -206,6 +206,7 @@ var auditTypes = []string{
 	gatehouse.EventAPIKeyCreated, gatehouse.EventAPIKeyRevoked, gatehouse.EventAPIKeyRefused,
 	gatehouse.EventUserCreated, gatehouse.EventUserChanged, gatehouse.EventUserDeleted,
 	gatehouse.EventPermissionRefused, gatehouse.EventRateLimited,
+	gatehouse.EventClientCreated, gatehouse.EventClientChanged, gatehouse.EventClientSecretRotated, gatehouse.EventClientDeleted,
 }
 
 type auditData struct {

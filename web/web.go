@@ -49,6 +49,7 @@ import (
 	"github.com/gatehouse/gatehouse/auth"
 	"github.com/gatehouse/gatehouse/httperror"
 	"github.com/gatehouse/gatehouse/httpsec"
+	"github.com/gatehouse/gatehouse/oauth"
 	"github.com/gatehouse/gatehouse/rbac"
 )
 
@@ -100,6 +101,9 @@ type Handler struct {
 	csp    string
 	cookie cookieSpec
 	xorg   *http.CrossOriginProtection
+	// clients registers OAuth clients for the admin page (clients.go);
+	// nil until SetClientManager.
+	clients *oauth.ClientManager
 }
 
 // cookieSpec is the form of the session cookie.
@@ -211,6 +215,7 @@ func (h *Handler) Routes(handle func(pattern string, handler http.Handler)) {
 	handle("POST /admin/users/{id}/reset-2fa", h.form(h.admin(write, h.adminReset2FA)))
 	handle("POST /admin/users/{id}/sign-out", h.form(h.admin(write, h.adminSignOut)))
 	handle("GET /admin/audit", h.page(h.admin(read, h.adminAudit)))
+	h.clientRoutes(handle) // clients.go: /admin/clients…
 
 	handle("GET /static/{file}", http.HandlerFunc(h.static))
 }
@@ -439,6 +444,7 @@ var notices = map[string]string{
 	"user-signed-out": "Every session of this user was signed out.",
 	"passkey-added":   "The passkey was added. You can sign in with it from now on.",
 	"passkey-deleted": "The passkey was deleted.",
+	"client-deleted":  "The client was deleted; every session it had was signed out.",
 }
 
 func notice(r *http.Request) string { return notices[r.URL.Query().Get("done")] }
