@@ -225,6 +225,7 @@ type AuditStore interface {
 type Store interface {
 	UserStore
 	SessionStore
+	RefreshTokenReader
 	SessionInfoStore
 	UserSearchStore
 	RevocationStore

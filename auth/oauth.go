@@ -295,39 +295,68 @@ func (s *Service) RevokeAccessToken(ctx context.Context, c token.Claims) error {
 	return nil
 }
 
-// RevokeRefreshForClient revokes the session of a refresh token presented
-// to the revocation endpoint by clientID (RFC 7009 §2.1: revoking a
-// refresh token ends what it was issued with). The store can find a
-// token only by spending it, so the token is spent and its session
-// revoked; a token of another client's session is a stolen one, revoked
-// too, and answered with errWrongClientToken. An unknown token is not an
-// error (RFC 7009 §2.2).
+// InspectRefreshToken reads a refresh token without spending it and
+// returns it as TokenInfo, for introspection (RFC 7662): it must be
+// unused, unexpired, its session not revoked, its user existing and
+// enabled. Its claims are the session's: sub, sid, client_id ("" for a
+// first-party login), scope as the user's role allows it now, iat and exp
+// of the token. Anything else is EUNAUTHENTICATED.
+func (s *Service) InspectRefreshToken(ctx context.Context, rt string) (*TokenInfo, error) {
+	if !wellFormedRefresh(rt) {
+		return nil, errBadRefresh
+	}
+	tok, client, err := s.cfg.Store.LiveRefreshToken(ctx, hashRefresh(rt), s.now())
+	if gatehouse.ErrorCode(err) == gatehouse.ENOTFOUND {
+		return nil, errBadRefresh
+	}
+	if err != nil {
+		return nil, err
+	}
+	if s.mirror.Revoked("", tok.SessionID) {
+		return nil, errBadRefresh
+	}
+	u, err := s.users.get(ctx, tok.UserID)
+	if gatehouse.ErrorCode(err) == gatehouse.ENOTFOUND {
+		return nil, errBadRefresh
+	}
+	if err != nil {
+		return nil, err
+	}
+	if u.Disabled {
+		return nil, errBadRefresh
+	}
+	scope := rbac.Restrict(u.Role, tok.Scope)
+	if client != "" {
+		scope = restrictOAuth(u.Role, tok.Scope)
+	}
+	return &TokenInfo{User: u.snap.User(), Claims: token.Claims{Subject: strconv.FormatInt(u.ID, 10), SessionID: tok.SessionID,
+		ClientID: client, Scope: scope, IssuedAt: tok.CreatedAt.Unix(), ExpiresAt: tok.ExpiresAt.Unix()}}, nil
+}
+
+// RevokeRefreshForClient revokes, for clientID, a refresh token and its
+// whole session (RFC 7009 §2.1: revoking a refresh token ends what it was
+// issued with), durably, at once on every instance. A token that is not
+// live, or that another client (or no client) holds, is left alone: a
+// client revokes only its own (contract §13), and RFC 7009 §2.2 answers
+// both 200.
 func (s *Service) RevokeRefreshForClient(ctx context.Context, clientID, rt string) error {
 	if !wellFormedRefresh(rt) {
 		return nil
 	}
 	now := s.now()
-	next := newRefreshToken()
-	rec := &gatehouse.RefreshToken{Hash: hashRefresh(next), CreatedAt: now, ExpiresAt: now}
-	rot, err := s.cfg.Store.RotateRefreshToken(ctx, hashRefresh(rt), now, rec, nil, gatehouse.RefreshLimit{})
-	if gatehouse.ErrorCode(err) == gatehouse.ENOTFOUND {
+	tok, client, err := s.cfg.Store.LiveRefreshToken(ctx, hashRefresh(rt), now)
+	if gatehouse.ErrorCode(err) == gatehouse.ENOTFOUND || err == nil && client != clientID {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	if rot.ClientID != clientID {
-		return s.wrongClient(ctx, rot, clientID, now)
-	}
-	if rot.SessionRevoked {
-		return nil
-	}
-	if err := s.revokeSession(ctx, rot.Old.SessionID, now, time.Time{}); err != nil {
+	if err := s.revokeSession(ctx, tok.SessionID, now, time.Time{}); err != nil {
 		return err
 	}
 	s.met.Revocation("oauth_revoke")
 	s.audit.Record(ctx, gatehouse.AuditEvent{Type: gatehouse.EventLogout, Outcome: gatehouse.OutcomeSuccess,
-		UserID: rot.Old.UserID, Detail: "oauth client " + capText(clientID, 64) + " revoked its refresh token"})
+		UserID: tok.UserID, Detail: "oauth client " + capText(clientID, 64) + " revoked its refresh token"})
 	return nil
 }
 

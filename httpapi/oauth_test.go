@@ -131,8 +131,13 @@ func formFields(page string) url.Values {
 // pages counts the login and consent pages seen.
 func (b *browser) authorize(params url.Values, user, pw, consent string) (url.Values, map[string]int) {
 	b.e.t.Helper()
+	return b.authorizeFrom(b.do("GET", "/authorize?"+params.Encode(), nil), user, pw, consent)
+}
+
+// authorizeFrom is authorize from the answer r of one of its steps.
+func (b *browser) authorizeFrom(r response, user, pw, consent string) (url.Values, map[string]int) {
+	b.e.t.Helper()
 	pages := map[string]int{}
-	r := b.do("GET", "/authorize?"+params.Encode(), nil)
 	for range 10 {
 		switch {
 		case r.status == http.StatusFound || r.status == http.StatusSeeOther:
@@ -580,6 +585,12 @@ func TestOAuthPublicClientWithPKCE(t *testing.T) {
 	r := e.form("/token", url.Values{"grant_type": {"authorization_code"}, "code": {q.Get("code")}, "code_verifier": {verifier},
 		"redirect_uri": {appRedirect}, "client_id": {"spa"}})
 	wantStatus(t, r, 200)
+	// It refreshes with its client_id alone.
+	r = e.form("/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {r.str("refresh_token")}, "client_id": {"spa"}})
+	wantStatus(t, r, 200)
+	if jwtClaims(t, r.str("access_token"))["client_id"] != "spa" {
+		t.Errorf("public client's refreshed token: %s", r.raw)
+	}
 	// A public client has no secret to send, and gets no client_credentials.
 	r = e.form("/token", url.Values{"grant_type": {"client_credentials"}, "client_id": {"spa"}})
 	if r.status != 401 || r.str("error") != "invalid_client" {
@@ -688,7 +699,15 @@ func TestOAuthIntrospectionAndRevocation(t *testing.T) {
 	if r := e.form("/introspect", url.Values{"token": {t1.str("access_token")}, "client_id": {"spa"}}); r.status != 401 {
 		t.Errorf("introspection by a public client: %d", r.status)
 	}
-	for _, tok := range []string{"garbage", t1.str("refresh_token"), ""} {
+	// A live refresh token is active (read, not spent); a spent one is not.
+	in := introspect(t1.str("refresh_token"))
+	if in.body["active"] != true || in.str("client_id") != "app" || in.str("token_type") != "refresh_token" || in.str("username") != "alice" {
+		t.Errorf("introspect a refresh token: %s", in.raw)
+	}
+	t0 := e.codeTokens(b, "app")
+	wantStatus(t, e.form("/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {t0.str("refresh_token")}},
+		"Authorization", basic("app", appSecret)), 200)
+	for _, tok := range []string{"garbage", t0.str("refresh_token"), "ghr_" + strings.Repeat("A", 43), ""} {
 		r := introspect(tok)
 		if tok == "" {
 			wantStatus(t, r, 400)
@@ -711,10 +730,18 @@ func TestOAuthIntrospectionAndRevocation(t *testing.T) {
 	if introspect(t1.str("access_token")).body["active"] != false {
 		t.Fatal("the revoked access token is still active")
 	}
-	// Revoking the refresh token ends its session.
+	// Revoking the refresh token ends its session; another client's try
+	// changes nothing.
 	t2 := e.codeTokens(b, "app")
+	wantStatus(t, revoke("other", t2.str("refresh_token")), 200)
+	if introspect(t2.str("refresh_token")).body["active"] != true {
+		t.Fatal("another client's revocation touched the refresh token")
+	}
 	wantStatus(t, revoke("app", t2.str("refresh_token")), 200)
 	wantStatus(t, e.get("/userinfo", t2.str("access_token")), 401)
+	if introspect(t2.str("refresh_token")).body["active"] != false {
+		t.Fatal("the revoked refresh token is still active")
+	}
 	// Unknown tokens: 200 (RFC 7009 §2.2).
 	wantStatus(t, revoke("app", "ghr_unknown"), 200)
 	wantStatus(t, revoke("app", "garbage"), 200)
@@ -840,5 +867,40 @@ func TestOAuthClientCredentialsTokenNeverActsForAUser(t *testing.T) {
 	wantStatus(t, e.get("/items", r.str("access_token")), 401)
 	if r := e.get("/userinfo", r.str("access_token")); r.status != 403 {
 		t.Errorf("userinfo with a client_credentials token: %d", r.status)
+	}
+}
+
+func TestOAuthTwoFactorLoginShowsInAMR(t *testing.T) {
+	e := newOAuthEnv(t)
+	tf := &tfEnv{env: e}
+	e.createUser("alice", "correct horse battery", gatehouse.RoleUser)
+	at, _ := e.mustLogin("alice", "correct horse battery")
+	secret, _ := tf.setupJSON(at)
+	wantStatus(t, tf.postCode("/2fa/verify", at, tf.code(secret, 0)), 200)
+	// An ES256 client on a server with only RS256 keys gets RS256.
+	e.addClient("app", func(c *gatehouse.OAuthClient) { c.IDTokenAlg = "ES256" })
+	b := e.newBrowser()
+	verifier, ch := pkce()
+	r := b.do("GET", "/authorize?"+authzParams("app", ch).Encode(), nil)
+	login := b.do("GET", r.header.Get("Location"), nil)
+	f := formFields(login.raw)
+	f.Set("username", "alice")
+	f.Set("password", "correct horse battery")
+	step := b.do("POST", "/login", f)
+	if !strings.Contains(step.raw, `name="otp"`) {
+		t.Fatalf("no code step: %d %.300s", step.status, step.raw)
+	}
+	f = formFields(step.raw)
+	e.clock.Advance(30 * time.Second)
+	f.Set("otp", tf.code(secret, 0))
+	r = b.do("POST", "/login", f)
+	q, _ := b.authorizeFrom(r, "", "", "allow")
+	tok := e.exchange("app", q.Get("code"), verifier)
+	wantStatus(t, tok, 200)
+	h, c := e.idToken(tok.str("id_token"))
+	amr, _ := c["amr"].([]any)
+	if h["alg"] != "RS256" || !slices.Contains(amr, any("pwd")) || !slices.Contains(amr, any("otp")) ||
+		!slices.Contains(amr, any("mfa")) || c["acr"] != "urn:gatehouse:acr:mfa" {
+		t.Fatalf("id_token after a login with 2FA: header %v, claims %v", h, c)
 	}
 }

@@ -105,9 +105,9 @@ type introspection struct {
 }
 
 // handleIntrospect serves token introspection (RFC 7662) to an
-// authenticated confidential client, which may introspect any token.
-// Anything that is not a live access token — a refresh token included —
-// is {"active": false}.
+// authenticated confidential client, which may introspect any token: a
+// live access token, or a live refresh token (read, never spent), is
+// active; anything else is {"active": false}.
 func (p *Provider) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	form, err := p.readForm(r)
 	if err != nil {
@@ -123,7 +123,11 @@ func (p *Provider) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 		p.writeError(w, r, badRequest("invalid_request", "token is required"))
 		return
 	}
-	info, err := p.auth.InspectAccessToken(r.Context(), tok)
+	inspect, typ := p.auth.InspectAccessToken, "Bearer"
+	if strings.HasPrefix(tok, auth.RefreshPrefix) {
+		inspect, typ = p.auth.InspectRefreshToken, "refresh_token"
+	}
+	info, err := inspect(r.Context(), tok)
 	if err != nil {
 		if gatehouse.ErrorCode(err) != gatehouse.EUNAUTHENTICATED {
 			p.writeError(w, r, err)
@@ -133,8 +137,11 @@ func (p *Provider) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := info.Claims
-	out := introspection{Active: true, Scope: c.Scope, ClientID: c.ClientID, TokenType: "Bearer", Expires: c.ExpiresAt,
+	out := introspection{Active: true, Scope: c.Scope, ClientID: c.ClientID, TokenType: typ, Expires: c.ExpiresAt,
 		IssuedAt: c.IssuedAt, NotBefore: c.NotBefore, Subject: c.Subject, Audience: c.Audience, Issuer: c.Issuer, JTI: c.ID}
+	if typ == "refresh_token" {
+		out.Issuer = p.cfg.Issuer
+	}
 	if info.User != nil {
 		out.Username = info.User.Username
 	}
@@ -143,9 +150,8 @@ func (p *Provider) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 
 // handleRevoke serves token revocation (RFC 7009). A client revokes its
 // own tokens: an access token by its jti, a refresh token with its whole
-// session. Unknown tokens, and other clients' access tokens, are answered
-// 200 and left alone; another client's refresh token is a stolen one,
-// which package auth revokes with its session.
+// session. Unknown tokens and other clients' tokens are answered 200 and
+// left alone.
 func (p *Provider) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	form, err := p.readForm(r)
 	if err != nil {
@@ -164,9 +170,6 @@ func (p *Provider) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	}
 	if strings.HasPrefix(tok, auth.RefreshPrefix) {
 		err = p.auth.RevokeRefreshForClient(r.Context(), c.ID, tok)
-		if gatehouse.ErrorCode(err) == gatehouse.EBADREQUEST { // another client's: revoked as stolen
-			err = nil
-		}
 	} else if info, ierr := p.auth.InspectAccessToken(r.Context(), tok); ierr == nil && info.Claims.ClientID == c.ID {
 		err = p.auth.RevokeAccessToken(r.Context(), info.Claims)
 	}

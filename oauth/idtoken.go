@@ -87,8 +87,12 @@ func amrAndACR(amr string) ([]string, string) {
 // registered algorithm, RS256 unless it chose another (OIDC Core §15.1).
 func (p *Provider) idToken(c *gatehouse.OAuthClient, u *gatehouse.User, ac *gatehouse.AuthCode, scope, accessToken string) (string, error) {
 	alg := c.IDTokenAlg
-	if alg == "" {
-		alg = "RS256"
+	if alg == "" || !slices.Contains(p.cfg.IDTokenAlgs, alg) {
+		if alg != "" {
+			p.log.Warn("a client's ID token algorithm has no signing key here: RS256 used",
+				"client_id", c.ID, "alg", alg, "available", p.cfg.IDTokenAlgs)
+		}
+		alg = p.cfg.IDTokenAlgs[0]
 	}
 	now := p.now()
 	amr, acr := amrAndACR(ac.AMR)

@@ -85,7 +85,7 @@ func Run(t *testing.T, open func(t *testing.T, now func() time.Time) gatehouse.S
 		{"audit: non-ASCII text is stored and read back unchanged", testAuditNonASCII},
 		{"audit: a summary's count is kept; an event without one counts once", testAuditCount},
 	}
-	for _, tt := range slices.Concat(tests, signingKeyTests, sessionInfoTests, passkeyTests, oauthTests) {
+	for _, tt := range slices.Concat(tests, signingKeyTests, sessionInfoTests, passkeyTests, oauthTests, refreshInfoTests) {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open(t, func() time.Time { return t0 })) })
 	}
 }

@@ -281,7 +281,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	api, err := httpapi.New(httpapi.Config{Auth: a.auth, Store: a.store, Logger: log, Security: c.security,
 		Proxies: c.proxies, Metrics: a.metrics, Auditor: a.audit, LoginLimit: c.loginRateLimit, RefreshLimit: c.refreshRateLimit,
 		RouteLimits: c.routeLimits, RateStore: rateStore, DeviceMarks: marks, LoginKey: a.sealing.loginKey, Ready: ready,
-		JWKS: a.keys.Handler(), Revocations: hub, Redirects: c.redirects, CookieDomain: c.cookieDomain})
+		JWKS: a.keys.Handler(), Revocations: hub, Redirects: c.redirects, CookieDomain: c.cookieDomain,
+		IDTokenAlgs: idTokenAlgs(c.store.signing.alg)})
 	if err != nil {
 		return bad("GATEHOUSE_RATE_LIMITS", "%v", err) // a route limit naming no route
 	}

@@ -314,3 +314,14 @@ func (s *keySwap) install(set *keys.Set) {
 		s.log.Error("signing keys: the new key set is not in force; the previous one still is", "err", err)
 	}
 }
+
+// idTokenAlgs are the algorithms ID tokens may be signed with (contract
+// §13): RS256, which the key manager always keeps (OIDC Core §15.1), and
+// the access tokens' algorithm when it is another asymmetric one.
+func idTokenAlgs(access string) []string {
+	algs := []string{token.RS256}
+	if access != "" && access != token.HS256 && access != token.RS256 {
+		algs = append(algs, access)
+	}
+	return algs
+}
