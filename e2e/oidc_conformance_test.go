@@ -181,6 +181,20 @@ func TestOIDCConformance(t *testing.T) {
 			"Basic with a wrong secret: %d %v %q", st, m, hdr.Get("WWW-Authenticate"))
 		st, m, _ = s.tokenCall(t, "/token", bad, "post", form)
 		mustf(t, st == 401 && m["error"] == "invalid_client", "post with a wrong secret: %d %v", st, m)
+		st, m, hdr = s.tokenCall(t, "/token", &oclient{id: "no-such-client", secret: rp.secret}, "basic", form)
+		mustf(t, st == 401 && m["error"] == "invalid_client" && strings.HasPrefix(hdr.Get("WWW-Authenticate"), "Basic"),
+			"an unknown client: %d %v %q", st, m, hdr.Get("WWW-Authenticate"))
+	})
+	// RFC 6749 §5.2: a grant's missing parameter is invalid_request, an
+	// unknown grant unsupported_grant_type.
+	t.Run("token request errors", func(t *testing.T) {
+		st, m, _ := s.tokenCall(t, "/token", rp, "basic", url.Values{"grant_type": {"authorization_code"}, "redirect_uri": {rp.redirect}, "code_verifier": {randomToken()}})
+		mustf(t, st == 400 && m["error"] == "invalid_request", "no code: %d %v", st, m)
+		st, m, _ = s.tokenCall(t, "/token", rp, "basic", url.Values{"grant_type": {"urn:example:unknown"}})
+		mustf(t, st == 400 && m["error"] == "unsupported_grant_type", "unknown grant: %d %v", st, m)
+		st, m, _ = s.tokenCall(t, "/token", rp, "basic", url.Values{"grant_type": {"authorization_code"}, "code": {"not-a-code"},
+			"redirect_uri": {rp.redirect}, "code_verifier": {randomToken()}})
+		mustf(t, st == 400 && m["error"] == "invalid_grant", "a made-up code: %d %v", st, m)
 	})
 
 	// oidcc-ensure-request-without-nonce-succeeds-for-code-flow.
