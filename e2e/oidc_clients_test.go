@@ -36,6 +36,11 @@ func TestRealClientsCodeFlow(t *testing.T) {
 		sub := goRelyingParty(t, s, c)
 		t.Logf("go-oidc + x/oauth2: signed in as sub %s", sub)
 	})
+	t.Run("go-oidc+x/oauth2 public client", func(t *testing.T) {
+		c := s.newClient(t, "go-cli", "--public", "--redirect-uri", loopbackRedir)
+		sub := goRelyingParty(t, s, c)
+		t.Logf("go-oidc + x/oauth2, public client: signed in as sub %s", sub)
+	})
 	t.Run("python3-authlib", func(t *testing.T) {
 		const python = "/usr/bin/python3" // Debian's, with python3-authlib; PATH may hold another
 		if err := exec.Command(python, "-c", "import authlib, requests").Run(); err != nil {
@@ -149,7 +154,11 @@ func goRelyingParty(t *testing.T, s *oauthServer, c *oclient) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conf := &oauth2.Config{ClientID: c.id, ClientSecret: c.secret, Endpoint: provider.Endpoint(),
+	endpoint := provider.Endpoint()
+	if c.secret == "" {
+		endpoint.AuthStyle = oauth2.AuthStyleInParams // a public client: its client_id in the body, no secret
+	}
+	conf := &oauth2.Config{ClientID: c.id, ClientSecret: c.secret, Endpoint: endpoint,
 		RedirectURL: fmt.Sprintf("http://%s/callback", ln.Addr()),
 		Scopes:      []string{oidc.ScopeOpenID, "profile", "email", oidc.ScopeOfflineAccess}}
 	idv := provider.Verifier(&oidc.Config{ClientID: c.id})
