@@ -4,6 +4,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"os/exec"
 	"reflect"
 	"slices"
 	"strings"
@@ -151,6 +153,26 @@ func TestOIDCConformance(t *testing.T) {
 	if sso == nil {
 		t.Fatal("the basic flow failed; the rest depends on it")
 	}
+
+	// oidcc-scope-email, oidcc-scope-profile: claims by scope, and an
+	// email an administrator set is a verified one.
+	t.Run("scopes email and profile", func(t *testing.T) {
+		cmd := exec.Command(binary, "user", "create", "dave", "--email", "dave@example.test", "--full-name", "Dave Example", "--password-stdin")
+		cmd.Env = append(os.Environ(), s.cliEnv...)
+		cmd.Stdin = strings.NewReader("dave-password-123\n")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("user create: %v: %s", err, out)
+		}
+		b := newBrowser(t)
+		b.user, b.pass = "dave", "dave-password-123"
+		tok, _, _ := s.codeFlow(t, b, rp, "basic", "openid email profile", nil)
+		st, ui, _ := s.userinfo(t, "GET", str(tok, "access_token"))
+		mustf(t, st == 200 && ui["email"] == "dave@example.test" && ui["email_verified"] == true, "userinfo with scope email: %d %v", st, ui)
+		mustf(t, ui["preferred_username"] == "dave" && ui["name"] == "Dave Example", "userinfo with scope profile: %v", ui)
+		tok, _, _ = s.codeFlow(t, b, rp, "basic", "openid", nil)
+		st, ui, _ = s.userinfo(t, "GET", str(tok, "access_token"))
+		mustf(t, st == 200 && ui["email"] == nil && ui["preferred_username"] == nil && str(ui, "sub") != "", "userinfo with scope openid alone: %d %v", st, ui)
+	})
 
 	// oidcc-client-secret-post; RFC 6749 §2.3.1 form-encoding in Basic.
 	t.Run("client_secret_post", func(t *testing.T) {
