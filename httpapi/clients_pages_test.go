@@ -158,3 +158,51 @@ func TestOAuthSessionsNameTheirClient(t *testing.T) {
 		t.Fatalf("the account page does not name the application: %s", page.raw)
 	}
 }
+
+func TestAdminClientPageEdits(t *testing.T) {
+	e := newEnv(t)
+	e.createUser("root", "the admin's long password", gatehouse.RoleAdmin)
+	cookie := e.browserLogin("root", "the admin's long password")
+	ctx := context.Background()
+	c, _, err := oauth.NewClient(oauth.ClientSpec{Name: "App", RedirectURIs: []string{"https://a.example/cb"}}, e.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.CreateClient(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	r := e.page("GET", "/admin/clients/"+c.ID, nil, cookie)
+	if r.status != 200 || !strings.Contains(r.raw, c.ID) || !strings.Contains(r.raw, "https://a.example/cb</textarea>") ||
+		strings.Contains(r.raw, c.Secrets[0].Hash) {
+		t.Fatalf("client page: %d %s", r.status, r.raw)
+	}
+	if m := inlineStyle.FindString(r.raw); m != "" {
+		t.Fatalf("inline style: %q", m)
+	}
+	edit := url.Values{"name": {"App 2"}, "redirect_uris": {"https://a.example/cb\nhttps://a.example/cb2"}, "scopes": {"openid"},
+		"grant": {"authorization_code"}, "first_party": {"on"}}
+	r = e.page("POST", "/admin/clients/"+c.ID, edit, cookie, sameOrigin...)
+	if r.status != 303 || r.header.Get("Location") != "/admin/clients/"+c.ID+"?done=client-changed" {
+		t.Fatalf("edit: %d to %q", r.status, r.header.Get("Location"))
+	}
+	got, _ := e.store.Client(ctx, c.ID)
+	if got.Name != "App 2" || len(got.RedirectURIs) != 2 || !got.FirstParty || strings.Join(got.Grants, " ") != "authorization_code" ||
+		strings.Join(got.Scopes, " ") != "openid" || len(got.Secrets) != 1 {
+		t.Fatalf("after edit: %+v", got)
+	}
+	// A refused edit shows what was typed, names the field, changes nothing.
+	bad := url.Values{"name": {"App 3"}, "redirect_uris": {"http://evil.example/cb"}, "grant": {"authorization_code"}}
+	r = e.page("POST", "/admin/clients/"+c.ID, bad, cookie, sameOrigin...)
+	if r.status != 422 || !strings.Contains(r.raw, "http://evil.example/cb</textarea>") || !strings.Contains(r.raw, `id="client-redirects-error"`) {
+		t.Fatalf("bad edit: %d %s", r.status, r.raw)
+	}
+	if got, _ := e.store.Client(ctx, c.ID); got.Name != "App 2" {
+		t.Fatalf("a refused edit changed the name to %q", got.Name)
+	}
+	if r := e.page("GET", "/admin/clients/nope", nil, cookie); r.status != 404 {
+		t.Fatalf("unknown client page: %d", r.status)
+	}
+	if r := e.page("POST", "/admin/clients/"+c.ID, edit, cookie, "Sec-Fetch-Site", "cross-site"); r.status != 403 {
+		t.Fatalf("cross-origin edit: %d", r.status)
+	}
+}

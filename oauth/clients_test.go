@@ -259,3 +259,21 @@ func TestRegistrationBoundsLongLists(t *testing.T) {
 		t.Fatalf("refusing long lists took %v", d)
 	}
 }
+
+// BenchmarkVerifyClientSecret is the client authentication of /token and
+// /introspect during a rotation's overlap: two secrets, both compared.
+func BenchmarkVerifyClientSecret(b *testing.B) {
+	c, secret, err := NewClient(ClientSpec{Name: "app", RedirectURIs: []string{"https://a.example/cb"}}, regT0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if secret, err = RotateClientSecret(c, regT0, time.Hour); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if !VerifyClientSecret(c, secret, regT0) {
+			b.Fatal("no match")
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -92,5 +93,76 @@ func TestMigration009KeepsSessionsAndRefreshTokens(t *testing.T) {
 	if err := db.CreateSession(ctx, &gatehouse.Session{ID: "oa", UserID: 2, CreatedAt: now, Kind: gatehouse.SessionOAuth, ClientID: "app",
 		ExpiresAt: now.Add(time.Hour)}, nil); err != nil {
 		t.Fatalf("an oauth session after migration: %v", err)
+	}
+}
+
+// TestMigration009Timing measures how long migration 009 takes on a
+// database with many sessions (it rebuilds the sessions table), when
+// GATEHOUSE_MIGRATION_SESSIONS says how many:
+//
+//	GATEHOUSE_MIGRATION_SESSIONS=1000000 go test ./sqlite -run Migration009Timing -v
+func TestMigration009Timing(t *testing.T) {
+	n, _ := strconv.Atoi(os.Getenv("GATEHOUSE_MIGRATION_SESSIONS"))
+	if n <= 0 {
+		t.Skip("set GATEHOUSE_MIGRATION_SESSIONS to measure")
+	}
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "big.db")
+	raw, err := sql.Open("sqlite", "file:"+path+"?_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	raw.SetMaxOpenConns(1)
+	if _, err := raw.Exec(`CREATE TABLE schema_migrations (version TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []string{"001_core", "002_apikeys_items_totp_nonces_audit", "003_indexes", "004_enabled_admins_index",
+		"005_audit_count", "006_signing_keys", "007_hardening", "008_session_info", "010_passkeys"} {
+		name := "migrations/" + m + ".sql"
+		body, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := raw.Exec(string(body)); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if _, err := raw.Exec(`INSERT INTO schema_migrations VALUES (?, 1)`, name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := raw.Exec(`INSERT INTO users (username, username_key, password_hash, role, created_at, updated_at) VALUES ('u', 'u', 'h', 'user', 1, 1)`); err != nil {
+		t.Fatal(err)
+	}
+	// n sessions, each with one live and one spent refresh token.
+	if _, err := raw.Exec(`WITH RECURSIVE seq(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM seq WHERE i < ?)
+		INSERT INTO sessions (id, user_id, scope, created_at, kind, auth_time, amr, client_ip, user_agent)
+		SELECT 'sid-' || i, 1, 'read:items write:items', i, 'token', i, 'pwd', '192.0.2.1', 'Mozilla/5.0 (X11; Linux x86_64)' FROM seq`, n); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.Exec(`INSERT INTO refresh_tokens (hash, session_id, user_id, scope, created_at, expires_at, used_at)
+		SELECT 'a' || id, id, 1, scope, 1, 9999999999999999, NULL FROM sessions
+		UNION ALL SELECT 'b' || id, id, 1, scope, 1, 9999999999999999, 1 FROM sessions`); err != nil {
+		t.Fatal(err)
+	}
+	raw.Close()
+	fi, _ := os.Stat(path)
+	start := time.Now()
+	db, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(start)
+	defer db.Close()
+	t.Logf("migration 009 on %d sessions, %d refresh tokens (%d MB file): %v", n, 2*n, fi.Size()>>20, took)
+	start = time.Now()
+	db.Close()
+	db, err = sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("opening it again (009 applied, no foreign key check): %v", time.Since(start))
+	if ids, err := db.LiveSessions(ctx, 1); err != nil || len(ids) != n {
+		t.Fatalf("after migration: %d live sessions, %v; want %d", len(ids), err, n)
 	}
 }

@@ -24,6 +24,8 @@ func (h *Handler) clientRoutes(handle func(pattern string, handler http.Handler)
 	read, write := gatehouse.PermReadUsers, gatehouse.PermWriteUsers
 	handle("GET /admin/clients", h.page(h.admin(read, h.adminClients)))
 	handle("POST /admin/clients", h.form(h.admin(write, h.adminCreateClient)))
+	handle("GET /admin/clients/{id}", h.page(h.admin(read, h.adminClient)))
+	handle("POST /admin/clients/{id}", h.form(h.admin(write, h.adminUpdateClient)))
 	handle("POST /admin/clients/{id}/secret", h.form(h.admin(write, h.adminRotateClientSecret)))
 	handle("POST /admin/clients/{id}/delete", h.form(h.admin(write, h.adminDeleteClient)))
 }
@@ -48,6 +50,42 @@ type clientForm struct {
 	Name, RedirectURIs, PostLogoutRedirectURIs, Scopes string
 	Public, FirstParty                                 bool
 	Grants                                             []string
+}
+
+// readClientForm reads the registration (or edit) form.
+func readClientForm(r *http.Request) clientForm {
+	r.ParseMultipartForm(1 << 20)
+	return clientForm{Name: formValue(r, "name"), RedirectURIs: formValue(r, "redirect_uris"),
+		PostLogoutRedirectURIs: formValue(r, "post_logout_redirect_uris"), Scopes: formValue(r, "scopes"),
+		Public: formValue(r, "type") == "public", FirstParty: formValue(r, "first_party") == "on", Grants: r.PostForm["grant"]}
+}
+
+// grantList is the grants ticked; none ticked is refused, not the default.
+func (f clientForm) grantList() []string {
+	if f.Grants == nil {
+		return []string{}
+	}
+	return f.Grants
+}
+
+func (f clientForm) scopeList() []string {
+	return strings.Fields(strings.ReplaceAll(f.Scopes, ",", " "))
+}
+
+// formOf is the edit form of c as stored.
+func formOf(c *gatehouse.OAuthClient) clientForm {
+	return clientForm{Name: c.Name, RedirectURIs: strings.Join(c.RedirectURIs, "\n"),
+		PostLogoutRedirectURIs: strings.Join(c.PostLogoutRedirectURIs, "\n"), Scopes: strings.Join(c.Scopes, " "),
+		Public: c.Public, FirstParty: c.FirstParty, Grants: c.Grants}
+}
+
+// fieldError maps a 422 to the form field it names.
+func fieldError(err error) map[string]string {
+	field := "name"
+	if e, ok := err.(*gatehouse.Error); ok && len(e.Fields) > 0 && len(e.Fields[0].Loc) > 1 {
+		field = e.Fields[0].Loc[1]
+	}
+	return map[string]string{field: gatehouse.ErrorMessage(err)}
 }
 
 func (f clientForm) HasGrant(g string) bool {
@@ -102,26 +140,15 @@ func (h *Handler) adminCreateClient(w http.ResponseWriter, r *http.Request, p *g
 	if h.clients == nil {
 		return clientUnavailable
 	}
-	r.ParseMultipartForm(1 << 20)
-	f := clientForm{Name: formValue(r, "name"), RedirectURIs: formValue(r, "redirect_uris"),
-		PostLogoutRedirectURIs: formValue(r, "post_logout_redirect_uris"), Scopes: formValue(r, "scopes"),
-		Public: formValue(r, "type") == "public", FirstParty: formValue(r, "first_party") == "on", Grants: r.PostForm["grant"]}
-	grants := f.Grants
-	if grants == nil {
-		grants = []string{} // none ticked: refused, not the default
-	}
+	f := readClientForm(r)
 	c, secret, err := h.clients.Create(r.Context(), oauth.ClientSpec{Name: f.Name, RedirectURIs: textLines(f.RedirectURIs),
 		PostLogoutRedirectURIs: textLines(f.PostLogoutRedirectURIs), Public: f.Public, FirstParty: f.FirstParty,
-		Grants: grants, Scopes: strings.Fields(strings.ReplaceAll(f.Scopes, ",", " "))})
+		Grants: f.grantList(), Scopes: f.scopeList()})
 	if err != nil {
 		if gatehouse.ErrorCode(err) != gatehouse.EINVALID {
 			return err
 		}
-		field := "name"
-		if e, ok := err.(*gatehouse.Error); ok && len(e.Fields) > 0 && len(e.Fields[0].Loc) > 1 {
-			field = e.Fields[0].Loc[1]
-		}
-		d := &clientsData{Create: f, Errors: map[string]string{field: gatehouse.ErrorMessage(err)}}
+		d := &clientsData{Create: f, Errors: fieldError(err)}
 		return h.renderClients(w, r, p, d, httpStatus(gatehouse.ErrorCode(err)), "The client was not registered: "+lowerFirst(gatehouse.ErrorMessage(err)))
 	}
 	v := &clientsData{Create: clientForm{Grants: oauth.DefaultClientGrants}, Issued: c, IssuedSecret: secret}
@@ -178,4 +205,61 @@ func (h *Handler) nameClients(ctx context.Context, rows []sessionRow) []sessionR
 		rows[i].ClientName = name
 	}
 	return rows
+}
+
+// clientData is the page of one client: its facts and its edit form.
+type clientData struct {
+	Client *gatehouse.OAuthClient
+	Edit   clientForm
+	Errors map[string]string
+	Grants []string
+	Scopes []string
+}
+
+func (h *Handler) adminClient(w http.ResponseWriter, r *http.Request, p *gatehouse.Principal) error {
+	return h.renderClient(w, r, p, nil, nil, http.StatusOK, "")
+}
+
+// renderClient shows the path's client, with edit as its form (nil: as
+// stored) and errs beside the fields.
+func (h *Handler) renderClient(w http.ResponseWriter, r *http.Request, p *gatehouse.Principal, edit *clientForm, errs map[string]string, status int, errMsg string) error {
+	if h.clients == nil {
+		return clientUnavailable
+	}
+	c, err := h.clients.Client(r.Context(), r.PathValue("id"))
+	if gatehouse.ErrorCode(err) == gatehouse.ENOTFOUND {
+		return errNotFound
+	}
+	if err != nil {
+		return err
+	}
+	d := &clientData{Client: c, Edit: formOf(c), Errors: errs,
+		Grants: []string{gatehouse.GrantAuthorizationCode, gatehouse.GrantRefreshToken, gatehouse.GrantClientCredentials},
+		Scopes: oauth.ClientScopes}
+	if edit != nil {
+		d.Edit = *edit
+	}
+	v := h.newView(p, c.Name, "admin")
+	v.Notice, v.Error, v.Data = notice(r), errMsg, d
+	h.render(w, r, status, "admin_client", v)
+	return nil
+}
+
+func (h *Handler) adminUpdateClient(w http.ResponseWriter, r *http.Request, p *gatehouse.Principal) error {
+	if h.clients == nil {
+		return clientUnavailable
+	}
+	f := readClientForm(r)
+	redirects, logouts, grants, scopes := textLines(f.RedirectURIs), textLines(f.PostLogoutRedirectURIs), f.grantList(), f.scopeList()
+	_, err := h.clients.Update(r.Context(), r.PathValue("id"), oauth.ClientChange{Name: &f.Name, RedirectURIs: &redirects,
+		PostLogoutRedirectURIs: &logouts, Grants: &grants, Scopes: &scopes, FirstParty: &f.FirstParty})
+	switch gatehouse.ErrorCode(err) {
+	case "":
+		return h.see(w, r, "/admin/clients/"+r.PathValue("id"), "client-changed")
+	case gatehouse.ENOTFOUND:
+		return errNotFound
+	case gatehouse.EINVALID:
+		return h.renderClient(w, r, p, &f, fieldError(err), httpStatus(gatehouse.EINVALID), "Nothing was changed: "+lowerFirst(gatehouse.ErrorMessage(err)))
+	}
+	return err
 }

@@ -445,6 +445,7 @@ var notices = map[string]string{
 	"passkey-added":   "The passkey was added. You can sign in with it from now on.",
 	"passkey-deleted": "The passkey was deleted.",
 	"client-deleted":  "The client was deleted; every session it had was signed out.",
+	"client-changed":  "The client was changed.",
 }
 
 func notice(r *http.Request) string { return notices[r.URL.Query().Get("done")] }
