@@ -298,6 +298,11 @@ func TestOAuthCodeFlowThroughTheLoginPage(t *testing.T) {
 		t.Errorf("introspection = %s", in.raw)
 	}
 
+	// The account page lists the client's session.
+	if acc := b.do("GET", "/account", nil); !strings.Contains(acc.raw, "signed in to App app") {
+		t.Errorf("the account page does not list the client's session")
+	}
+
 	// Single sign-on and consent once: a second request goes straight back.
 	_, challenge2 := pkce()
 	q2, pages2 := b.authorize(authzParams("app", challenge2), "", "", "")
@@ -669,6 +674,18 @@ func TestOAuthClientCredentials(t *testing.T) {
 	if in.body["active"] != true || in.str("client_id") != "svc" || in.str("scope") != "read:items" {
 		t.Errorf("introspection: %s", in.raw)
 	}
+	// Once its client is deleted, the token is no longer active.
+	if _, err := e.store.DeleteClient(context.Background(), "svc", e.clock.Now(), e.clock.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	in = e.form("/introspect", url.Values{"token": {r.str("access_token")}}, "Authorization", basic("app", appSecret))
+	if in.body["active"] != false {
+		t.Errorf("introspection after the client was deleted: %s", in.raw)
+	}
+	e.addClient("svc", func(c *gatehouse.OAuthClient) {
+		c.Grants = []string{gatehouse.GrantClientCredentials}
+		c.Scopes = []string{"read:items", "write:items"}
+	})
 	// Unregistered scope; a client without the grant.
 	r = e.form("/token", url.Values{"grant_type": {"client_credentials"}, "scope": {"admin"}}, "Authorization", basic("svc", appSecret))
 	if r.status != 400 || r.str("error") != "invalid_scope" {
@@ -851,6 +868,30 @@ func TestOAuthLoginPageAllowsTheClientInItsFormAction(t *testing.T) {
 	if strings.Contains(plain, "app.example") {
 		t.Fatalf("plain login page CSP names the client: %q", plain)
 	}
+	// The consent page and the sign-out confirmation redirect to the
+	// client too.
+	e.createUser("alice", "correct horse battery", gatehouse.RoleUser)
+	f := formFields(page.raw)
+	f.Set("username", "alice")
+	f.Set("password", "correct horse battery")
+	r = b.do("POST", "/login", f)
+	consent := b.do("GET", r.header.Get("Location"), nil)
+	if !strings.Contains(consent.raw, `value="allow"`) || !strings.Contains(consent.header.Get("Content-Security-Policy"), "https://app.example") {
+		t.Fatalf("consent page CSP: %q", consent.header.Get("Content-Security-Policy"))
+	}
+	confirm := b.do("GET", "/end-session?"+url.Values{"client_id": {"app"}, "post_logout_redirect_uri": {"https://app.example/bye"}}.Encode(), nil)
+	if !strings.Contains(confirm.raw, "/end-session/confirm") || !strings.Contains(confirm.header.Get("Content-Security-Policy"), "https://app.example") {
+		t.Fatalf("sign-out confirmation CSP: %q", confirm.header.Get("Content-Security-Policy"))
+	}
+	// Its form, posted from the page, signs out and goes back.
+	cf := formFields(confirm.raw)
+	r = b.do("POST", "/end-session/confirm", cf)
+	if r.status != http.StatusSeeOther || r.header.Get("Location") != "https://app.example/bye" {
+		t.Fatalf("confirmed sign-out: %d %q", r.status, r.header.Get("Location"))
+	}
+	if r := b.do("GET", "/account", nil); r.status != http.StatusSeeOther {
+		t.Fatalf("still signed in after the confirmed sign-out: %d", r.status)
+	}
 }
 
 func TestOAuthClientCredentialsTokenNeverActsForAUser(t *testing.T) {
@@ -903,4 +944,38 @@ func TestOAuthTwoFactorLoginShowsInAMR(t *testing.T) {
 		!slices.Contains(amr, any("mfa")) || c["acr"] != "urn:gatehouse:acr:mfa" {
 		t.Fatalf("id_token after a login with 2FA: header %v, claims %v", h, c)
 	}
+}
+
+func TestOAuthConsentAndSignOutFormsRefuseCrossOriginPosts(t *testing.T) {
+	e := newOAuthEnv(t)
+	e.createUser("alice", "correct horse battery", gatehouse.RoleUser)
+	e.addClient("app", nil)
+	b := e.newBrowser()
+	_, ch := pkce()
+	b.authorize(authzParams("app", ch, "scope", "openid"), "alice", "correct horse battery", "allow") // signed in
+	crossSite := func(path string, form url.Values) response {
+		req, _ := http.NewRequest("POST", e.srv.URL+path, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Sec-Fetch-Site", "cross-site")
+		res, err := b.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		return readResponse(res)
+	}
+	// A consent another site posts (for more scopes) issues nothing.
+	f := authzParams("app", ch, "scope", "openid email")
+	f.Set("consent", "allow")
+	if r := crossSite("/authorize/consent", f); r.status != 403 || r.header.Get("Location") != "" {
+		t.Fatalf("cross-site consent: %d %q", r.status, r.header.Get("Location"))
+	}
+	if r := b.do("GET", "/authorize?"+authzParams("app", ch, "scope", "openid email", "prompt", "none").Encode(), nil); redirectQuery(t, r).Get("error") != "consent_required" {
+		t.Fatal("a cross-site consent was recorded")
+	}
+	// Nor can another site sign the user out.
+	if r := crossSite("/end-session/confirm", url.Values{"client_id": {"app"}}); r.status != 403 {
+		t.Fatalf("cross-site sign-out: %d", r.status)
+	}
+	wantStatus(t, b.do("GET", "/account", nil), 200)
 }

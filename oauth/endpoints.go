@@ -136,6 +136,16 @@ func (p *Provider) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, introspection{Active: false})
 		return
 	}
+	if info.User == nil { // a client_credentials token: live while its client is
+		if _, err := p.store.Client(r.Context(), info.Claims.ClientID); err != nil {
+			if gatehouse.ErrorCode(err) != gatehouse.ENOTFOUND {
+				p.writeError(w, r, err)
+				return
+			}
+			writeJSON(w, http.StatusOK, introspection{Active: false})
+			return
+		}
+	}
 	c := info.Claims
 	out := introspection{Active: true, Scope: c.Scope, ClientID: c.ClientID, TokenType: typ, Expires: c.ExpiresAt,
 		IssuedAt: c.IssuedAt, NotBefore: c.NotBefore, Subject: c.Subject, Audience: c.Audience, Issuer: c.Issuer, JTI: c.ID}
