@@ -187,8 +187,9 @@ func newBrowser(t testing.TB) *browser {
 
 // visit is what a browser run came to.
 type visit struct {
-	// redirect is where Gatehouse finally sent the browser off its own
-	// origin (the client's redirect URI), nil when it never did.
+	// redirect is where the browser was first sent off the origin it
+	// started on (from Gatehouse: the client's redirect URI), nil when it
+	// never was.
 	redirect *url.URL
 	status   int      // of the last response read
 	body     string   // of the last response read
