@@ -543,11 +543,25 @@ func TestPagesHaveNoSeriousAccessibilityViolations(t *testing.T) {
 	check(admin, "admin-audit")
 	admin.open(s.url + "/admin/users/999999")
 	check(admin, "error-404")
+	admin.open(s.url + "/admin/clients")
+	check(admin, "admin-clients")
+	admin.fill("#client-name", "Grafana")
+	admin.fill("#client-redirects", "https://grafana.example.com/login/generic_oauth")
+	admin.fill("#client-scopes", "openid profile email")
+	admin.submit("form[action='/admin/clients'] button")
+	if secret := admin.text("#issued-secret"); len(secret) < 43 {
+		t.Fatalf("registering a client through the page showed secret %q", secret)
+	}
+	check(admin, "admin-clients-secret")
+	clientID := admin.text("#issued-id")
+	admin.open(s.url + "/admin/clients/" + clientID)
+	check(admin, "admin-client")
 
 	// Readable on a phone: no page wider than the screen (tables scroll
 	// inside their own box).
 	admin.do(chromedp.EmulateViewport(390, 844))
-	for _, p := range []string{"/account", "/admin", "/admin/users", "/admin/audit", fmt.Sprintf("/admin/users/%d", frank.ID)} {
+	for _, p := range []string{"/account", "/admin", "/admin/users", "/admin/audit", fmt.Sprintf("/admin/users/%d", frank.ID),
+		"/admin/clients", "/admin/clients/" + clientID} {
 		admin.open(s.url + p)
 		if w := admin.eval(`String(document.documentElement.scrollWidth)`); w != "390" {
 			t.Errorf("%s is %s px wide on a 390 px screen", p, w)
