@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"html"
 	"io"
 	"net/http"
@@ -613,13 +614,23 @@ func TestOAuthRefreshTokensAreBoundToTheirClient(t *testing.T) {
 		return e.form("/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}, "Authorization", basic(id, appSecret))
 	}
 
-	// Rotation: a new refresh token, with its client's access token.
+	// Rotation: a new refresh token, with its client's access token, and a
+	// new ID token for the same authentication (OIDC Core §12.2).
 	t1 := e.codeTokens(b, "app")
+	e.clock.Advance(10 * time.Second)
 	r := refresh("app", t1.str("refresh_token"))
 	wantStatus(t, r, 200)
 	if r.str("refresh_token") == "" || r.str("refresh_token") == t1.str("refresh_token") ||
 		jwtClaims(t, r.str("access_token"))["client_id"] != "app" || r.str("scope") != t1.str("scope") {
 		t.Fatalf("rotation: %s", r.raw)
+	}
+	_, first := e.idToken(t1.str("id_token"))
+	_, again := e.idToken(r.str("id_token"))
+	sum := sha256.Sum256([]byte(r.str("access_token")))
+	if again["sub"] != first["sub"] || again["aud"] != "app" || again["iss"] != first["iss"] || again["auth_time"] != first["auth_time"] ||
+		again["iat"].(float64) != first["iat"].(float64)+10 || again["nonce"] != nil ||
+		again["at_hash"] != base64.RawURLEncoding.EncodeToString(sum[:16]) || fmt.Sprint(again["amr"]) != fmt.Sprint(first["amr"]) {
+		t.Fatalf("refreshed id_token %v, first %v", again, first)
 	}
 	// Reuse after the grace: the session is revoked.
 	e.clock.Advance(3 * time.Second)
@@ -978,4 +989,29 @@ func TestOAuthConsentAndSignOutFormsRefuseCrossOriginPosts(t *testing.T) {
 		t.Fatalf("cross-site sign-out: %d", r.status)
 	}
 	wantStatus(t, b.do("GET", "/account", nil), 200)
+}
+
+func TestOAuthUnknownClientIDsAreLimitedPerAddress(t *testing.T) {
+	e := newOAuthEnv(t)
+	e.addClient("app", nil)
+	_, ch := pkce()
+	for i := range 31 { // 30 misses a minute, and the one that finds the limit reached
+		r := e.form("/token", url.Values{"grant_type": {"client_credentials"}}, "Authorization", basic("ghost"+itoa(int64(i)), "x"))
+		if r.status != 401 {
+			t.Fatalf("unknown client %d: %d %s", i, r.status, r.raw)
+		}
+	}
+	// Then made-up ids are refused without a lookup, at every endpoint.
+	r := e.form("/token", url.Values{"grant_type": {"client_credentials"}}, "Authorization", basic("ghost-more", "x"))
+	if r.status != 429 || r.header.Get("Retry-After") == "" {
+		t.Fatalf("over the limit: %d %v %s", r.status, r.header, r.raw)
+	}
+	if r := e.newBrowser().do("GET", "/authorize?"+authzParams("ghost-more", ch).Encode(), nil); r.status != 429 || r.header.Get("Retry-After") == "" {
+		t.Fatalf("authorize over the limit: %d", r.status)
+	}
+	// A minute later, the address may look up again.
+	e.clock.Advance(time.Minute)
+	if r := e.form("/token", url.Values{"grant_type": {"client_credentials"}}, "Authorization", basic("ghost-again", "x")); r.status != 401 {
+		t.Fatalf("after the wait: %d", r.status)
+	}
 }

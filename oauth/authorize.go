@@ -6,12 +6,14 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/auth"
@@ -120,6 +122,11 @@ func (p *Provider) refuse(w http.ResponseWriter, r *http.Request, req *authzRequ
 	case *authzError:
 		p.redirect(w, r, req, url.Values{"error": {e.code}, "error_description": {e.desc}})
 	default:
+		var rl *auth.RateLimitError
+		if errors.As(err, &rl) {
+			p.tooMany(w, r, rl)
+			return
+		}
 		p.log.ErrorContext(r.Context(), "authorization request failed", "err", err)
 		if req != nil && req.target != "" {
 			p.redirect(w, r, req, url.Values{"error": {"server_error"}, "error_description": {"Internal server error"}})
@@ -127,6 +134,13 @@ func (p *Provider) refuse(w http.ResponseWriter, r *http.Request, req *authzRequ
 		}
 		p.pages.Error(w, r, http.StatusInternalServerError, "Something went wrong", "The server could not complete this request. Try again in a moment.")
 	}
+}
+
+// tooMany answers a request over a limit with an error page: 429 and
+// Retry-After.
+func (p *Provider) tooMany(w http.ResponseWriter, r *http.Request, rl *auth.RateLimitError) {
+	w.Header().Set("Retry-After", strconv.FormatInt(max(int64((rl.RetryAfter+time.Second-1)/time.Second), 1), 10))
+	p.pages.Error(w, r, http.StatusTooManyRequests, "Too many requests", "Wait a moment, then try again.")
 }
 
 // redirect sends the browser back to the client with the answer in v, the
@@ -158,7 +172,7 @@ func (p *Provider) parseAuthorize(ctx context.Context, q url.Values, dup string)
 	if id == "" || len(id) > maxClientID {
 		return nil, &pageError{"Invalid request", "The application that sent you here did not say who it is (client_id)."}
 	}
-	c, err := p.store.Client(ctx, id)
+	c, err := p.client(ctx, id)
 	if gatehouse.ErrorCode(err) == gatehouse.ENOTFOUND {
 		return nil, &pageError{"Unknown application", "The application that sent you here is not registered with this server."}
 	}
@@ -228,7 +242,7 @@ func (p *Provider) parseAuthorize(ctx context.Context, q url.Values, dup string)
 	}
 	if v := q.Get(paramLoginAfter); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 0 {
+		if err != nil || n < 0 || n > p.now().Add(time.Minute).Unix() { // a future time no login could meet
 			return req, &authzError{"invalid_request", "Malformed " + paramLoginAfter}
 		}
 		req.loginAfter = n

@@ -121,7 +121,7 @@ func (p *Provider) authenticateClient(ctx context.Context, r *http.Request, form
 	if len(id) > maxClientID || len(secret) > maxClientSecret {
 		return nil, invalidClient("Client authentication failed", basic)
 	}
-	c, err := p.store.Client(ctx, id)
+	c, err := p.client(ctx, id)
 	if gatehouse.ErrorCode(err) == gatehouse.ENOTFOUND {
 		HashClientSecret(secret) // about the same work as for a known client
 		return nil, invalidClient("Client authentication failed", basic)

@@ -2,6 +2,7 @@ package oauth
 
 import (
 	"encoding/json"
+	"errors"
 	"mime"
 	"net/http"
 	"net/url"
@@ -268,7 +269,12 @@ func (p *Provider) endSession(w http.ResponseWriter, r *http.Request, q url.Valu
 	}
 	var client *gatehouse.OAuthClient
 	if clientID != "" && len(clientID) <= maxClientID {
-		c, err := p.store.Client(ctx, clientID)
+		c, err := p.client(ctx, clientID)
+		var rl *auth.RateLimitError
+		if errors.As(err, &rl) {
+			p.tooMany(w, r, rl)
+			return
+		}
 		if err != nil && gatehouse.ErrorCode(err) != gatehouse.ENOTFOUND {
 			p.log.ErrorContext(ctx, "end session: client lookup failed", "err", err)
 			p.pages.Error(w, r, http.StatusInternalServerError, "Something went wrong", "The server could not complete this request. Try again in a moment.")

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/auth"
@@ -83,9 +84,17 @@ func amrAndACR(amr string) ([]string, string) {
 	return m, acrSingleFactor
 }
 
-// idToken signs the ID token of a code exchange: for the client's
-// registered algorithm, RS256 unless it chose another (OIDC Core §15.1).
-func (p *Provider) idToken(c *gatehouse.OAuthClient, u *gatehouse.User, ac *gatehouse.AuthCode, scope, accessToken string) (string, error) {
+// idSession is what an ID token says of the authentication it reports.
+type idSession struct {
+	authTime time.Time
+	amr      string
+	nonce    string // "" on a refresh (OIDC Core §12.2)
+	sid      string // the browser session; "" on a refresh
+}
+
+// idToken signs an ID token: for the client's registered algorithm, RS256
+// unless it chose another (OIDC Core §15.1).
+func (p *Provider) idToken(c *gatehouse.OAuthClient, u *gatehouse.User, ac idSession, scope, accessToken string) (string, error) {
 	alg := c.IDTokenAlg
 	if alg == "" || !slices.Contains(p.cfg.IDTokenAlgs, alg) {
 		if alg != "" {
@@ -95,11 +104,11 @@ func (p *Provider) idToken(c *gatehouse.OAuthClient, u *gatehouse.User, ac *gate
 		alg = p.cfg.IDTokenAlgs[0]
 	}
 	now := p.now()
-	amr, acr := amrAndACR(ac.AMR)
+	amr, acr := amrAndACR(ac.amr)
 	claims := idClaims{
 		Issuer: p.cfg.Issuer, Subject: strconv.FormatInt(u.ID, 10), Audience: c.ID, AZP: c.ID,
-		Expires: now.Add(p.cfg.IDTokenTTL).Unix(), IssuedAt: now.Unix(), AuthTime: ac.AuthTime.Unix(),
-		Nonce: ac.Nonce, ATHash: tokenHash(alg, accessToken), SID: ac.BrowserSID, AMR: amr, ACR: acr,
+		Expires: now.Add(p.cfg.IDTokenTTL).Unix(), IssuedAt: now.Unix(), AuthTime: ac.authTime.Unix(),
+		Nonce: ac.nonce, ATHash: tokenHash(alg, accessToken), SID: ac.sid, AMR: amr, ACR: acr,
 		userClaims: claimsFor(u, scope),
 	}
 	payload, err := json.Marshal(claims)

@@ -32,6 +32,7 @@ import (
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/auth"
 	"github.com/gatehouse/gatehouse/httpsec"
+	"github.com/gatehouse/gatehouse/ratelimit"
 	"github.com/gatehouse/gatehouse/rbac"
 )
 
@@ -94,10 +95,18 @@ type LogoutView struct {
 	Fields     []Field
 }
 
+// Store is what the provider reads and writes: clients, codes and
+// consents, and the sessions it opened (an ID token on refresh reports
+// its session's authentication).
+type Store interface {
+	gatehouse.OAuthStore
+	gatehouse.SessionInfoStore
+}
+
 // Config configures a Provider. Auth, Store, Pages and Issuer are required.
 type Config struct {
 	Auth   *auth.Service
-	Store  gatehouse.OAuthStore
+	Store  Store
 	Pages  Pages
 	Issuer string // GATEHOUSE_PUBLIC_URL, no trailing slash
 	// IDTokenAlgs are the asymmetric algorithms ID tokens may be signed
@@ -105,19 +114,23 @@ type Config struct {
 	IDTokenAlgs []string
 	// IDTokenTTL is an ID token's lifetime; default the access tokens'.
 	IDTokenTTL time.Duration
-	Logger     *slog.Logger
-	Now        func() time.Time
+	// ClientMissLimit bounds, per client address, the lookups of client
+	// ids that name no client; default DefaultClientMissLimit.
+	ClientMissLimit ratelimit.Limit
+	Logger          *slog.Logger
+	Now             func() time.Time
 }
 
 // Provider serves the OAuth and OpenID Connect endpoints.
 type Provider struct {
 	cfg       Config
 	auth      *auth.Service
-	store     gatehouse.OAuthStore
+	store     Store
 	pages     Pages
 	log       *slog.Logger
 	now       func() time.Time
 	discovery []byte
+	misses    *clientMisses // misses.go
 }
 
 // New checks cfg and returns a Provider.
@@ -138,7 +151,14 @@ func New(cfg Config) (*Provider, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	p := &Provider{cfg: cfg, auth: cfg.Auth, store: cfg.Store, pages: cfg.Pages, log: cfg.Logger, now: cfg.Now}
+	if cfg.ClientMissLimit.Rate == 0 {
+		cfg.ClientMissLimit = DefaultClientMissLimit
+	}
+	misses, err := newClientMisses(cfg.ClientMissLimit, cfg.Now)
+	if err != nil {
+		return nil, err
+	}
+	p := &Provider{cfg: cfg, auth: cfg.Auth, store: cfg.Store, pages: cfg.Pages, log: cfg.Logger, now: cfg.Now, misses: misses}
 	doc, err := json.Marshal(p.metadata())
 	if err != nil {
 		return nil, err

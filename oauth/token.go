@@ -54,6 +54,9 @@ func (p *Provider) Handles(r *http.Request, form url.Values) bool {
 		if id == "" || len(id) > maxClientID {
 			return false
 		}
+		// Not counted as a miss: first-party refreshes that send a
+		// client_id of their own miss every time (and the refresh limit
+		// bounds them).
 		_, err := p.store.Client(r.Context(), id)
 		return gatehouse.ErrorCode(err) != gatehouse.ENOTFOUND
 	}
@@ -137,7 +140,8 @@ func (p *Provider) codeGrant(r *http.Request, form url.Values) (*tokenResponse, 
 	resp := &tokenResponse{AccessToken: pair.AccessToken, TokenType: "Bearer", ExpiresIn: pair.ExpiresIn,
 		Scope: pair.Scope, RefreshToken: pair.RefreshToken}
 	if gatehouse.HasScope(pair.Scope, auth.ScopeOpenID) {
-		if resp.IDToken, err = p.idToken(c, pair.User, ac, pair.Scope, pair.AccessToken); err != nil {
+		id := idSession{authTime: ac.AuthTime, amr: ac.AMR, nonce: ac.Nonce, sid: ac.BrowserSID}
+		if resp.IDToken, err = p.idToken(c, pair.User, id, pair.Scope, pair.AccessToken); err != nil {
 			return nil, err
 		}
 	}
@@ -185,8 +189,21 @@ func (p *Provider) refreshGrant(r *http.Request, form url.Values) (*tokenRespons
 		// the new tokens still carry only what was granted.
 		p.log.InfoContext(r.Context(), "refresh asked for scopes beyond the grant; granted scopes kept", "client_id", c.ID)
 	}
-	return &tokenResponse{AccessToken: pair.AccessToken, TokenType: "Bearer", ExpiresIn: pair.ExpiresIn,
-		Scope: pair.Scope, RefreshToken: pair.RefreshToken}, nil
+	resp := &tokenResponse{AccessToken: pair.AccessToken, TokenType: "Bearer", ExpiresIn: pair.ExpiresIn,
+		Scope: pair.Scope, RefreshToken: pair.RefreshToken}
+	if gatehouse.HasScope(pair.Scope, auth.ScopeOpenID) {
+		// A fresh ID token for the same authentication (OIDC Core §12.2),
+		// for clients such as kubectl's that present ID tokens.
+		sess, err := p.store.LiveSession(r.Context(), pair.SessionID, p.now())
+		if err != nil {
+			return nil, fmt.Errorf("oauth: refresh: session: %w", err)
+		}
+		id := idSession{authTime: sess.AuthTime, amr: sess.AMR}
+		if resp.IDToken, err = p.idToken(c, pair.User, id, pair.Scope, pair.AccessToken); err != nil {
+			return nil, err
+		}
+	}
+	return resp, nil
 }
 
 // clientCredentialsGrant issues a confidential client a token for itself
