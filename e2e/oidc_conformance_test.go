@@ -393,6 +393,15 @@ func TestOIDCConformance(t *testing.T) {
 		}
 		next, at := str(m, "refresh_token"), str(m, "access_token")
 		mustf(t, claims(t, at)["client_id"] == rp.id, "refreshed access token client_id %v", claims(t, at)["client_id"])
+		// OIDC Core §12.2: a refreshed ID token keeps sub, aud and
+		// auth_time, and carries no nonce.
+		if _, err := verifier.Verify(ctx, str(m, "id_token")); err != nil {
+			t.Errorf("refreshed ID token: %v", err)
+		} else {
+			was, now := claims(t, str(tok, "id_token")), claims(t, str(m, "id_token"))
+			mustf(t, now["sub"] == was["sub"] && now["auth_time"] == was["auth_time"] && now["nonce"] == nil,
+				"refreshed ID token %v after %v", now, was)
+		}
 		// Within 2 s of its first use (two tabs at once) the spent token
 		// gets the same new token or a refusal that keeps the session;
 		// after that it is reuse (contract §3).
