@@ -632,6 +632,18 @@ func TestOAuthRefreshTokensAreBoundToTheirClient(t *testing.T) {
 		again["at_hash"] != base64.RawURLEncoding.EncodeToString(sum[:16]) || fmt.Sprint(again["amr"]) != fmt.Sprint(first["amr"]) {
 		t.Fatalf("refreshed id_token %v, first %v", again, first)
 	}
+	// More scope than granted: invalid_scope, and the token is not spent.
+	r3 := e.form("/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {r.str("refresh_token")}, "scope": {"openid admin"}},
+		"Authorization", basic("app", appSecret))
+	if r3.status != 400 || r3.str("error") != "invalid_scope" {
+		t.Fatalf("refresh for more scope: %d %s", r3.status, r3.raw)
+	}
+	r4 := e.form("/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {r.str("refresh_token")}, "scope": {"openid"}},
+		"Authorization", basic("app", appSecret))
+	if r4.status != 200 || r4.str("scope") != t1.str("scope") {
+		t.Fatalf("refresh for less scope: %d %s", r4.status, r4.raw)
+	}
+	r = r4
 	// Reuse after the grace: the session is revoked.
 	e.clock.Advance(3 * time.Second)
 	if r2 := refresh("app", t1.str("refresh_token")); r2.status != 400 || r2.str("error") != "invalid_grant" {

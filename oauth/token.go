@@ -180,14 +180,18 @@ func (p *Provider) refreshGrant(r *http.Request, form url.Values) (*tokenRespons
 	if rt == "" {
 		return nil, badRequest("invalid_request", "refresh_token is required")
 	}
+	if asked := form.Get("scope"); asked != "" {
+		// RFC 6749 §6: never more than was granted, refused before the
+		// token is spent. Fewer is answered with the grant's scopes, which
+		// the answer's scope names.
+		info, err := p.auth.InspectRefreshToken(r.Context(), rt)
+		if err == nil && info.Claims.ClientID == c.ID && !covers(info.Claims.Scope, asked) {
+			return nil, badRequest("invalid_scope", "The scope asked for exceeds the one granted")
+		}
+	}
 	pair, err := p.auth.RefreshForClient(r.Context(), c.ID, rt)
 	if err != nil {
 		return nil, err
-	}
-	if s := form.Get("scope"); s != "" && !covers(pair.Scope, s) {
-		// RFC 6749 §6: no more than was granted. The rotation happened;
-		// the new tokens still carry only what was granted.
-		p.log.InfoContext(r.Context(), "refresh asked for scopes beyond the grant; granted scopes kept", "client_id", c.ID)
 	}
 	resp := &tokenResponse{AccessToken: pair.AccessToken, TokenType: "Bearer", ExpiresIn: pair.ExpiresIn,
 		Scope: pair.Scope, RefreshToken: pair.RefreshToken}
@@ -195,6 +199,9 @@ func (p *Provider) refreshGrant(r *http.Request, form url.Values) (*tokenRespons
 		// A fresh ID token for the same authentication (OIDC Core §12.2),
 		// for clients such as kubectl's that present ID tokens.
 		sess, err := p.store.LiveSession(r.Context(), pair.SessionID, p.now())
+		if gatehouse.ErrorCode(err) == gatehouse.ENOTFOUND { // revoked since the rotation
+			return nil, badRequest("invalid_grant", "The session has ended")
+		}
 		if err != nil {
 			return nil, fmt.Errorf("oauth: refresh: session: %w", err)
 		}
