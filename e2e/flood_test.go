@@ -21,7 +21,7 @@ import (
 
 // startSQLite starts `gatehouse serve` on the SQLite file db, its proxy
 // trusted so that requests can name their client in X-Forwarded-For.
-func startSQLite(t *testing.T, db string, extraEnv ...string) *instance {
+func startSQLite(t testing.TB, db string, extraEnv ...string) *instance {
 	t.Helper()
 	addr := freeAddr(t)
 	cmd := exec.Command(binary, "serve")
