@@ -29,7 +29,7 @@ type storeFlags struct {
 	databaseURL, secretKey, minLength, accessTTL, refreshTTL *string
 	encryptionKey, previousKeys, totpIssuer                  *string
 	previousSecrets, encryptionKeyFile                       *string
-	sessionTTL                                               *string
+	sessionTTL, hashWorkers, userCacheSize                   *string
 }
 
 func addStoreFlags(s *settings) *storeFlags {
@@ -50,6 +50,10 @@ func addStoreFlags(s *settings) *storeFlags {
 			"comma-separated earlier encryption keys, still accepted for decryption while rotating (then run gatehouse reseal)"),
 		totpIssuer: s.add("totp-issuer", "GATEHOUSE_TOTP_ISSUER", "Gatehouse", "issuer shown in authenticator apps"),
 		sessionTTL: s.add("session-ttl", "GATEHOUSE_SESSION_TTL", "12h", "browser session lifetime, from the login (absolute)"),
+		hashWorkers: s.add("hash-workers", "GATEHOUSE_HASH_WORKERS", "0",
+			"password hashes computed at once (each takes a core and 19 MiB); 0: one fewer than the cores (at least 1), so a login flood leaves a core to token verification"),
+		userCacheSize: s.add("user-cache-size", "GATEHOUSE_USER_CACHE_SIZE", strconv.Itoa(defaultUserCacheSize),
+			"users kept in memory for verification (about 420 bytes each); more active users than this read the database"),
 	}
 }
 
@@ -72,6 +76,19 @@ func (a *app) Close() {
 	a.store.Close()
 }
 
+// defaultUserCacheSize is GATEHOUSE_USER_CACHE_SIZE's default, chosen by
+// measurement (README, Performance: scripts/scale.sh): 250,000 users hold
+// tokens of 200,000 distinct users among a million at the 1,000-user
+// figure, in at most about 100 MiB.
+const defaultUserCacheSize = auth.DefaultUserCacheSize
+
+// defaultHashWorkers is GATEHOUSE_HASH_WORKERS's default for procs cores:
+// one fewer than the cores, at least one. Measured (README, Performance:
+// scripts/loginflood.sh): on 2 cores, hashing on both lets a login flood
+// take every core and verification's p99 grows 8×; on one, verification
+// keeps a core.
+func defaultHashWorkers(procs int) int { return max(1, procs-1) }
+
 // validated settings, before anything is opened.
 type storeConfig struct {
 	db                    databaseURL
@@ -79,6 +96,8 @@ type storeConfig struct {
 	minLength             int
 	accessTTL, refreshTTL time.Duration
 	sessionTTL            time.Duration
+	hashWorkers           int // password hashes at once
+	userCacheSize         int // users cached for verification
 	previousSecrets       [][]byte
 	encryptionKey         []byte
 	previousKeys          [][]byte
@@ -119,6 +138,15 @@ func (f *storeFlags) parse() (storeConfig, error) {
 	}
 	if c.minLength, err = strconv.Atoi(*f.minLength); err != nil || c.minLength < 1 || c.minLength > 1024 {
 		return c, bad("GATEHOUSE_PASSWORD_MIN_LENGTH", "%q is not a number from 1 to 1024", *f.minLength)
+	}
+	if c.hashWorkers, err = strconv.Atoi(*f.hashWorkers); err != nil || c.hashWorkers < 0 || c.hashWorkers > 256 {
+		return c, bad("GATEHOUSE_HASH_WORKERS", "%q is not a number from 0 to 256", *f.hashWorkers)
+	}
+	if c.hashWorkers == 0 {
+		c.hashWorkers = defaultHashWorkers(runtime.GOMAXPROCS(0))
+	}
+	if c.userCacheSize, err = strconv.Atoi(*f.userCacheSize); err != nil || c.userCacheSize < 1 || c.userCacheSize > 100_000_000 {
+		return c, bad("GATEHOUSE_USER_CACHE_SIZE", "%q is not a number from 1 to 100000000", *f.userCacheSize)
 	}
 	if c.accessTTL, err = parseDuration("GATEHOUSE_ACCESS_TOKEN_TTL", *f.accessTTL); err != nil {
 		return c, err
@@ -202,7 +230,7 @@ func openApp(ctx context.Context, c storeConfig, log *slog.Logger, cl cluster) (
 	}
 	policy := password.DefaultPolicy()
 	policy.MinLength = c.minLength
-	pool := password.NewPool(runtime.GOMAXPROCS(0), 64)
+	pool := password.NewPool(c.hashWorkers, 64)
 	met := metrics.New(pool.QueueDepth)
 	pool.OnWait = met.HashWait
 	rec := audit.New(store, log, nil)
@@ -210,7 +238,7 @@ func openApp(ctx context.Context, c storeConfig, log *slog.Logger, cl cluster) (
 		Store: store, Tokens: tokens, Hasher: password.NewHasher(password.DefaultParams()), Pool: pool,
 		Policy: policy, AccessTTL: c.accessTTL, RefreshTTL: c.refreshTTL, SessionTTL: c.sessionTTL, Logger: log,
 		Auditor: rec, Metrics: met, KeyPepper: pepper, Sealer: seal.sealer, TOTPIssuer: c.totpIssuer, UsernameKey: seal.usernameKey,
-		Broadcaster: cl.bcast, CodeLimiter: cl.codes, Passkeys: c.passkeys,
+		Broadcaster: cl.bcast, CodeLimiter: cl.codes, Passkeys: c.passkeys, UserCacheSize: c.userCacheSize,
 	})
 	if err != nil {
 		rec.Close()

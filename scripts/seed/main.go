@@ -6,6 +6,7 @@
 //
 //	go run ./scripts/seed db -path /tmp/g.db -users 1000000 -revocations 1000000
 //	go run ./scripts/seed mint -secret S -sample TOKEN -users 200000 -of 1000000 -out tokens.txt
+//	go run ./scripts/seed warm -url http://127.0.0.1:8500/users/me -tokens tokens.txt
 //
 // db creates the schema through the sqlite package (its migrations), so
 // the server opens the file as one of its own. Users are u1…uN with ids
@@ -16,6 +17,10 @@
 // mint reads the key id, issuer and audience from a token the server
 // issued (sample), checks that the secret verifies it, and writes one
 // token a line for users spread evenly over ids 1…of.
+//
+// warm sends GET url once with each token (16 at a time), so that a
+// measurement starts with every user the tokens name in the server's
+// cache, as in a server that has run for a while.
 package main
 
 import (
@@ -27,9 +32,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse/gatehouse/auth"
@@ -49,6 +58,8 @@ func main() {
 		err = seedDB(os.Args[2:])
 	case "mint":
 		err = mint(os.Args[2:])
+	case "warm":
+		err = warm(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
@@ -211,4 +222,49 @@ func decode(seg string, v any) error {
 		return err
 	}
 	return json.Unmarshal(b, v)
+}
+
+func warm(args []string) error {
+	fs := flag.NewFlagSet("warm", flag.ExitOnError)
+	url := fs.String("url", "", "the URL to GET with each token")
+	file := fs.String("tokens", "", "the tokens, one a line")
+	fs.Parse(args)
+	b, err := os.ReadFile(*file)
+	if err != nil {
+		return fmt.Errorf("warm: %w", err)
+	}
+	tokens := strings.Fields(string(b))
+	next := make(chan string)
+	var bad atomic.Int64
+	var wg sync.WaitGroup
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
+	for range 16 {
+		wg.Go(func() {
+			for t := range next {
+				req, _ := http.NewRequest(http.MethodGet, *url, nil)
+				req.Header.Set("Authorization", "Bearer "+t)
+				resp, err := client.Do(req)
+				if err != nil {
+					bad.Add(1)
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					bad.Add(1)
+				}
+			}
+		})
+	}
+	start := time.Now()
+	for _, t := range tokens {
+		next <- t
+	}
+	close(next)
+	wg.Wait()
+	fmt.Fprintf(os.Stderr, "warmed %d tokens in %s\n", len(tokens), time.Since(start).Round(time.Millisecond))
+	if n := bad.Load(); n > 0 {
+		return fmt.Errorf("warm: %d of %d requests failed", n, len(tokens))
+	}
+	return nil
 }
