@@ -43,7 +43,8 @@ func (s *Service) resyncLocked(ctx context.Context) error {
 }
 
 // loadRevocations adds every live revocation in the store to the mirror,
-// streamed in batches: a million of them are never one slice.
+// streamed in batches (a million of them are never one slice), which
+// another goroutine adds while the store reads the next ones.
 func (s *Service) loadRevocations(ctx context.Context) error {
 	now := s.now()
 	n, err := s.cfg.Store.CountRevocations(ctx, now)
@@ -51,15 +52,25 @@ func (s *Service) loadRevocations(ctx context.Context) error {
 		return err
 	}
 	s.mirror.Reserve(int(n))
+	batches := make(chan []gatehouse.Revocation, 4)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for b := range batches {
+			s.mirror.Add(b...)
+		}
+	}()
 	batch := make([]gatehouse.Revocation, 0, 1024)
 	err = s.cfg.Store.EachRevocation(ctx, now, func(r gatehouse.Revocation) error {
 		if batch = append(batch, r); len(batch) == cap(batch) {
-			s.mirror.Add(batch...)
-			batch = batch[:0]
+			batches <- batch
+			batch = make([]gatehouse.Revocation, 0, 1024)
 		}
 		return nil
 	})
-	s.mirror.Add(batch...)
+	batches <- batch
+	close(batches)
+	<-done
 	return err
 }
 

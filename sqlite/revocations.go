@@ -41,9 +41,12 @@ func (db *DB) AddRevocations(ctx context.Context, revs ...gatehouse.Revocation) 
 	return nil
 }
 
-// EachRevocation implements gatehouse.RevocationStore.
+// EachRevocation implements gatehouse.RevocationStore. It reads the table
+// in rowid order (NOT INDEXED): the purger keeps nearly every row live, and
+// a scan is about twice as fast as a row lookup per entry of the expiry
+// index (0.85 s against 1.3–1.9 s for a million, on a shared 2-core box).
 func (db *DB) EachRevocation(ctx context.Context, now time.Time, fn func(gatehouse.Revocation) error) error {
-	rows, err := db.read.QueryContext(ctx, `SELECT kind, value, expires_at FROM revocations WHERE expires_at > ?`, micros(now))
+	rows, err := db.read.QueryContext(ctx, `SELECT kind, value, expires_at FROM revocations NOT INDEXED WHERE expires_at > ?`, micros(now))
 	if err != nil {
 		return fmt.Errorf("sqlite: revocations: %w", db.classify(err))
 	}

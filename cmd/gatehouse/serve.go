@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -253,6 +254,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := a.auth.Resync(ctx); err != nil {
 		return err
 	}
+	// Loading the revocations left garbage of about their size (the rows
+	// read); hand it back now rather than carrying it as resident memory
+	// until the runtime's scavenger gets to it.
+	debug.FreeOSMemory()
 	if err := a.auth.LoadSessionKey(ctx); err != nil {
 		return err
 	}
