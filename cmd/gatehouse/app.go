@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"os/exec"
 	"runtime"
 	"strconv"
 	"strings"
@@ -63,6 +65,7 @@ type app struct {
 	sealing *sealing
 	auth    *auth.Service
 	pool    *password.Pool
+	workers *password.ProcessHasher // nil: hashing in process
 	audit   *audit.Recorder
 	metrics *metrics.Metrics
 	keys    *keys.Manager  // signing keys; nil for a command without a sealer
@@ -73,6 +76,9 @@ type app struct {
 func (a *app) Close() {
 	a.audit.Close()
 	a.pool.Close()
+	if a.workers != nil {
+		a.workers.Close()
+	}
 	a.store.Close()
 }
 
@@ -89,6 +95,9 @@ const defaultUserCacheSize = auth.DefaultUserCacheSize
 // keeps a core.
 func defaultHashWorkers(procs int) int { return max(1, procs-1) }
 
+// hashWorkerCommand is the hidden command a hash worker process runs.
+const hashWorkerCommand = "hash-worker"
+
 // validated settings, before anything is opened.
 type storeConfig struct {
 	db                    databaseURL
@@ -97,6 +106,7 @@ type storeConfig struct {
 	accessTTL, refreshTTL time.Duration
 	sessionTTL            time.Duration
 	hashWorkers           int // password hashes at once
+	hashNice              int // serve: >0 hashes in worker processes of that OS priority
 	userCacheSize         int // users cached for verification
 	previousSecrets       [][]byte
 	encryptionKey         []byte
@@ -230,12 +240,32 @@ func openApp(ctx context.Context, c storeConfig, log *slog.Logger, cl cluster) (
 	}
 	policy := password.DefaultPolicy()
 	policy.MinLength = c.minLength
+	var hasher auth.Hasher = password.NewHasher(password.DefaultParams())
+	var workers *password.ProcessHasher
+	if c.hashNice > 0 {
+		exe, err := os.Executable()
+		if err != nil {
+			store.Close()
+			return nil, fmt.Errorf("hash workers: %w", err)
+		}
+		cmd := func() *exec.Cmd {
+			c := exec.Command(exe, hashWorkerCommand)
+			c.Env = []string{"GOMAXPROCS=1"} // nothing of the server's environment (its secrets) goes to the worker
+			c.Stderr = os.Stderr
+			return c
+		}
+		if workers, err = password.NewProcessHasher(cmd, c.hashWorkers, c.hashNice); err != nil {
+			store.Close()
+			return nil, bad("GATEHOUSE_HASH_NICE", "%v", err)
+		}
+		hasher = workers
+	}
 	pool := password.NewPool(c.hashWorkers, 64)
 	met := metrics.New(pool.QueueDepth)
 	pool.OnWait = met.HashWait
 	rec := audit.New(store, log, nil)
 	svc, err := auth.New(auth.Config{
-		Store: store, Tokens: tokens, Hasher: password.NewHasher(password.DefaultParams()), Pool: pool,
+		Store: store, Tokens: tokens, Hasher: hasher, Pool: pool,
 		Policy: policy, AccessTTL: c.accessTTL, RefreshTTL: c.refreshTTL, SessionTTL: c.sessionTTL, Logger: log,
 		Auditor: rec, Metrics: met, KeyPepper: pepper, Sealer: seal.sealer, TOTPIssuer: c.totpIssuer, UsernameKey: seal.usernameKey,
 		Broadcaster: cl.bcast, CodeLimiter: cl.codes, Passkeys: c.passkeys, UserCacheSize: c.userCacheSize,
@@ -243,10 +273,13 @@ func openApp(ctx context.Context, c storeConfig, log *slog.Logger, cl cluster) (
 	if err != nil {
 		rec.Close()
 		pool.Close()
+		if workers != nil {
+			workers.Close()
+		}
 		store.Close()
 		return nil, err
 	}
-	return &app{store: store, sealing: seal, auth: svc, pool: pool, audit: rec, metrics: met, keys: km, tokens: tokens}, nil
+	return &app{store: store, sealing: seal, auth: svc, pool: pool, workers: workers, audit: rec, metrics: met, keys: km, tokens: tokens}, nil
 }
 
 const (
