@@ -69,6 +69,7 @@ wrk.method = "POST"
 wrk.body = "username=alice&password=alice-bench-password"
 wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
 LUA
+sed 's/alice-bench-password/alicepass/' "$tmp/login.lua" > "$tmp/peerlogin.lua" # the peers' seeded password
 
 run "gatehouse GET /health" http://127.0.0.1:8100/health
 run "gatehouse GET /users/me" http://127.0.0.1:8100/users/me "Authorization: Bearer $GTOK"
@@ -79,7 +80,9 @@ run "gatehouse GET /items (API key)" http://127.0.0.1:8100/items "X-API-Key: $GK
 run "gatehouse GET /auth/verify (forward auth)" "http://127.0.0.1:8100/auth/verify?scope=read:items" "Authorization: Bearer $GTOK"
 printf '%-44s %10s req/s\n' "gatehouse POST /token (argon2id login)" "$($WRK -s "$tmp/login.lua" http://127.0.0.1:8100/token | rps)"
 run "naive-go GET /users/me" http://127.0.0.1:8300/users/me "Authorization: Bearer $NTOK"
+printf '%-44s %10s req/s\n' "naive-go POST /token (bcrypt cost 12)" "$($WRK -s "$tmp/peerlogin.lua" http://127.0.0.1:8300/token | rps)"
 [ "$FAST" = 1 ] && run "fastapi (2 workers) GET /users/me" http://127.0.0.1:8400/users/me "Authorization: Bearer $FTOK"
+[ "$FAST" = 1 ] && printf '%-44s %10s req/s\n' "fastapi (2 workers) POST /token (bcrypt 12)" "$($WRK -s "$tmp/peerlogin.lua" http://127.0.0.1:8400/token | rps)"
 echo
 echo "gatehouse /users/me vs its own /health: $(ratio gatehouse_GET__users_me gatehouse_GET__health)"
 echo "the same, RS256 tokens:                 $(ratio gatehouse__RS256__GET__users_me gatehouse__RS256__GET__health)"
