@@ -17,8 +17,9 @@ import (
 //
 // It holds each revocation compactly — a 64-bit hash of the revoked jti or
 // sid under a per-process random seed, and its expiry in whole seconds —
-// in one map of about 20 to 40 bytes an entry, so that a million live
-// revocations cost tens of MiB, not hundreds. Two different values may
+// in a table of 12-byte slots outside the Go heap (revTable), about 25
+// bytes an entry, so that a million live revocations cost tens of MiB, not
+// hundreds. Two different values may
 // share a hash: then the live one's revocation refuses the other's token
 // too. That can only refuse, never accept, and with the seed unknown
 // outside the process nobody can aim at it; its odds are the number of
@@ -27,12 +28,12 @@ type Mirror struct {
 	tokens, sessions maphash.Seed // one seed per kind: a jti and a sid never meet
 
 	mu  sync.RWMutex
-	set map[uint64]uint32 // hash → when the revocation can be forgotten, Unix seconds rounded up
+	set *revTable // hash → when the revocation can be forgotten, Unix seconds rounded up
 }
 
 // NewMirror returns an empty mirror.
 func NewMirror() *Mirror {
-	return &Mirror{tokens: maphash.MakeSeed(), sessions: maphash.MakeSeed(), set: make(map[uint64]uint32)}
+	return &Mirror{tokens: maphash.MakeSeed(), sessions: maphash.MakeSeed(), set: newRevTable(0)}
 }
 
 // key returns the map key of a revocation of kind.
@@ -59,8 +60,9 @@ func expiry(t time.Time) uint32 {
 func (m *Mirror) Reserve(n int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if len(m.set) == 0 && n > 0 {
-		m.set = make(map[uint64]uint32, n)
+	if m.set.n == 0 && n > 0 {
+		m.set.free()
+		m.set = newRevTable(n)
 	}
 }
 
@@ -72,10 +74,10 @@ func (m *Mirror) Add(revs ...gatehouse.Revocation) {
 		if r.Kind != gatehouse.RevokeToken && r.Kind != gatehouse.RevokeSession {
 			continue
 		}
-		k, exp := m.key(r.Kind, r.Value), expiry(r.ExpiresAt)
-		if exp > m.set[k] {
-			m.set[k] = exp
+		if m.set.full() {
+			m.rebuild(2*m.set.n, func(uint32) bool { return true })
 		}
+		m.set.put(m.key(r.Kind, r.Value), expiry(r.ExpiresAt))
 	}
 }
 
@@ -84,10 +86,7 @@ func (m *Mirror) Add(revs ...gatehouse.Revocation) {
 func (m *Mirror) Revoked(jti, sid string) bool {
 	t, s := maphash.String(m.tokens, jti), maphash.String(m.sessions, sid)
 	m.mu.RLock()
-	_, revoked := m.set[t]
-	if !revoked && sid != "" {
-		_, revoked = m.set[s]
-	}
+	revoked := m.set.has(t) || (sid != "" && m.set.has(s))
 	m.mu.RUnlock()
 	return revoked
 }
@@ -96,21 +95,38 @@ func (m *Mirror) Revoked(jti, sid string) bool {
 func (m *Mirror) Purge(now time.Time) int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	n, cut := 0, now.Unix()
-	for k, exp := range m.set {
-		if int64(exp) <= cut {
-			delete(m.set, k)
+	cut := now.Unix()
+	live := func(exp uint32) bool { return int64(exp) > cut }
+	n := 0
+	m.set.each(func(_ uint64, exp uint32) {
+		if !live(exp) {
 			n++
 		}
+	})
+	if n > 0 {
+		m.rebuild(m.set.n-n, live)
 	}
 	return n
+}
+
+// rebuild moves the entries keep accepts to a new table with room for n,
+// and frees the old one. Called with mu held for writing.
+func (m *Mirror) rebuild(n int, keep func(exp uint32) bool) {
+	t := newRevTable(n)
+	m.set.each(func(k uint64, exp uint32) {
+		if keep(exp) {
+			t.put(k, exp)
+		}
+	})
+	m.set.free()
+	m.set = t
 }
 
 // Len returns how many revocations the mirror holds.
 func (m *Mirror) Len() int {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	return len(m.set)
+	return m.set.n
 }
 
 // Mirror returns the service's revocation mirror, for an adapter that feeds
