@@ -24,8 +24,9 @@
 // concerns has expired by then. Comments (": ping") are heartbeats.
 //
 // The Hub reads the change feed — at once when told (Kick) and every Poll
-// otherwise — keeps the live revocations and user entries in memory, and
-// fans each event out to every stream through a bounded queue; a stream
+// otherwise — keeps the user entries and a backlog of recent events in
+// memory (a snapshot's revocations are read from the store when a client
+// needs one: they are not held twice in the server), and fans each event out to every stream through a bounded queue; a stream
 // that falls behind is closed, and its client resumes from the backlog.
 package revstream
 
