@@ -75,7 +75,9 @@ func (p *ProcessHasher) Close() {
 	for {
 		select {
 		case w := <-p.free:
-			w.stop()
+			if w.cmd != nil {
+				w.stop()
+			}
 		default:
 			return
 		}
@@ -88,22 +90,27 @@ func (w *worker) stop() {
 }
 
 // call runs one operation on a free worker. A worker that fails is
-// replaced, so one crash does not shrink the pool.
+// replaced, so one crash does not shrink the pool; if it cannot be (the
+// binary gone), its slot stays, empty, and each later call there tries
+// again and fails at once rather than waiting forever.
 func (p *ProcessHasher) call(op byte, a, b string) (resp, error) {
 	w := <-p.free
+	defer func() { p.free <- w }()
+	if w.cmd == nil {
+		nw, err := p.start()
+		if err != nil {
+			return resp{}, err
+		}
+		*w = *nw
+	}
 	r, err := w.roundTrip(op, a, b)
 	if err != nil {
 		w.cmd.Process.Kill()
 		w.stop()
+		*w = worker{}
 		if nw, serr := p.start(); serr == nil {
-			w = nw
-		} else {
-			err = errors.Join(err, serr)
-			w = nil
+			*w = *nw
 		}
-	}
-	if w != nil {
-		p.free <- w
 	}
 	return r, err
 }

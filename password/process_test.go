@@ -6,7 +6,9 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // TestMain doubles as the hash worker the ProcessHasher tests start: the
@@ -122,5 +124,48 @@ func TestProcessHasherReplacesADeadWorker(t *testing.T) {
 	}
 	if h, err := p.Hash("pw"); err != nil || !strings.HasPrefix(h, "$argon2id$") {
 		t.Fatalf("after a replacement: %q, %v", h, err)
+	}
+}
+
+// A worker that cannot be restarted leaves calls failing at once, never
+// waiting for a worker that will not come back.
+func TestProcessHasherFailsFastWithoutAWorker(t *testing.T) {
+	var gone atomic.Bool
+	cmd := func() *exec.Cmd {
+		if gone.Load() {
+			return exec.Command("/nonexistent/gatehouse-hash-worker")
+		}
+		return workerCmd()
+	}
+	p, err := NewProcessHasher(cmd, 1, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	gone.Store(true)
+	w := <-p.free
+	w.cmd.Process.Kill()
+	w.cmd.Wait()
+	p.free <- w
+	done := make(chan error, 3)
+	go func() {
+		for range 3 {
+			_, err := p.Hash("pw")
+			done <- err
+		}
+	}()
+	for range 3 {
+		select {
+		case err := <-done:
+			if err == nil {
+				t.Fatal("a call without a worker succeeded")
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("a call without a worker hangs")
+		}
+	}
+	gone.Store(false) // the binary is back: the next call starts a worker
+	if h, err := p.Hash("pw"); err != nil || !strings.HasPrefix(h, "$argon2id$") {
+		t.Fatalf("once a worker can start again: %q, %v", h, err)
 	}
 }
