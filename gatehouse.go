@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -88,7 +89,26 @@ func (u *User) EnabledAdmin() bool { return u.Role == RoleAdmin && !u.Disabled }
 // the Principal of every request that authenticates as that version: a
 // *UserSnapshot names one version of a user, and what is derived from it
 // alone (the JSON of /users/me) may be kept for as long as it lives.
-type UserSnapshot struct{ u User }
+type UserSnapshot struct {
+	u    User
+	memo atomic.Pointer[[]byte]
+}
+
+// Memo returns what make encodes from the snapshot's user, made on the
+// first call and kept with the snapshot (and freed with it) after: for one
+// encoding only, the JSON of /users/me. Calls racing the first may each
+// run make; one result is kept.
+func (s *UserSnapshot) Memo(make func(*User) ([]byte, error)) ([]byte, error) {
+	if b := s.memo.Load(); b != nil {
+		return *b, nil
+	}
+	b, err := make(s.User())
+	if err != nil {
+		return nil, err
+	}
+	s.memo.CompareAndSwap(nil, &b)
+	return *s.memo.Load(), nil
+}
 
 // NewUserSnapshot freezes a copy of u.
 func NewUserSnapshot(u *User) *UserSnapshot {

@@ -1,6 +1,7 @@
 package gatehouse_test
 
 import (
+	"errors"
 	"slices"
 	"testing"
 
@@ -27,5 +28,34 @@ func TestUserSnapshotIsFrozen(t *testing.T) {
 	}
 	if empty := gatehouse.NewUserSnapshot(&gatehouse.User{}).User(); empty.Permissions != nil {
 		t.Fatalf("no permissions became %#v", empty.Permissions)
+	}
+}
+
+func TestUserSnapshotMemo(t *testing.T) {
+	u := &gatehouse.User{ID: 7, Username: "ann"}
+	s := gatehouse.NewUserSnapshot(u)
+	calls := 0
+	enc := func(u *gatehouse.User) ([]byte, error) { calls++; return []byte(u.Username), nil }
+	for range 3 {
+		if b, err := s.Memo(enc); err != nil || string(b) != "ann" {
+			t.Fatalf("Memo = %q, %v", b, err)
+		}
+	}
+	if calls != 1 {
+		t.Fatalf("encoded %d times, want once per snapshot", calls)
+	}
+	u.Username = "bob" // the snapshot froze a copy: its memo and user stay
+	if b, _ := s.Memo(enc); string(b) != "ann" {
+		t.Fatalf("Memo after the source changed = %q", b)
+	}
+	if b, _ := gatehouse.NewUserSnapshot(u).Memo(enc); string(b) != "bob" || calls != 2 {
+		t.Fatalf("a new snapshot's Memo = %q after %d encodings", b, calls)
+	}
+	failing := gatehouse.NewUserSnapshot(u)
+	if _, err := failing.Memo(func(*gatehouse.User) ([]byte, error) { return nil, errors.New("boom") }); err == nil {
+		t.Fatal("an encoding error must be returned")
+	}
+	if b, _ := failing.Memo(enc); string(b) != "bob" {
+		t.Fatalf("a failed encoding must not be kept: got %q", b)
 	}
 }

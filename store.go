@@ -96,8 +96,14 @@ type SessionStore interface {
 type RevocationStore interface {
 	// AddRevocations stores revs; adding one twice is not an error.
 	AddRevocations(ctx context.Context, revs ...Revocation) error
-	// Revocations returns every revocation unexpired at now.
-	Revocations(ctx context.Context, now time.Time) ([]Revocation, error)
+	// EachRevocation calls fn with every revocation unexpired at now, in
+	// no particular order, reading them as it goes (a million live
+	// revocations are never held in one slice); it stops at fn's first
+	// error and returns it.
+	EachRevocation(ctx context.Context, now time.Time, fn func(Revocation) error) error
+	// CountRevocations returns how many revocations are unexpired at now,
+	// for sizing what will hold them.
+	CountRevocations(ctx context.Context, now time.Time) (int64, error)
 	// PurgeRevocations deletes revocations and nonces expired before now.
 	PurgeRevocations(ctx context.Context, now time.Time) (int64, error)
 }
@@ -242,4 +248,15 @@ type Store interface {
 	// Ping reports whether the backend answers.
 	Ping(ctx context.Context) error
 	Close() error
+}
+
+// CollectRevocations returns every revocation s holds unexpired at now, in
+// one slice: for tests and small stores; servers stream them.
+func CollectRevocations(ctx context.Context, s RevocationStore, now time.Time) ([]Revocation, error) {
+	var out []Revocation
+	err := s.EachRevocation(ctx, now, func(r Revocation) error {
+		out = append(out, r)
+		return nil
+	})
+	return out, err
 }

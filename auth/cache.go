@@ -10,6 +10,10 @@ import (
 // maxMissing bounds the memory of keys a cache found missing in the store.
 const maxMissing = 10_000
 
+// userCacheBytesPerEntry bounds the memory of one cached user of typical
+// size (TestUserCacheMemoryPerUser measures it; the README states it).
+const userCacheBytesPerEntry = 500
+
 // cache keeps what the store holds under a key — users by id, API keys by
 // lookup id — so that verifying a credential needs no database read. Every
 // write to a cached row goes through the Service, which invalidates the
@@ -37,6 +41,9 @@ type cache[K comparable, V any] struct {
 	idOf     func(V) int64 // the id that invalidations name
 	notFound error         // the answer for a key remembered as missing
 	max      int
+	// keyIsID says that a value's key is its id (the user cache): then
+	// keyOf is not kept, which saves a map entry per value.
+	keyIsID bool
 
 	mu      sync.RWMutex
 	values  map[K]V
@@ -85,11 +92,16 @@ func (c *cache[K, V]) get(ctx context.Context, k K) (V, error) {
 		if len(c.values) >= c.max {
 			for old, ov := range c.values {
 				delete(c.values, old)
-				delete(c.keyOf, c.idOf(ov))
+				if !c.keyIsID {
+					delete(c.keyOf, c.idOf(ov))
+				}
 				break
 			}
 		}
-		c.values[k], c.keyOf[c.idOf(v)] = v, k
+		c.values[k] = v
+		if !c.keyIsID {
+			c.keyOf[c.idOf(v)] = k
+		}
 	}
 	c.mu.Unlock()
 	return v, nil
@@ -99,7 +111,11 @@ func (c *cache[K, V]) get(ctx context.Context, k K) (V, error) {
 // the store.
 func (c *cache[K, V]) invalidate(id int64) {
 	c.mu.Lock()
-	if k, ok := c.keyOf[id]; ok {
+	if c.keyIsID {
+		if k, ok := any(id).(K); ok {
+			delete(c.values, k)
+		}
+	} else if k, ok := c.keyOf[id]; ok {
 		delete(c.values, k)
 		delete(c.keyOf, id)
 	}

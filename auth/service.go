@@ -48,6 +48,9 @@ import (
 // kept on revocations so they outlive the tokens they cover.
 const Leeway = 60 * time.Second
 
+// DefaultUserCacheSize is Config.UserCacheSize's default.
+const DefaultUserCacheSize = 250_000
+
 // Broadcaster tells other instances about revocations and user changes after
 // they are durably stored. The Redis adapter implements it; a single
 // instance needs none.
@@ -78,8 +81,11 @@ type Config struct {
 	Metrics    *metrics.Metrics  // optional
 	Now        func() time.Time
 	Logger     *slog.Logger
-	CacheSize  int // users, and API keys, kept in memory; default 100,000 each
-	MaxAPIKeys int // live API keys a user may hold; default DefaultMaxAPIKeys
+	CacheSize  int // API keys kept in memory; default 100,000
+	// UserCacheSize bounds the users kept in memory for verification
+	// (about 420 bytes each); default DefaultUserCacheSize.
+	UserCacheSize int
+	MaxAPIKeys    int // live API keys a user may hold; default DefaultMaxAPIKeys
 	// UsernameKey keys the hash under which the audit records a username
 	// that names no user (a password typed into the username field must
 	// not be stored). Keep it out of the database, as
@@ -180,6 +186,9 @@ func New(cfg Config) (*Service, error) {
 	if cfg.CacheSize <= 0 {
 		cfg.CacheSize = 100_000
 	}
+	if cfg.UserCacheSize <= 0 {
+		cfg.UserCacheSize = DefaultUserCacheSize
+	}
 	pepper, err := keyPepper(cfg.KeyPepper)
 	if err != nil {
 		return nil, err
@@ -208,7 +217,7 @@ func New(cfg Config) (*Service, error) {
 	s := &Service{
 		cfg:    cfg,
 		mirror: NewMirror(),
-		users:  newUserCache(cfg.Store, cfg.CacheSize),
+		users:  newUserCache(cfg.Store, cfg.UserCacheSize),
 		bcast:  cfg.Broadcaster,
 		codes:  cfg.CodeLimiter,
 		audit:  cfg.Auditor,

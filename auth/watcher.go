@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/gatehouse/gatehouse"
 )
 
 // changeRetention is how long the change feed is kept; an instance that
@@ -31,15 +33,45 @@ func (s *Service) resyncLocked(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("auth: resync: %w", err)
 	}
-	revs, err := s.cfg.Store.Revocations(ctx, s.now())
-	if err != nil {
+	if err := s.loadRevocations(ctx); err != nil {
 		return fmt.Errorf("auth: resync: %w", err)
 	}
-	s.mirror.Add(revs...)
 	s.users.invalidateAll()
 	s.keys.invalidateAll()
 	s.feedSeq, s.feedOK = seq, s.now()
 	return nil
+}
+
+// loadRevocations adds every live revocation in the store to the mirror,
+// streamed in batches (a million of them are never one slice), which
+// another goroutine adds while the store reads the next ones.
+func (s *Service) loadRevocations(ctx context.Context) error {
+	now := s.now()
+	n, err := s.cfg.Store.CountRevocations(ctx, now)
+	if err != nil {
+		return err
+	}
+	s.mirror.Reserve(int(n))
+	batches := make(chan []gatehouse.Revocation, 4)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for b := range batches {
+			s.mirror.Add(b...)
+		}
+	}()
+	batch := make([]gatehouse.Revocation, 0, 1024)
+	err = s.cfg.Store.EachRevocation(ctx, now, func(r gatehouse.Revocation) error {
+		if batch = append(batch, r); len(batch) == cap(batch) {
+			batches <- batch
+			batch = make([]gatehouse.Revocation, 0, 1024)
+		}
+		return nil
+	})
+	batches <- batch
+	close(batches)
+	<-done
+	return err
 }
 
 // Poll applies the changes recorded in the store since the last poll: it

@@ -42,8 +42,8 @@ func (f *changeFeed) ChangesSince(_ context.Context, after int64, limit int) ([]
 	return out, nil
 }
 
-func (f *changeFeed) Revocations(context.Context, time.Time) ([]gatehouse.Revocation, error) {
-	return nil, nil
+func (f *changeFeed) EachRevocation(context.Context, time.Time, func(gatehouse.Revocation) error) error {
+	return nil
 }
 
 func (f *changeFeed) UserByID(_ context.Context, id int64) (*gatehouse.User, error) {

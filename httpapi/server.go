@@ -107,7 +107,6 @@ type Server struct {
 	pages       []string // the browser pages' patterns (web), not in the API document
 	web         *web.Handler
 	browser     *guard.Guard    // s.guard, and the session cookie too: sessions.go
-	me          meCache         // encoded /users/me answers
 	verifyReqs  verifyCache     // parsed /auth/verify requirements, by query
 	oauth       *oauth.Provider // the OAuth provider: oauth.go
 }

@@ -44,18 +44,41 @@ func (db *DB) AddRevocations(ctx context.Context, revs ...gatehouse.Revocation) 
 	return nil
 }
 
-// Revocations implements gatehouse.RevocationStore.
-func (db *DB) Revocations(ctx context.Context, now time.Time) ([]gatehouse.Revocation, error) {
-	rows, _ := db.pool.Query(ctx, `SELECT kind, value, expires_at FROM revocations WHERE expires_at > $1`, now)
-	revs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (gatehouse.Revocation, error) {
-		var r gatehouse.Revocation
-		err := row.Scan(&r.Kind, &r.Value, &r.ExpiresAt)
-		return r, err
-	})
+// EachRevocation implements gatehouse.RevocationStore.
+func (db *DB) EachRevocation(ctx context.Context, now time.Time, fn func(gatehouse.Revocation) error) error {
+	rows, err := db.pool.Query(ctx, `SELECT kind, value, expires_at FROM revocations WHERE expires_at > $1`, now)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: revocations: %w", classify(err))
+		return fmt.Errorf("postgres: revocations: %w", classify(err))
 	}
-	return revs, nil
+	defer rows.Close()
+	for rows.Next() {
+		var r gatehouse.Revocation
+		if err := rows.Scan(&r.Kind, &r.Value, &r.ExpiresAt); err != nil {
+			return fmt.Errorf("postgres: revocations: %w", classify(err))
+		}
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("postgres: revocations: %w", classify(err))
+	}
+	return nil
+}
+
+// CountRevocations implements gatehouse.RevocationStore.
+func (db *DB) CountRevocations(ctx context.Context, now time.Time) (int64, error) {
+	var n int64
+	if err := db.pool.QueryRow(ctx, `SELECT count(*) FROM revocations WHERE expires_at > $1`, now).Scan(&n); err != nil {
+		return 0, fmt.Errorf("postgres: count revocations: %w", classify(err))
+	}
+	return n, nil
+}
+
+// Revocations returns every revocation unexpired at now, in one slice: for
+// tests and tools; the server streams them (EachRevocation).
+func (db *DB) Revocations(ctx context.Context, now time.Time) ([]gatehouse.Revocation, error) {
+	return gatehouse.CollectRevocations(ctx, db, now)
 }
 
 // PurgeRevocations implements gatehouse.RevocationStore.

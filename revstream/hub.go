@@ -24,8 +24,9 @@
 // concerns has expired by then. Comments (": ping") are heartbeats.
 //
 // The Hub reads the change feed — at once when told (Kick) and every Poll
-// otherwise — keeps the live revocations and user entries in memory, and
-// fans each event out to every stream through a bounded queue; a stream
+// otherwise — keeps the user entries and a backlog of recent events in
+// memory (a snapshot's revocations are read from the store when a client
+// needs one: they are not held twice in the server), and fans each event out to every stream through a bounded queue; a stream
 // that falls behind is closed, and its client resumes from the backlog.
 package revstream
 
@@ -49,7 +50,7 @@ import (
 type Source interface {
 	LatestChange(ctx context.Context) (int64, error)
 	ChangesSince(ctx context.Context, after int64, limit int) ([]gatehouse.Change, error)
-	Revocations(ctx context.Context, now time.Time) ([]gatehouse.Revocation, error)
+	EachRevocation(ctx context.Context, now time.Time, fn func(gatehouse.Revocation) error) error
 	UserByID(ctx context.Context, id int64) (*gatehouse.User, error)
 }
 
@@ -99,15 +100,12 @@ type Hub struct {
 	loaded      bool
 	closed      bool
 	seq         int64               // last change applied
-	revoked     map[revKey]int64    // → exp, Unix seconds
 	users       map[int64]userEntry // → the user's state when last changed
 	backlog     []frame             // recent events, oldest first
 	backlogFrom int64               // every event with a seq above this is in backlog
 	subs        map[*stream]struct{}
 	lastPurge   time.Time
 }
-
-type revKey struct{ kind, value string }
 
 type userEntry struct {
 	state, scope string
@@ -159,32 +157,24 @@ func New(cfg Config) (*Hub, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Hub{cfg: cfg, log: cfg.Logger, kick: make(chan struct{}, 1), revoked: map[revKey]int64{},
-		users: map[int64]userEntry{}, subs: map[*stream]struct{}{}}, nil
+	return &Hub{cfg: cfg, log: cfg.Logger, kick: make(chan struct{}, 1), users: map[int64]userEntry{}, subs: map[*stream]struct{}{}}, nil
 }
 
-// Load reads every live revocation and replays the change feed, so that
-// the hub holds what a snapshot needs and a backlog for clients resuming
-// across a restart. Streams are refused (503) until it has succeeded.
+// Load replays the change feed, so that the hub holds the user entries a
+// snapshot needs and a backlog for clients resuming across a restart.
+// Streams are refused (503) until it has succeeded. The revocations of a
+// snapshot are not held here: each snapshot reads them from the store
+// (a million live revocations would otherwise be a second copy in memory
+// beside the auth service's mirror).
 func (h *Hub) Load(ctx context.Context) error {
 	h.mu.Lock()
 	h.backlogFrom = -1 // set from the first change read
 	h.mu.Unlock()
-	// The feed first, so that its revocations are events of the backlog;
-	// then the revocations older than the feed's retention (long-lived
-	// ones), which only snapshots carry.
 	if err := h.Poll(ctx); err != nil {
-		return fmt.Errorf("revstream: load: %w", err)
-	}
-	revs, err := h.cfg.Source.Revocations(ctx, h.cfg.Now())
-	if err != nil {
 		return fmt.Errorf("revstream: load: %w", err)
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for _, r := range revs {
-		h.addRevocation(r)
-	}
 	if h.backlogFrom < 0 {
 		h.backlogFrom = h.seq
 	}
@@ -286,19 +276,11 @@ func (h *Hub) userState(ctx context.Context, id int64) (userEntry, error) {
 	return e, nil
 }
 
-// addRevocation records r unless it has expired, and reports whether it
-// is live: every live revocation read from the feed is an event, even one
-// already known (Load may have read it from the store first), so that no
-// client resuming from the backlog misses it. Called with mu held.
+// addRevocation reports whether r is live and well formed: every such
+// revocation read from the feed is an event, so that no client resuming
+// from the backlog misses it.
 func (h *Hub) addRevocation(r gatehouse.Revocation) bool {
-	exp := r.ExpiresAt.Unix()
-	if (r.Kind != gatehouse.RevokeToken && r.Kind != gatehouse.RevokeSession) || r.Value == "" || !r.ExpiresAt.After(h.cfg.Now()) {
-		return false
-	}
-	if k := (revKey{r.Kind, r.Value}); exp > h.revoked[k] {
-		h.revoked[k] = exp
-	}
-	return true
+	return (r.Kind == gatehouse.RevokeToken || r.Kind == gatehouse.RevokeSession) && r.Value != "" && r.ExpiresAt.After(h.cfg.Now())
 }
 
 // publish appends an event to the backlog and queues it on every stream;
@@ -335,11 +317,6 @@ func (h *Hub) purgeLocked() {
 	}
 	h.lastPurge = now
 	n := now.Unix()
-	for k, exp := range h.revoked {
-		if exp <= n {
-			delete(h.revoked, k)
-		}
-	}
 	for id, e := range h.users {
 		if e.exp <= n {
 			delete(h.users, id)
@@ -374,17 +351,20 @@ var (
 
 // subscribe registers a stream and returns what it must be sent first: the
 // events after lastID when the backlog holds them all (resume), else a
-// snapshot of everything live; then a sync event.
-func (h *Hub) subscribe(lastID int64, resume bool) (*stream, []byte, error) {
+// snapshot of the user entries (snapshot true: the caller sends the
+// revocations first, read from the store); then a sync event. Events after
+// the sync's seq go to the stream's queue from now on; a snapshot's
+// revocations, read after this, may repeat some of them, which is
+// harmless (a revocation is idempotent).
+func (h *Hub) subscribe(lastID int64, resume bool) (s *stream, b []byte, snapshot bool, err error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if !h.loaded || h.closed {
-		return nil, nil, errNotLoaded
+		return nil, nil, false, errNotLoaded
 	}
 	if len(h.subs) >= h.cfg.MaxStreams {
-		return nil, nil, errTooMany
+		return nil, nil, false, errTooMany
 	}
-	var b []byte
 	if resume && lastID >= h.backlogFrom && lastID <= h.seq {
 		for _, f := range h.backlog {
 			if f.seq > lastID {
@@ -392,12 +372,8 @@ func (h *Hub) subscribe(lastID int64, resume bool) (*stream, []byte, error) {
 			}
 		}
 	} else {
+		snapshot = true
 		n := h.cfg.Now().Unix()
-		for k, exp := range h.revoked {
-			if exp > n {
-				b = append(b, revocationFrame(0, gatehouse.Revocation{Kind: k.kind, Value: k.value, ExpiresAt: time.Unix(exp, 0)})...)
-			}
-		}
 		for id, e := range h.users {
 			if e.exp > n {
 				b = append(b, userFrame(0, id, e)...)
@@ -405,9 +381,26 @@ func (h *Hub) subscribe(lastID int64, resume bool) (*stream, []byte, error) {
 		}
 	}
 	b = append(b, syncFrame(h.seq)...)
-	s := &stream{ch: make(chan []byte, h.cfg.Buffer), gone: make(chan struct{})}
+	s = &stream{ch: make(chan []byte, h.cfg.Buffer), gone: make(chan struct{})}
 	h.subs[s] = struct{}{}
-	return s, b, nil
+	return s, b, snapshot, nil
+}
+
+// revocationSnapshot returns the frames of every live revocation, read from
+// the store. It is read whole before anything is written, so that a slow
+// client never holds a database connection.
+func (h *Hub) revocationSnapshot(ctx context.Context) ([]byte, error) {
+	var b []byte
+	err := h.cfg.Source.EachRevocation(ctx, h.cfg.Now(), func(r gatehouse.Revocation) error {
+		if h.addRevocation(r) {
+			b = append(b, revocationFrame(0, r)...)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("revstream: snapshot: %w", err)
+	}
+	return b, nil
 }
 
 func (h *Hub) unsubscribe(s *stream) {
@@ -436,7 +429,7 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, recheck func() error
 		}
 		lastID, resume = id, true
 	}
-	s, first, err := h.subscribe(lastID, resume)
+	s, first, snapshot, err := h.subscribe(lastID, resume)
 	if err != nil {
 		if err == errTooMany {
 			w.Header().Set("Retry-After", "5")
@@ -444,6 +437,14 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, recheck func() error
 		return err
 	}
 	defer h.unsubscribe(s)
+	if snapshot {
+		revs, err := h.revocationSnapshot(r.Context())
+		if err != nil {
+			h.log.WarnContext(r.Context(), "revocation stream: reading the snapshot failed", "err", err)
+			return errNotLoaded
+		}
+		first = append(revs, first...)
+	}
 	// Each write gets a deadline of its own, replacing the server's
 	// WriteTimeout, which would otherwise end every stream after it.
 	rc := http.NewResponseController(w)

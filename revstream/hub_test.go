@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -62,16 +63,18 @@ func (f *feed) ChangesSince(_ context.Context, after int64, limit int) ([]gateho
 	return out, nil
 }
 
-func (f *feed) Revocations(_ context.Context, now time.Time) ([]gatehouse.Revocation, error) {
+func (f *feed) EachRevocation(_ context.Context, now time.Time, fn func(gatehouse.Revocation) error) error {
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	var out []gatehouse.Revocation
-	for _, r := range f.revs {
+	revs := slices.Clone(f.revs)
+	f.mu.Unlock()
+	for _, r := range revs {
 		if r.ExpiresAt.After(now) {
-			out = append(out, r)
+			if err := fn(r); err != nil {
+				return err
+			}
 		}
 	}
-	return out, nil
+	return nil
 }
 
 func (f *feed) UserByID(_ context.Context, id int64) (*gatehouse.User, error) {

@@ -16,7 +16,8 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$tmp"; }
 trap cleanup EXIT
 json() { python3 -c "import sys,json; print(json.load(sys.stdin)['$1'])"; }
-wait_up() { for _ in $(seq 1 200); do curl -sf "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "no answer from $1" >&2; return 1; }
+# wait_up URL [TRIES]: 20 s by default; the peers build and seed (bcrypt cost 12) first: 2 min.
+wait_up() { for _ in $(seq 1 "${2:-200}"); do curl -sf "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "no answer from $1" >&2; return 1; }
 rps() { awk '/Requests\/sec/ {print $2}'; }
 run() { # run NAME URL [HEADER]
   local out
@@ -50,14 +51,14 @@ RTOK=$(curl -s -X POST http://127.0.0.1:8110/token -d username=alice -d password
 
 # naive Go port (Redis EXISTS + JWT + SQLite SELECT per request)
 "$PEERS/naive-go/run.sh" 8300 >/dev/null 2>"$tmp/n.log" & pids+=($!)
-wait_up http://127.0.0.1:8300/health
+wait_up http://127.0.0.1:8300/health 1200
 NTOK=$(curl -s -X POST http://127.0.0.1:8300/token -d username=alice -d password=alicepass | json access_token)
 
 # FastAPI peer, 2 workers
 FAST=0
 if /usr/bin/python3 -c 'import fastapi, uvicorn, jose, passlib' 2>/dev/null; then
   "$PEERS/fastapi-seed/run.sh" 8400 2 >/dev/null 2>"$tmp/f.log" & pids+=($!)
-  wait_up http://127.0.0.1:8400/docs && FAST=1
+  wait_up http://127.0.0.1:8400/docs 1200 && FAST=1
   FTOK=$(curl -s -X POST http://127.0.0.1:8400/token -d username=alice -d password=alicepass | json access_token)
 fi
 
@@ -69,6 +70,7 @@ wrk.method = "POST"
 wrk.body = "username=alice&password=alice-bench-password"
 wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
 LUA
+sed 's/alice-bench-password/alicepass/' "$tmp/login.lua" > "$tmp/peerlogin.lua" # the peers' seeded password
 
 run "gatehouse GET /health" http://127.0.0.1:8100/health
 run "gatehouse GET /users/me" http://127.0.0.1:8100/users/me "Authorization: Bearer $GTOK"
@@ -79,7 +81,9 @@ run "gatehouse GET /items (API key)" http://127.0.0.1:8100/items "X-API-Key: $GK
 run "gatehouse GET /auth/verify (forward auth)" "http://127.0.0.1:8100/auth/verify?scope=read:items" "Authorization: Bearer $GTOK"
 printf '%-44s %10s req/s\n' "gatehouse POST /token (argon2id login)" "$($WRK -s "$tmp/login.lua" http://127.0.0.1:8100/token | rps)"
 run "naive-go GET /users/me" http://127.0.0.1:8300/users/me "Authorization: Bearer $NTOK"
+printf '%-44s %10s req/s\n' "naive-go POST /token (bcrypt cost 12)" "$($WRK -s "$tmp/peerlogin.lua" http://127.0.0.1:8300/token | rps)"
 [ "$FAST" = 1 ] && run "fastapi (2 workers) GET /users/me" http://127.0.0.1:8400/users/me "Authorization: Bearer $FTOK"
+[ "$FAST" = 1 ] && printf '%-44s %10s req/s\n' "fastapi (2 workers) POST /token (bcrypt 12)" "$($WRK -s "$tmp/peerlogin.lua" http://127.0.0.1:8400/token | rps)"
 echo
 echo "gatehouse /users/me vs its own /health: $(ratio gatehouse_GET__users_me gatehouse_GET__health)"
 echo "the same, RS256 tokens:                 $(ratio gatehouse__RS256__GET__users_me gatehouse__RS256__GET__health)"

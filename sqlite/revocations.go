@@ -41,27 +41,46 @@ func (db *DB) AddRevocations(ctx context.Context, revs ...gatehouse.Revocation) 
 	return nil
 }
 
-// Revocations implements gatehouse.RevocationStore.
-func (db *DB) Revocations(ctx context.Context, now time.Time) ([]gatehouse.Revocation, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT kind, value, expires_at FROM revocations WHERE expires_at > ?`, micros(now))
+// EachRevocation implements gatehouse.RevocationStore. It reads the table
+// in rowid order (NOT INDEXED): the purger keeps nearly every row live, and
+// a scan is about twice as fast as a row lookup per entry of the expiry
+// index (0.85 s against 1.3–1.9 s for a million, on a shared 2-core box).
+func (db *DB) EachRevocation(ctx context.Context, now time.Time, fn func(gatehouse.Revocation) error) error {
+	rows, err := db.read.QueryContext(ctx, `SELECT kind, value, expires_at FROM revocations NOT INDEXED WHERE expires_at > ?`, micros(now))
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: revocations: %w", db.classify(err))
+		return fmt.Errorf("sqlite: revocations: %w", db.classify(err))
 	}
 	defer rows.Close()
-	var out []gatehouse.Revocation
 	for rows.Next() {
 		var r gatehouse.Revocation
 		var exp int64
 		if err := rows.Scan(&r.Kind, &r.Value, &exp); err != nil {
-			return nil, fmt.Errorf("sqlite: revocations: %w", db.classify(err))
+			return fmt.Errorf("sqlite: revocations: %w", db.classify(err))
 		}
 		r.ExpiresAt = fromMicros(exp)
-		out = append(out, r)
+		if err := fn(r); err != nil {
+			return err
+		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: revocations: %w", db.classify(err))
+		return fmt.Errorf("sqlite: revocations: %w", db.classify(err))
 	}
-	return out, nil
+	return nil
+}
+
+// CountRevocations implements gatehouse.RevocationStore.
+func (db *DB) CountRevocations(ctx context.Context, now time.Time) (int64, error) {
+	var n int64
+	if err := db.read.QueryRowContext(ctx, `SELECT count(*) FROM revocations WHERE expires_at > ?`, micros(now)).Scan(&n); err != nil {
+		return 0, fmt.Errorf("sqlite: count revocations: %w", db.classify(err))
+	}
+	return n, nil
+}
+
+// Revocations returns every revocation unexpired at now, in one slice: for
+// tests and tools; the server streams them (EachRevocation).
+func (db *DB) Revocations(ctx context.Context, now time.Time) ([]gatehouse.Revocation, error) {
+	return gatehouse.CollectRevocations(ctx, db, now)
 }
 
 // PurgeRevocations implements gatehouse.RevocationStore.

@@ -250,7 +250,11 @@ func testDeleteClient(t *testing.T, s gatehouse.Store) {
 	if len(revs) != 1 || revs[0].Kind != want[0].Kind || revs[0].Value != want[0].Value || !revs[0].ExpiresAt.Equal(until) {
 		t.Fatalf("DeleteClient revocations = %+v, want %+v", revs, want)
 	}
-	stored, err := s.Revocations(ctx, t0.Add(time.Minute))
+	var stored []gatehouse.Revocation
+	err = s.EachRevocation(ctx, t0.Add(time.Minute), func(r gatehouse.Revocation) error {
+		stored = append(stored, r)
+		return nil
+	})
 	if err != nil || !slices.ContainsFunc(stored, func(r gatehouse.Revocation) bool { return r.Value == "g1" && r.Kind == gatehouse.RevokeSession }) {
 		t.Fatalf("stored revocations = %+v, %v; want g1's", stored, err)
 	}

@@ -49,6 +49,7 @@ func Run(t *testing.T, open func(t *testing.T, now func() time.Time) gatehouse.S
 
 		// revocations.go, settings.go, changes.go
 		{"revocations are stored, listed while live and purged", testRevocations},
+		{"revocations stream in full, are counted, and a walk stops at its callback's error", testRevocationStream},
 		{"settings: first value wins", testSettings},
 		{"settings: a swap changes only the value named, one racer wins", testSwapSetting},
 		{"change feed records user changes and revocations in order", testChangeFeed},
@@ -211,7 +212,8 @@ func testClosedIsUnavailable(t *testing.T, s gatehouse.Store) {
 			_, err := s.RotateRefreshToken(ctx, "h", t0, &gatehouse.RefreshToken{Hash: "n"}, nil, gatehouse.RefreshLimit{})
 			return err
 		}},
-		{"Revocations", func() error { _, err := s.Revocations(ctx, t0); return err }},
+		{"Revocations", func() error { _, err := gatehouse.CollectRevocations(ctx, s, t0); return err }},
+		{"CountRevocations", func() error { _, err := s.CountRevocations(ctx, t0); return err }},
 		{"LatestChange", func() error { _, err := s.LatestChange(ctx); return err }},
 		{"ChangesSince", func() error { _, err := s.ChangesSince(ctx, 0, 10); return err }},
 		{"Setting", func() error { _, err := s.Setting(ctx, "k"); return err }},

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"os/exec"
 	"runtime"
 	"strconv"
 	"strings"
@@ -29,7 +31,7 @@ type storeFlags struct {
 	databaseURL, secretKey, minLength, accessTTL, refreshTTL *string
 	encryptionKey, previousKeys, totpIssuer                  *string
 	previousSecrets, encryptionKeyFile                       *string
-	sessionTTL                                               *string
+	sessionTTL, hashWorkers, userCacheSize                   *string
 }
 
 func addStoreFlags(s *settings) *storeFlags {
@@ -50,6 +52,10 @@ func addStoreFlags(s *settings) *storeFlags {
 			"comma-separated earlier encryption keys, still accepted for decryption while rotating (then run gatehouse reseal)"),
 		totpIssuer: s.add("totp-issuer", "GATEHOUSE_TOTP_ISSUER", "Gatehouse", "issuer shown in authenticator apps"),
 		sessionTTL: s.add("session-ttl", "GATEHOUSE_SESSION_TTL", "12h", "browser session lifetime, from the login (absolute)"),
+		hashWorkers: s.add("hash-workers", "GATEHOUSE_HASH_WORKERS", "0",
+			"password hashes computed at once (each takes a core and 19 MiB); 0: one fewer than the cores (at least 1), so a login flood leaves a core to token verification"),
+		userCacheSize: s.add("user-cache-size", "GATEHOUSE_USER_CACHE_SIZE", strconv.Itoa(defaultUserCacheSize),
+			"users kept in memory for verification (about 420 bytes each); more active users than this read the database"),
 	}
 }
 
@@ -59,6 +65,7 @@ type app struct {
 	sealing *sealing
 	auth    *auth.Service
 	pool    *password.Pool
+	workers *password.ProcessHasher // nil: hashing in process
 	audit   *audit.Recorder
 	metrics *metrics.Metrics
 	keys    *keys.Manager  // signing keys; nil for a command without a sealer
@@ -69,8 +76,27 @@ type app struct {
 func (a *app) Close() {
 	a.audit.Close()
 	a.pool.Close()
+	if a.workers != nil {
+		a.workers.Close()
+	}
 	a.store.Close()
 }
+
+// defaultUserCacheSize is GATEHOUSE_USER_CACHE_SIZE's default, chosen by
+// measurement (README, Performance: scripts/scale.sh): 250,000 users hold
+// tokens of 200,000 distinct users among a million at the 1,000-user
+// figure, in at most about 100 MiB.
+const defaultUserCacheSize = auth.DefaultUserCacheSize
+
+// defaultHashWorkers is GATEHOUSE_HASH_WORKERS's default for procs cores:
+// one fewer than the cores, at least one. Measured (README, Performance:
+// scripts/loginflood.sh): on 2 cores, hashing on both lets a login flood
+// take every core and verification's p99 grows 8×; on one, verification
+// keeps a core.
+func defaultHashWorkers(procs int) int { return max(1, procs-1) }
+
+// hashWorkerCommand is the hidden command a hash worker process runs.
+const hashWorkerCommand = "hash-worker"
 
 // validated settings, before anything is opened.
 type storeConfig struct {
@@ -79,6 +105,9 @@ type storeConfig struct {
 	minLength             int
 	accessTTL, refreshTTL time.Duration
 	sessionTTL            time.Duration
+	hashWorkers           int // password hashes at once
+	hashNice              int // serve: >0 hashes in worker processes of that OS priority
+	userCacheSize         int // users cached for verification
 	previousSecrets       [][]byte
 	encryptionKey         []byte
 	previousKeys          [][]byte
@@ -119,6 +148,15 @@ func (f *storeFlags) parse() (storeConfig, error) {
 	}
 	if c.minLength, err = strconv.Atoi(*f.minLength); err != nil || c.minLength < 1 || c.minLength > 1024 {
 		return c, bad("GATEHOUSE_PASSWORD_MIN_LENGTH", "%q is not a number from 1 to 1024", *f.minLength)
+	}
+	if c.hashWorkers, err = strconv.Atoi(*f.hashWorkers); err != nil || c.hashWorkers < 0 || c.hashWorkers > 256 {
+		return c, bad("GATEHOUSE_HASH_WORKERS", "%q is not a number from 0 to 256", *f.hashWorkers)
+	}
+	if c.hashWorkers == 0 {
+		c.hashWorkers = defaultHashWorkers(runtime.GOMAXPROCS(0))
+	}
+	if c.userCacheSize, err = strconv.Atoi(*f.userCacheSize); err != nil || c.userCacheSize < 1 || c.userCacheSize > 100_000_000 {
+		return c, bad("GATEHOUSE_USER_CACHE_SIZE", "%q is not a number from 1 to 100000000", *f.userCacheSize)
 	}
 	if c.accessTTL, err = parseDuration("GATEHOUSE_ACCESS_TOKEN_TTL", *f.accessTTL); err != nil {
 		return c, err
@@ -202,23 +240,46 @@ func openApp(ctx context.Context, c storeConfig, log *slog.Logger, cl cluster) (
 	}
 	policy := password.DefaultPolicy()
 	policy.MinLength = c.minLength
-	pool := password.NewPool(runtime.GOMAXPROCS(0), 64)
+	var hasher auth.Hasher = password.NewHasher(password.DefaultParams())
+	var workers *password.ProcessHasher
+	if c.hashNice > 0 {
+		exe, err := os.Executable()
+		if err != nil {
+			store.Close()
+			return nil, fmt.Errorf("hash workers: %w", err)
+		}
+		cmd := func() *exec.Cmd {
+			c := exec.Command(exe, hashWorkerCommand)
+			c.Env = []string{"GOMAXPROCS=1"} // nothing of the server's environment (its secrets) goes to the worker
+			c.Stderr = os.Stderr
+			return c
+		}
+		if workers, err = password.NewProcessHasher(cmd, c.hashWorkers, c.hashNice); err != nil {
+			store.Close()
+			return nil, bad("GATEHOUSE_HASH_NICE", "%v", err)
+		}
+		hasher = workers
+	}
+	pool := password.NewPool(c.hashWorkers, 64)
 	met := metrics.New(pool.QueueDepth)
 	pool.OnWait = met.HashWait
 	rec := audit.New(store, log, nil)
 	svc, err := auth.New(auth.Config{
-		Store: store, Tokens: tokens, Hasher: password.NewHasher(password.DefaultParams()), Pool: pool,
+		Store: store, Tokens: tokens, Hasher: hasher, Pool: pool,
 		Policy: policy, AccessTTL: c.accessTTL, RefreshTTL: c.refreshTTL, SessionTTL: c.sessionTTL, Logger: log,
 		Auditor: rec, Metrics: met, KeyPepper: pepper, Sealer: seal.sealer, TOTPIssuer: c.totpIssuer, UsernameKey: seal.usernameKey,
-		Broadcaster: cl.bcast, CodeLimiter: cl.codes, Passkeys: c.passkeys,
+		Broadcaster: cl.bcast, CodeLimiter: cl.codes, Passkeys: c.passkeys, UserCacheSize: c.userCacheSize,
 	})
 	if err != nil {
 		rec.Close()
 		pool.Close()
+		if workers != nil {
+			workers.Close()
+		}
 		store.Close()
 		return nil, err
 	}
-	return &app{store: store, sealing: seal, auth: svc, pool: pool, audit: rec, metrics: met, keys: km, tokens: tokens}, nil
+	return &app{store: store, sealing: seal, auth: svc, pool: pool, workers: workers, audit: rec, metrics: met, keys: km, tokens: tokens}, nil
 }
 
 const (

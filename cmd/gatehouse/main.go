@@ -14,6 +14,7 @@ import (
 	"syscall"
 
 	"github.com/gatehouse/gatehouse/auth"
+	"github.com/gatehouse/gatehouse/password"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -82,6 +83,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return reseal(ctx, args[1:], stdout, stderr)
 	case "keys":
 		return keysCommand(ctx, args[1:], stdout, stderr)
+	case hashWorkerCommand: // not in the usage: the server starts it (GATEHOUSE_HASH_NICE)
+		return password.ServeWorker(stdin, stdout, password.NewHasher(password.DefaultParams()))
 	case "version", "--version":
 		fmt.Fprintln(stdout, "gatehouse", version)
 		return nil

@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
@@ -76,6 +78,8 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 		"comma-separated hosts a login may return to besides the public URL's (*.example.com allowed)")
 	rpID := s.add("webauthn-rp-id", "GATEHOUSE_WEBAUTHN_RP_ID", "",
 		"passkeys' relying party id: a host name, the origins' host or a parent domain of it; empty: the public URL's host")
+	hashNice := s.add("hash-nice", "GATEHOUSE_HASH_NICE", "10",
+		"OS priority (nice, 1 to 19) of the password-hashing worker processes, below the server's so that a login flood cannot starve token verification; 0: hash in the server's own process")
 	rpOrigins := s.add("webauthn-origins", "GATEHOUSE_WEBAUTHN_ORIGINS", "",
 		"comma-separated origins passkey ceremonies may come from; empty: the public URL's origin")
 	if err := s.fs.Parse(args); err != nil {
@@ -134,6 +138,9 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 		if _, err := tls.LoadX509KeyPair(c.tlsCert, c.tlsKey); err != nil {
 			return c, bad("GATEHOUSE_TLS_CERT", "cannot load the certificate and key: %v", err)
 		}
+	}
+	if c.store.hashNice, err = strconv.Atoi(*hashNice); err != nil || c.store.hashNice < 0 || c.store.hashNice > 19 {
+		return c, bad("GATEHOUSE_HASH_NICE", "%q is not a number from 0 to 19", *hashNice)
 	}
 	if err := kf.parse(&c.store); err != nil {
 		return c, err
@@ -253,6 +260,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := a.auth.Resync(ctx); err != nil {
 		return err
 	}
+	// Loading the revocations left garbage of about their size (the rows
+	// read); hand it back now rather than carrying it as resident memory
+	// until the runtime's scavenger gets to it.
+	debug.FreeOSMemory()
 	if err := a.auth.LoadSessionKey(ctx); err != nil {
 		return err
 	}
