@@ -73,8 +73,12 @@ func TestBadConfigurationExitsWithStatus2NamingTheSetting(t *testing.T) {
 			}
 			var stdout, stderr bytes.Buffer
 			// A value wrongly accepted starts the server; the deadline stops
-			// it, and the test fails on the exit code instead of hanging.
-			ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+			// it, and the test fails on the exit code instead of hanging. It
+			// is generous: a value refused only once the app is open (a
+			// route limit naming no route) needs a start — key generation,
+			// migrations, the first admin's hash — under -race on a busy
+			// machine first.
+			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 			defer cancel()
 			err := run(ctx, []string{"serve"}, strings.NewReader(""), &stdout, &stderr)
 			if code := exitCode(err); code != 2 {
