@@ -13,6 +13,8 @@ package browser
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
 	"log/slog"
 	"net"
@@ -556,6 +558,14 @@ func TestPagesHaveNoSeriousAccessibilityViolations(t *testing.T) {
 	clientID := admin.text("#issued-id")
 	admin.open(s.url + "/admin/clients/" + clientID)
 	check(admin, "admin-client")
+	// The consent page, as Grafana's users see it.
+	challenge := sha256.Sum256([]byte("a-verifier-of-at-least-forty-three-characters-0123"))
+	admin.open(s.url + "/authorize?" + url.Values{"client_id": {clientID}, "response_type": {"code"},
+		"redirect_uri": {"https://grafana.example.com/login/generic_oauth"}, "scope": {"openid profile email"},
+		"state": {"s"}, "code_challenge": {base64.RawURLEncoding.EncodeToString(challenge[:])},
+		"code_challenge_method": {"S256"}}.Encode())
+	wantPage(t, admin, "/authorize", "Allow Grafana?")
+	check(admin, "consent")
 
 	// Readable on a phone: no page wider than the screen (tables scroll
 	// inside their own box).
