@@ -35,15 +35,9 @@ func (s *Service) Authenticate(ctx context.Context, bearer string) (*gatehouse.P
 	if err != nil {
 		return nil, errBadToken
 	}
-	u, err := s.users.get(ctx, id)
-	if gatehouse.ErrorCode(err) == gatehouse.ENOTFOUND {
-		return nil, errBadToken
-	}
+	u, err := s.liveUser(ctx, id, errBadToken, errInactive)
 	if err != nil {
 		return nil, err
-	}
-	if u.Disabled {
-		return nil, errInactive
 	}
 	return &gatehouse.Principal{
 		User:      &u.User,

@@ -326,15 +326,9 @@ func (s *Service) AuthenticateSession(ctx context.Context, cookie string) (*gate
 	if !now.Before(b.ExpiresAt) || s.mirror.Revoked("", b.ID) {
 		return nil, errBadSession
 	}
-	u, err := s.users.get(ctx, b.UserID)
-	if gatehouse.ErrorCode(err) == gatehouse.ENOTFOUND {
-		return nil, errBadSession
-	}
+	u, err := s.liveUser(ctx, b.UserID, errBadSession, errInactive)
 	if err != nil {
 		return nil, err
-	}
-	if u.Disabled {
-		return nil, errInactive
 	}
 	s.sessionUsed(b.ID, now)
 	return &gatehouse.Principal{User: &u.User, Snapshot: u.snap, Scope: s.browser.scopes[u.Role], SessionID: b.ID, ExpiresAt: b.ExpiresAt}, nil

@@ -109,15 +109,9 @@ func (s *Service) OpenOAuthSession(ctx context.Context, g OAuthGrant) (*TokenPai
 	if g.BrowserSID != "" && s.mirror.Revoked("", g.BrowserSID) {
 		return nil, errOAuthGrant
 	}
-	cu, err := s.users.get(ctx, g.UserID)
-	if gatehouse.ErrorCode(err) == gatehouse.ENOTFOUND {
-		return nil, errOAuthGrant
-	}
+	cu, err := s.liveUser(ctx, g.UserID, errOAuthGrant, errOAuthGrant)
 	if err != nil {
 		return nil, err
-	}
-	if cu.Disabled {
-		return nil, errOAuthGrant
 	}
 	u := &cu.User
 	scope := restrictOAuth(u.Role, g.Scope)
@@ -260,15 +254,9 @@ func (s *Service) InspectAccessToken(ctx context.Context, bearer string) (*Token
 	if err != nil {
 		return nil, errBadToken
 	}
-	u, err := s.users.get(ctx, id)
-	if gatehouse.ErrorCode(err) == gatehouse.ENOTFOUND {
-		return nil, errBadToken
-	}
+	u, err := s.liveUser(ctx, id, errBadToken, errBadToken)
 	if err != nil {
 		return nil, err
-	}
-	if u.Disabled {
-		return nil, errBadToken
 	}
 	info.User = u.snap.User()
 	if c.ClientID != "" {
@@ -315,15 +303,9 @@ func (s *Service) InspectRefreshToken(ctx context.Context, rt string) (*TokenInf
 	if s.mirror.Revoked("", tok.SessionID) {
 		return nil, errBadRefresh
 	}
-	u, err := s.users.get(ctx, tok.UserID)
-	if gatehouse.ErrorCode(err) == gatehouse.ENOTFOUND {
-		return nil, errBadRefresh
-	}
+	u, err := s.liveUser(ctx, tok.UserID, errBadRefresh, errBadRefresh)
 	if err != nil {
 		return nil, err
-	}
-	if u.Disabled {
-		return nil, errBadRefresh
 	}
 	scope := rbac.Restrict(u.Role, tok.Scope)
 	if client != "" {

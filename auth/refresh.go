@@ -124,15 +124,9 @@ func (s *Service) rotate(ctx context.Context, rt, clientID string) (*TokenPair, 
 			UserID: old.UserID, Detail: "session revoked"})
 		return nil, errRefreshReuse
 	}
-	u, err := s.users.get(ctx, old.UserID)
-	if gatehouse.ErrorCode(err) == gatehouse.ENOTFOUND {
-		return nil, errBadRefresh
-	}
+	u, err := s.liveUser(ctx, old.UserID, errBadRefresh, errInactive)
 	if err != nil {
 		return nil, err
-	}
-	if u.Disabled {
-		return nil, errInactive
 	}
 	var pair *TokenPair
 	if clientID == "" {

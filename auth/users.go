@@ -433,3 +433,20 @@ func GeneratePassword() string {
 func (s *Service) User(ctx context.Context, id int64) (*gatehouse.User, error) {
 	return s.cfg.Store.UserByID(ctx, id)
 }
+
+// liveUser returns the user with that id from the cache, or the caller's
+// own refusal: gone when the user was deleted, disabled when it is
+// disabled.
+func (s *Service) liveUser(ctx context.Context, id int64, gone, disabled error) (*cachedUser, error) {
+	u, err := s.users.get(ctx, id)
+	if gatehouse.ErrorCode(err) == gatehouse.ENOTFOUND {
+		return nil, gone
+	}
+	if err != nil {
+		return nil, err
+	}
+	if u.Disabled {
+		return nil, disabled
+	}
+	return u, nil
+}
