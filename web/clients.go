@@ -44,6 +44,24 @@ type clientsData struct {
 	IssuedSecret string
 }
 
+// clientFields is what the client forms' shared fields show (layout.html:
+// clientfields).
+type clientFields struct {
+	Form           clientForm
+	Errors         map[string]string
+	Grants, Scopes []string
+}
+
+// Fields is the registration form's shared fields.
+func (d clientsData) Fields() clientFields {
+	return clientFields{Form: d.Create, Errors: d.Errors, Grants: d.Grants, Scopes: d.Scopes}
+}
+
+// Fields is the edit form's shared fields.
+func (d clientData) Fields() clientFields {
+	return clientFields{Form: d.Edit, Errors: d.Errors, Grants: d.Grants, Scopes: d.Scopes}
+}
+
 // clientForm is the registration form as sent, to show it again with its
 // errors.
 type clientForm struct {
