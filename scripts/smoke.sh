@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # smoke.sh BINARY — start the built binary on a fresh database, log in,
 # read /users/me, check the token is RS256 and the key set cacheable,
-# refresh, log out, check the token is refused, stop it with
+# refresh, log out, check the token is refused, read the OpenID discovery
+# document, get a client_credentials token and introspect it, stop it with
 # SIGTERM and check it exits cleanly. Exit status 0 only if every step passed.
 set -euo pipefail
 BIN=${1:?usage: smoke.sh BINARY}
@@ -40,6 +41,12 @@ check "page login" "303 /account" "$(curl -s -c "$jar" -o /dev/null -w '%{http_c
 check "account page" 200 "$(curl -s -b "$jar" -o /dev/null -w '%{http_code}' "$base/account")"
 check "sign out" 303 "$(curl -s -b "$jar" -o /dev/null -w '%{http_code}' -X POST "$base/sign-out")"
 check "signed out" 303 "$(curl -s -b "$jar" -o /dev/null -w '%{http_code}' "$base/account")"
+check "discovery issuer" "$base" "$(curl -s "$base/.well-known/openid-configuration" | json issuer)"
+client=$(GATEHOUSE_DATABASE_URL="sqlite:$dir/smoke.db" "$BIN" client create smoke --grant client_credentials --json 2>/dev/null)
+cid=$(echo "$client" | json client_id); csec=$(echo "$client" | json client_secret)
+ct=$(curl -s -u "$cid:$csec" -d grant_type=client_credentials "$base/token" | json access_token)
+check "client_credentials, introspected" True "$(curl -s -u "$cid:$csec" --data-urlencode "token=$ct" "$base/introspect" | json active)"
+check "client secret not logged" clean "$(grep -q -- "${csec:-no-secret}" "$dir/err.log" "$dir/out.log" && echo leaked || echo clean)"
 check "bad config exits 2" 2 "$(GATEHOUSE_ACCESS_TOKEN_TTL=banana "$BIN" serve >/dev/null 2>&1; echo $?)"
 
 kill -TERM $pid
