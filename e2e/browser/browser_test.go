@@ -485,6 +485,21 @@ func TestPagesHaveNoSeriousAccessibilityViolations(t *testing.T) {
 	browser := newBrowser(t)
 	admin, user := newTab(t, browser), newTab(t, browser)
 
+	// shoot saves the tab's screenshot as NAME.png when
+	// GATEHOUSE_SCREENSHOTS names a folder.
+	shoot := func(b *tab, name string) {
+		t.Helper()
+		if shots == "" {
+			return
+		}
+		png, err := chromedp.Run(b.ctx, chromedp.CaptureScreenshot())
+		if err == nil {
+			err = os.WriteFile(filepath.Join(shots, name+".png"), png, 0o644)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 	check := func(b *tab, name string, scrollTo ...string) {
 		t.Helper()
 		if _, err := chromedp.Run(b.ctx, chromedp.Evaluate[chromedp.Void](string(axeJS))); err != nil {
@@ -499,18 +514,10 @@ func TestPagesHaveNoSeriousAccessibilityViolations(t *testing.T) {
 		for _, v := range res {
 			t.Errorf("%s: %s %s (%d elements): %s", name, v.Impact, v.ID, v.Nodes, v.Help)
 		}
-		if shots != "" {
-			for _, id := range scrollTo {
-				b.eval(`document.getElementById("` + id + `").scrollIntoView(), ""`)
-			}
-			png, err := chromedp.Run(b.ctx, chromedp.CaptureScreenshot())
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(filepath.Join(shots, name+".png"), png, 0o644); err != nil {
-				t.Fatal(err)
-			}
+		for _, id := range scrollTo {
+			b.eval(`document.getElementById("` + id + `")?.scrollIntoView(), ""`)
 		}
+		shoot(b, name)
 	}
 
 	user.open(s.url + "/login")
@@ -557,7 +564,7 @@ func TestPagesHaveNoSeriousAccessibilityViolations(t *testing.T) {
 	check(admin, "admin-clients-secret")
 	clientID := admin.text("#issued-id")
 	admin.open(s.url + "/admin/clients/" + clientID)
-	check(admin, "admin-client")
+	check(admin, "admin-client", "client-scopes")
 	// The consent page, as Grafana's users see it.
 	challenge := sha256.Sum256([]byte("a-verifier-of-at-least-forty-three-characters-0123"))
 	admin.open(s.url + "/authorize?" + url.Values{"client_id": {clientID}, "response_type": {"code"},
@@ -566,29 +573,28 @@ func TestPagesHaveNoSeriousAccessibilityViolations(t *testing.T) {
 		"code_challenge_method": {"S256"}}.Encode())
 	wantPage(t, admin, "/authorize", "Allow Grafana?")
 	check(admin, "consent")
+	consent := admin.path() + "?" + admin.eval(`location.search.slice(1)`)
+	// RP-initiated logout without an id_token_hint asks first.
+	admin.open(s.url + "/end-session?client_id=" + url.QueryEscape(clientID))
+	wantPage(t, admin, "/end-session", "Sign out?")
+	check(admin, "end-session")
 
 	// Readable on a phone: no page wider than the screen (tables scroll
 	// inside their own box).
 	admin.do(chromedp.EmulateViewport(390, 844))
-	for _, p := range []string{"/account", "/admin", "/admin/users", "/admin/audit", fmt.Sprintf("/admin/users/%d", frank.ID),
-		"/admin/clients", "/admin/clients/" + clientID} {
+	for name, p := range map[string]string{"account": "/account", "admin": "/admin", "admin-users": "/admin/users",
+		"admin-audit": "/admin/audit", "admin-user": fmt.Sprintf("/admin/users/%d", frank.ID), "admin-clients": "/admin/clients",
+		"admin-client": "/admin/clients/" + clientID, "consent": consent, "end-session": "/end-session?client_id=" + url.QueryEscape(clientID)} {
 		admin.open(s.url + p)
 		if w := admin.eval(`String(document.documentElement.scrollWidth)`); w != "390" {
 			t.Errorf("%s is %s px wide on a 390 px screen", p, w)
 		}
+		shoot(admin, name+"-phone")
 	}
 	user.do(chromedp.EmulateViewport(390, 844))
 	user.open(s.url + "/login")
 	if w := user.eval(`String(document.documentElement.scrollWidth)`); w != "390" {
 		t.Errorf("the login page is %s px wide on a 390 px screen", w)
 	}
-	if shots != "" {
-		png, err := chromedp.Run(user.ctx, chromedp.CaptureScreenshot())
-		if err == nil {
-			err = os.WriteFile(filepath.Join(shots, "login-phone.png"), png, 0o644)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	shoot(user, "login-phone")
 }
