@@ -62,23 +62,7 @@ func (db *DB) APIKeyByLookup(ctx context.Context, lookupID string) (*gatehouse.A
 
 // APIKeysByUser implements gatehouse.APIKeyStore.
 func (db *DB) APIKeysByUser(ctx context.Context, userID int64) ([]*gatehouse.APIKey, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT `+apiKeyColumns+` FROM api_keys WHERE user_id = ? ORDER BY id DESC`, userID)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: api keys: %w", db.classify(err))
-	}
-	defer rows.Close()
-	var out []*gatehouse.APIKey
-	for rows.Next() {
-		k, err := scanAPIKey(rows)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: api keys: %w", db.classify(err))
-		}
-		out = append(out, k)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: api keys: %w", db.classify(err))
-	}
-	return out, nil
+	return queryAll(ctx, db, "api keys", scanAPIKey, `SELECT `+apiKeyColumns+` FROM api_keys WHERE user_id = ? ORDER BY id DESC`, userID)
 }
 
 // DeactivateAPIKey implements gatehouse.APIKeyStore.

@@ -129,23 +129,7 @@ func (db *DB) Client(ctx context.Context, id string) (*gatehouse.OAuthClient, er
 
 // ListClients implements gatehouse.OAuthStore.
 func (db *DB) ListClients(ctx context.Context, after string, limit int) ([]*gatehouse.OAuthClient, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT `+clientColumns+` FROM oauth_clients WHERE id > ? ORDER BY id LIMIT ?`, after, limit)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: list clients: %w", db.classify(err))
-	}
-	defer rows.Close()
-	var out []*gatehouse.OAuthClient
-	for rows.Next() {
-		c, err := scanClient(rows)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: list clients: %w", db.classify(err))
-		}
-		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: list clients: %w", db.classify(err))
-	}
-	return out, nil
+	return queryAll(ctx, db, "list clients", scanClient, `SELECT `+clientColumns+` FROM oauth_clients WHERE id > ? ORDER BY id LIMIT ?`, after, limit)
 }
 
 // applyError carries apply's error out of the transaction unchanged.

@@ -77,23 +77,7 @@ func (db *DB) PasskeyByID(ctx context.Context, id []byte) (*gatehouse.Passkey, e
 
 // PasskeysByUser implements gatehouse.PasskeyStore.
 func (db *DB) PasskeysByUser(ctx context.Context, userID int64) ([]*gatehouse.Passkey, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT `+passkeyColumns+` FROM passkeys WHERE user_id = ? ORDER BY created_at, id`, userID)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: passkeys: %w", err)
-	}
-	defer rows.Close()
-	var out []*gatehouse.Passkey
-	for rows.Next() {
-		p, err := scanPasskey(rows)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: passkeys: %w", err)
-		}
-		out = append(out, p)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: passkeys: %w", err)
-	}
-	return out, nil
+	return queryAll(ctx, db, "passkeys", scanPasskey, `SELECT `+passkeyColumns+` FROM passkeys WHERE user_id = ? ORDER BY created_at, id`, userID)
 }
 
 // CountPasskeys implements gatehouse.PasskeyStore.

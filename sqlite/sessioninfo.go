@@ -58,24 +58,8 @@ func scanSession(sc scanner) (*gatehouse.Session, error) {
 
 // UserSessions implements gatehouse.SessionInfoStore.
 func (db *DB) UserSessions(ctx context.Context, userID int64, now time.Time, limit int) ([]*gatehouse.Session, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT `+sessionColumns+` FROM sessions s WHERE s.user_id = ? AND `+liveSession+`
+	return queryAll(ctx, db, "user sessions", scanSession, `SELECT `+sessionColumns+` FROM sessions s WHERE s.user_id = ? AND `+liveSession+`
 		ORDER BY coalesce(s.last_used_at, s.created_at) DESC, s.id LIMIT ?`, userID, micros(now), micros(now), limit)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: user sessions: %w", db.classify(err))
-	}
-	defer rows.Close()
-	var out []*gatehouse.Session
-	for rows.Next() {
-		s, err := scanSession(rows)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: user sessions: %w", db.classify(err))
-		}
-		out = append(out, s)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: user sessions: %w", db.classify(err))
-	}
-	return out, nil
 }
 
 // LiveSession implements gatehouse.SessionInfoStore.
@@ -118,23 +102,7 @@ func (db *DB) FindUsers(ctx context.Context, query string, after int64, limit in
 	if query == "" {
 		return db.ListUsers(ctx, after, limit)
 	}
-	rows, err := db.read.QueryContext(ctx, `SELECT `+userColumns+` FROM users WHERE id > ?
+	return queryAll(ctx, db, "find users", scanUser, `SELECT `+userColumns+` FROM users WHERE id > ?
 		AND (instr(username_key, ?) > 0 OR instr(lower(email), ?) > 0) ORDER BY id LIMIT ?`,
 		after, gatehouse.UsernameKey(query), strings.ToLower(query), limit)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: find users: %w", db.classify(err))
-	}
-	defer rows.Close()
-	var users []*gatehouse.User
-	for rows.Next() {
-		u, err := scanUser(rows)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: find users: %w", db.classify(err))
-		}
-		users = append(users, u)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: find users: %w", db.classify(err))
-	}
-	return users, nil
 }

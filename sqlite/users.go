@@ -15,6 +15,29 @@ const userColumns = `id, username, email, full_name, password_hash, role, permis
 
 type scanner interface{ Scan(dest ...any) error }
 
+// queryAll runs a query on the read pool and scans every row with scan,
+// as pgx.CollectRows does in package postgres; what names the read in
+// its errors, which are classified.
+func queryAll[T any](ctx context.Context, db *DB, what string, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := db.read.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %s: %w", what, db.classify(err))
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: %s: %w", what, db.classify(err))
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: %s: %w", what, db.classify(err))
+	}
+	return out, nil
+}
+
 func scanUser(s scanner) (*gatehouse.User, error) {
 	var (
 		u                    gatehouse.User
@@ -91,23 +114,7 @@ func (db *DB) UserByUsername(ctx context.Context, name string) (*gatehouse.User,
 
 // ListUsers implements gatehouse.UserStore.
 func (db *DB) ListUsers(ctx context.Context, after int64, limit int) ([]*gatehouse.User, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT `+userColumns+` FROM users WHERE id > ? ORDER BY id LIMIT ?`, after, limit)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: list users: %w", db.classify(err))
-	}
-	defer rows.Close()
-	var users []*gatehouse.User
-	for rows.Next() {
-		u, err := scanUser(rows)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: list users: %w", db.classify(err))
-		}
-		users = append(users, u)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: list users: %w", db.classify(err))
-	}
-	return users, nil
+	return queryAll(ctx, db, "list users", scanUser, `SELECT `+userColumns+` FROM users WHERE id > ? ORDER BY id LIMIT ?`, after, limit)
 }
 
 // CountUsers implements gatehouse.UserStore.
