@@ -2,8 +2,6 @@ package postgres_test
 
 import (
 	"context"
-	"crypto/rand"
-	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -11,12 +9,13 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/pgtest"
 	"github.com/gatehouse/gatehouse/postgres"
 	"github.com/gatehouse/gatehouse/storetest"
 	"github.com/jackc/pgx/v5"
 )
 
-const urlEnv = "GATEHOUSE_TEST_POSTGRES_URL"
+const urlEnv = pgtest.URLEnv
 
 // testURL returns the test database's URL, or skips the test when none is
 // configured.
@@ -29,36 +28,9 @@ func testURL(t testing.TB) string {
 	return u
 }
 
-// freshSchema creates an empty schema, dropped when the test ends, and
-// returns the test database's URL with search_path set to it, so that
-// tests never see each other's tables.
-func freshSchema(t testing.TB) string {
-	t.Helper()
-	base := testURL(t)
-	u, err := url.Parse(base)
-	if err != nil || u.Scheme == "" {
-		t.Fatalf("%s must be a postgres:// URL", urlEnv)
-	}
-	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, base)
-	if err != nil {
-		t.Fatalf("connect to %s: %v", urlEnv, err)
-	}
-	t.Cleanup(func() { admin.Close(context.Background()) })
-	schema := "gh_test_" + rand.Text()[:12]
-	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if _, err := admin.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
+// freshSchema is pgtest.FreshSchema: an empty schema of the test's own,
+// dropped when it ends, so that tests never see each other's tables.
+func freshSchema(t testing.TB) string { return pgtest.FreshSchema(t) }
 
 func openDB(t testing.TB, opts ...postgres.Option) *postgres.DB {
 	t.Helper()
