@@ -109,17 +109,24 @@ func (s *Service) OpenOAuthSession(ctx context.Context, g OAuthGrant) (*TokenPai
 	if g.BrowserSID != "" && s.mirror.Revoked("", g.BrowserSID) {
 		return nil, errOAuthGrant
 	}
-	cu, err := s.liveUser(ctx, g.UserID, errOAuthGrant, errOAuthGrant)
-	if err != nil {
-		return nil, err
+	// From the store, not the cache: the cache keeps no password hash, and
+	// the session is bound to the password the user has now, so that a
+	// change racing this exchange either ends the session or keeps it from
+	// opening (contract §12). A code exchange writes anyway.
+	u, err := s.cfg.Store.UserByID(ctx, g.UserID)
+	if gatehouse.ErrorCode(err) == gatehouse.ENOTFOUND {
+		return nil, errOAuthGrant
 	}
-	u := &cu.User
+	if err != nil {
+		return nil, fmt.Errorf("auth: open oauth session: %w", err)
+	}
+	if u.Disabled {
+		return nil, errOAuthGrant
+	}
 	scope := restrictOAuth(u.Role, g.Scope)
 	sess := s.newSession(ctx, u, scope, gatehouse.SessionOAuth, now)
 	sess.ID, sess.ClientID, sess.AuthTime, sess.AMR = g.SessionID, g.ClientID, g.AuthTime, g.AMR
 	if u.PasswordHash != "" {
-		// Bound to the password the user has now: a change racing this
-		// exchange either ends the session or keeps it from opening.
 		sess.Credential = gatehouse.CredentialFingerprint(u.PasswordHash)
 	}
 	var first *gatehouse.RefreshToken
