@@ -445,6 +445,11 @@ func (s *Service) finishPasskeyLogin(ctx context.Context, state string, body []b
 		if !u.TOTPEnabled { // 2FA reset since the password step: start again
 			return nil, u, errBadMFAToken
 		}
+		// As for a code (mfatoken.go): the password step checked a hash
+		// the user no longer has, and its token died with it.
+		if mfa.Cred == "" || mfa.Cred != gatehouse.CredentialFingerprint(u.PasswordHash) {
+			return nil, u, errBadMFAToken
+		}
 		first, err := s.cfg.Store.UseNonce(ctx, "mfa:"+mfa.ID, time.Unix(mfa.Expires, 0))
 		if err != nil {
 			return nil, u, err
@@ -459,7 +464,13 @@ func (s *Service) finishPasskeyLogin(ctx context.Context, state string, body []b
 	}
 	sess := s.newSession(ctx, u, scope, gatehouse.SessionBrowser, s.now())
 	sess.AMR = amr
+	if kind == ceremonySecond {
+		sess.Credential = mfa.Cred // the store checks it again, atomically
+	}
 	pair, err := s.openBrowserSession(ctx, u, sess)
+	if errors.Is(err, gatehouse.ErrCredentialChanged) {
+		return nil, u, errBadMFAToken
+	}
 	if err != nil {
 		return nil, u, err
 	}

@@ -266,6 +266,26 @@ func TestPasskeyWithUserVerificationSatisfiesTwoFactor(t *testing.T) {
 	if gatehouse.ErrorCode(err) != gatehouse.EUNAUTHENTICATED {
 		t.Fatalf("the spent mfa_token with a code: %v", err)
 	}
+
+	// A password change between the two steps: the mfa_token checked the
+	// old password, so the passkey finishes no login with it (contract
+	// §12), as a code would not.
+	_, err = f.svc.BrowserLogin(ctx, "bob", testPassword, "")
+	errors.As(err, &mfa)
+	opts, st, err = f.svc.BeginPasskeySecondFactor(ctx, mfa.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.SetPassword(ctx, u.ID, "a brand new passphrase", ""); err != nil {
+		t.Fatal(err)
+	}
+	resp, _ = f.authn.Assert(opts, cred)
+	if _, err = f.svc.FinishPasskeyLogin(ctx, st, resp, mfa.Token); gatehouse.ErrorCode(err) != gatehouse.EUNAUTHENTICATED {
+		t.Fatalf("passkey as the second step after a password change: %v", err)
+	}
+	if list, err := f.db.UserSessions(ctx, u.ID, f.clock.Now(), 10); err != nil || len(list) != 0 {
+		t.Fatalf("sessions after the change: %d, %v", len(list), err)
+	}
 }
 
 func mustCode(t *testing.T, secret string, at time.Time) string {
