@@ -30,12 +30,12 @@ type TokenPair struct {
 }
 
 // WrongPassword reports whether err is the answer to a wrong username or
-// password — a login's, or a password change's current password — the
-// outcome a per-username limit counts, rather than to a right password
+// password — a login's, a password change's current password, or the
+// password that confirms a passkey change — the outcome a per-username limit counts, rather than to a right password
 // (2FA still to come, a disabled account, a wrong code) or a request that
 // could not be decided.
 func WrongPassword(err error) bool {
-	return errors.Is(err, errBadCredentials) || errors.Is(err, errWrongCurrentPassword)
+	return errors.Is(err, errBadCredentials) || errors.Is(err, errWrongCurrentPassword) || errors.Is(err, errReauthWrong)
 }
 
 var (

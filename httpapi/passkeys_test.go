@@ -4,16 +4,20 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/auth"
 	"github.com/gatehouse/gatehouse/httpsec"
 	"github.com/gatehouse/gatehouse/passkey"
 	"github.com/gatehouse/gatehouse/passkey/passkeytest"
+	"github.com/gatehouse/gatehouse/ratelimit"
 )
 
 // Passkeys through the pages' JSON endpoints (contract §14), with a
@@ -22,7 +26,11 @@ import (
 
 const pkOrigin = "https://auth.example.com"
 
-func newPasskeyEnv(t *testing.T) *env {
+func newPasskeyEnv(t *testing.T) *env { return newPasskeyEnvLimited(t, ratelimit.Limit{}, nil) }
+
+// newPasskeyEnvLimited is newPasskeyEnv with loginLimit (zero: the
+// harness's lenient default) and trusted proxies.
+func newPasskeyEnvLimited(t *testing.T, loginLimit ratelimit.Limit, proxies []string) *env {
 	t.Helper()
 	rp, err := passkey.New(passkey.Config{RPID: "example.com", Origins: []string{pkOrigin}})
 	if err != nil {
@@ -33,7 +41,7 @@ func newPasskeyEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return newEnvWith(t, envOptions{passkeys: rp, redirects: red})
+	return newEnvWith(t, envOptions{passkeys: rp, redirects: red, loginLimit: loginLimit, proxies: proxies})
 }
 
 // jar is a browser's cookies, by name.
@@ -258,5 +266,24 @@ func TestPagesSayPasskeysAreUnavailableAtAnIPAddress(t *testing.T) {
 		if !strings.Contains(login.raw, want) {
 			t.Errorf("login page lacks %s", want)
 		}
+	}
+}
+
+// A wrong password given to register a passkey (or delete one) is a
+// failed login attempt, counted against the username like one — from
+// however many addresses it comes: a stolen session is no free guessing
+// oracle for the password.
+func TestWrongPasswordsAtThePasskeyPagesCountAgainstTheUsername(t *testing.T) {
+	e := newPasskeyEnvLimited(t, ratelimit.Limit{Rate: 3, Period: time.Minute, Burst: 3}, []string{"127.0.0.1/32"})
+	e.createUser("alice", "correct horse battery", gatehouse.RoleUser)
+	browser := jar{"gatehouse": e.browserLogin("alice", "correct horse battery")}
+	e.clock.Advance(auth.RecentAuth + time.Minute) // the login is no longer recent: the password is asked
+	var got []int
+	for i := range 5 {
+		got = append(got, e.ceremony(browser, "/account/passkeys/begin", map[string]string{"name": "x", "password": "a wrong guess!"},
+			"X-Forwarded-For", fmt.Sprintf("203.0.113.%d", i+1)).status)
+	}
+	if got[0] != 401 || got[len(got)-1] != 429 {
+		t.Fatalf("wrong passwords at passkey registration, each from another address: %v; want 401s, then 429", got)
 	}
 }
