@@ -70,7 +70,7 @@ func nonNil(b []byte) []byte {
 func (db *DB) PasskeyByID(ctx context.Context, id []byte) (*gatehouse.Passkey, error) {
 	p, err := scanPasskey(db.read.QueryRowContext(ctx, `SELECT `+passkeyColumns+` FROM passkeys WHERE id = ?`, id))
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: passkey: %w", notFound(err, "Passkey"))
+		return nil, fmt.Errorf("sqlite: passkey: %w", notFound(db.classify(err), "Passkey"))
 	}
 	return p, nil
 }
@@ -84,7 +84,7 @@ func (db *DB) PasskeysByUser(ctx context.Context, userID int64) ([]*gatehouse.Pa
 func (db *DB) CountPasskeys(ctx context.Context, userID int64) (int, error) {
 	var n int
 	if err := db.read.QueryRowContext(ctx, `SELECT count(*) FROM passkeys WHERE user_id = ?`, userID).Scan(&n); err != nil {
-		return 0, fmt.Errorf("sqlite: count passkeys: %w", err)
+		return 0, fmt.Errorf("sqlite: count passkeys: %w", db.classify(err))
 	}
 	return n, nil
 }

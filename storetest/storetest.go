@@ -224,6 +224,10 @@ func testClosedIsUnavailable(t *testing.T, s gatehouse.Store) {
 		{"NonceUsed", func() error { _, err := s.NonceUsed(ctx, "n"); return err }},
 		{"AuditEvents", func() error { _, err := s.AuditEvents(ctx, gatehouse.AuditFilter{}); return err }},
 		{"SigningKeys", func() error { _, err := s.SigningKeys(ctx); return err }},
+		{"PasskeyByID", func() error { _, err := s.PasskeyByID(ctx, []byte("id")); return err }},
+		{"PasskeysByUser", func() error { _, err := s.PasskeysByUser(ctx, u.ID); return err }},
+		{"CountPasskeys", func() error { _, err := s.CountPasskeys(ctx, u.ID); return err }},
+		{"UsePasskey", func() error { _, err := s.UsePasskey(ctx, []byte("id"), gatehouse.PasskeyUse{At: t0}); return err }},
 		{"Ping", func() error { return s.Ping(ctx) }},
 	}
 	for _, c := range calls {
