@@ -98,6 +98,15 @@ func defaultHashWorkers(procs int) int { return max(1, procs-1) }
 // hashWorkerCommand is the hidden command a hash worker process runs.
 const hashWorkerCommand = "hash-worker"
 
+// hashWorkerCmd is the command of one hash worker process: the binary exe
+// with nothing of the server's environment (its secrets) but GOMAXPROCS.
+func hashWorkerCmd(exe string) *exec.Cmd {
+	c := exec.Command(exe, hashWorkerCommand)
+	c.Env = []string{"GOMAXPROCS=1"}
+	c.Stderr = os.Stderr
+	return c
+}
+
 // validated settings, before anything is opened.
 type storeConfig struct {
 	db                    databaseURL
@@ -248,12 +257,7 @@ func openApp(ctx context.Context, c storeConfig, log *slog.Logger, cl cluster) (
 			store.Close()
 			return nil, fmt.Errorf("hash workers: %w", err)
 		}
-		cmd := func() *exec.Cmd {
-			c := exec.Command(exe, hashWorkerCommand)
-			c.Env = []string{"GOMAXPROCS=1"} // nothing of the server's environment (its secrets) goes to the worker
-			c.Stderr = os.Stderr
-			return c
-		}
+		cmd := func() *exec.Cmd { return hashWorkerCmd(exe) }
 		if workers, err = password.NewProcessHasher(cmd, c.hashWorkers, c.hashNice); err != nil {
 			store.Close()
 			return nil, bad("GATEHOUSE_HASH_NICE", "%v", err)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"slices"
 	"testing"
 
 	"github.com/gatehouse/gatehouse/password"
@@ -17,4 +18,18 @@ func TestMain(m *testing.M) {
 		os.Exit(0)
 	}
 	os.Exit(m.Run())
+}
+
+// A hash worker gets none of the server's environment: its secrets stay in
+// the server's process.
+func TestHashWorkersGetNoneOfTheServersEnvironment(t *testing.T) {
+	t.Setenv("GATEHOUSE_SECRET_KEY", "a-secret-the-worker-must-not-see-0123456789")
+	t.Setenv("GATEHOUSE_ENCRYPTION_KEY", "another-secret-0123456789abcdef0123456789")
+	cmd := hashWorkerCmd("/proc/self/exe")
+	if !slices.Equal(cmd.Env, []string{"GOMAXPROCS=1"}) {
+		t.Fatalf("worker environment %q", cmd.Env)
+	}
+	if len(cmd.Args) != 2 || cmd.Args[1] != hashWorkerCommand {
+		t.Fatalf("worker command %q", cmd.Args)
+	}
 }
