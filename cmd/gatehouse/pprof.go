@@ -16,7 +16,9 @@ import (
 	"os"
 )
 
-func init() {
+// startProfiler serves the profiler; serve calls it, and nothing else
+// does: not the CLI's commands, nor the hash workers, which hold passwords.
+func startProfiler() {
 	addr := os.Getenv("GATEHOUSE_PPROF_ADDR")
 	if addr == "" {
 		addr = "127.0.0.1:6060"

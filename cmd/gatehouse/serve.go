@@ -195,6 +195,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	startProfiler() // -tags pprof only
 	log := slog.New(httpapi.LogHandler{Handler: newLogger(stderr, c.logLevel).Handler()})
 	// The revocation stream's hub hears of this instance's changes through
 	// the broadcaster (and of other instances' through the bus's sink); it
