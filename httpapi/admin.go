@@ -142,7 +142,7 @@ func (s *Server) handleUpdateUser(w http.ResponseWriter, r *http.Request) error 
 	}
 	u, err := s.auth.UpdateUser(r.Context(), id, p.update())
 	if err != nil {
-		return withRetryAfter(w, notFoundAsUser(err))
+		return notFoundAsUser(err)
 	}
 	httpsec.NoStore(w)
 	httperror.JSON(w, http.StatusOK, toUserJSON(u))

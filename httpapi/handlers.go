@@ -118,7 +118,7 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request, rt string) erro
 	}
 	pair, err := s.auth.Refresh(r.Context(), rt)
 	if err != nil {
-		return withRetryAfter(w, err)
+		return err
 	}
 	writeTokens(w, pair)
 	return nil

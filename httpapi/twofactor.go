@@ -90,7 +90,7 @@ func (s *Server) handleTwoFactorVerify(w http.ResponseWriter, r *http.Request) e
 	}
 	recovery, err := s.auth.VerifyTwoFactor(r.Context(), u, code)
 	if err != nil {
-		return withRetryAfter(w, err)
+		return err
 	}
 	body := map[string]any{"message": "2FA verified successfully"}
 	if recovery != nil {
@@ -106,7 +106,7 @@ func (s *Server) handleTwoFactorDisable(w http.ResponseWriter, r *http.Request) 
 		return err
 	}
 	if err := s.auth.DisableTwoFactor(r.Context(), u, code); err != nil {
-		return withRetryAfter(w, err)
+		return err
 	}
 	httperror.JSON(w, http.StatusOK, map[string]string{"message": "2FA disabled"})
 	return nil
@@ -122,7 +122,7 @@ func (s *Server) handleRecoveryCodes(w http.ResponseWriter, r *http.Request) err
 	}
 	recovery, err := s.auth.NewRecoveryCodes(r.Context(), u, code)
 	if err != nil {
-		return withRetryAfter(w, err)
+		return err
 	}
 	httperror.JSON(w, http.StatusOK, map[string]any{"message": "New recovery codes issued", "recovery_codes": recovery})
 	return nil
@@ -156,7 +156,7 @@ func (s *Server) tokenMFA(w http.ResponseWriter, r *http.Request, form url.Value
 func loginError(w http.ResponseWriter, err error) error {
 	var mfa *auth.MFARequiredError
 	if !errors.As(err, &mfa) {
-		return withRetryAfter(w, err)
+		return err
 	}
 	msg := gatehouse.ErrorMessage(err)
 	w.Header().Set("WWW-Authenticate", "Bearer")
