@@ -290,26 +290,27 @@ func (s *Service) issueCookie(sess *gatehouse.Session) (*BrowserSession, error) 
 		Cookie: base64.RawURLEncoding.EncodeToString(buf[:])}, nil
 }
 
-// openCookie returns the session of an authentic cookie, expired or not.
-func (s *Service) openCookie(cookie string) (*BrowserSession, bool) {
+// openCookie returns the session of an authentic cookie, expired or not,
+// and its methods' bits (amrString; decoded only by who needs them, not on
+// every verification).
+func (s *Service) openCookie(cookie string) (*BrowserSession, byte, bool) {
 	if base64.RawURLEncoding.DecodedLen(len(cookie)) != cookieLen {
-		return nil, false
+		return nil, 0, false
 	}
 	var buf [cookieLen]byte
 	if n, err := base64.RawURLEncoding.Decode(buf[:], []byte(cookie)); err != nil || n != cookieLen || buf[0] != cookieVersion {
-		return nil, false
+		return nil, 0, false
 	}
 	if !hmac.Equal(buf[cookieBody:], s.browser.tag(buf[:cookieBody])) {
-		return nil, false
+		return nil, 0, false
 	}
 	b := &BrowserSession{
 		ID:        base64.RawURLEncoding.EncodeToString(buf[1:17]),
 		UserID:    int64(binary.BigEndian.Uint64(buf[17:25])),
 		IssuedAt:  time.Unix(int64(binary.BigEndian.Uint64(buf[25:33])), 0),
 		ExpiresAt: time.Unix(int64(binary.BigEndian.Uint64(buf[33:41])), 0),
-		AMR:       amrString(buf[41]),
 	}
-	return b, true
+	return b, buf[41], true
 }
 
 // AuthenticateSession verifies a session cookie and returns who it acts
@@ -318,20 +319,30 @@ func (s *Service) openCookie(cookie string) (*BrowserSession, bool) {
 // SessionID set and TokenID empty (IsBrowser). A disabled user gets
 // EINACTIVE; anything else that fails, EUNAUTHENTICATED.
 func (s *Service) AuthenticateSession(ctx context.Context, cookie string) (*gatehouse.Principal, error) {
-	b, ok := s.openCookie(cookie)
-	if !ok {
-		return nil, errBadSession
-	}
-	now := s.now()
-	if !now.Before(b.ExpiresAt) || s.mirror.Revoked("", b.ID) {
-		return nil, errBadSession
-	}
-	u, err := s.liveUser(ctx, b.UserID, errBadSession, errInactive)
+	b, _, u, err := s.authenticateSession(ctx, cookie)
 	if err != nil {
 		return nil, err
 	}
-	s.sessionUsed(b.ID, now)
 	return &gatehouse.Principal{User: &u.User, Snapshot: u.snap, Scope: s.browser.scopes[u.Role], SessionID: b.ID, ExpiresAt: b.ExpiresAt}, nil
+}
+
+// authenticateSession is AuthenticateSession's check: the session of a
+// live cookie, its methods' bits and its user.
+func (s *Service) authenticateSession(ctx context.Context, cookie string) (*BrowserSession, byte, *cachedUser, error) {
+	b, amr, ok := s.openCookie(cookie)
+	if !ok {
+		return nil, 0, nil, errBadSession
+	}
+	now := s.now()
+	if !now.Before(b.ExpiresAt) || s.mirror.Revoked("", b.ID) {
+		return nil, 0, nil, errBadSession
+	}
+	u, err := s.liveUser(ctx, b.UserID, errBadSession, errInactive)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	s.sessionUsed(b.ID, now)
+	return b, amr, u, nil
 }
 
 // IsBrowser reports whether p was authenticated by a session cookie: it

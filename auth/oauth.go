@@ -73,15 +73,12 @@ func NewSessionID() string { return token.NewID() }
 // does, and returns the session (its auth_time and methods) and its user,
 // for the authorization endpoint.
 func (s *Service) OAuthBrowser(ctx context.Context, cookie string) (*BrowserSession, *gatehouse.User, error) {
-	p, err := s.AuthenticateSession(ctx, cookie)
+	b, amr, u, err := s.authenticateSession(ctx, cookie)
 	if err != nil {
 		return nil, nil, err
 	}
-	b, ok := s.openCookie(cookie)
-	if !ok { // AuthenticateSession just opened it
-		return nil, nil, errBadSession
-	}
-	return b, p.Snapshot.User(), nil
+	b.AMR = amrString(amr)
+	return b, u.snap.User(), nil
 }
 
 // OAuthGrant is what an authorization code stood for: the tokens to issue
