@@ -235,7 +235,7 @@ func (s *Service) sessionRevocationEnd(now time.Time) time.Time {
 // BrowserLoginMFA takes.
 func (s *Service) BrowserLogin(ctx context.Context, username, pw, otp string) (*BrowserSession, error) {
 	pair, u, err := s.login(ctx, gatehouse.SessionBrowser, username, pw, "", otp)
-	s.recordLogin(ctx, username, u, "browser", err)
+	s.recordLogin(ctx, username, u, "browser", pair.browserAMR(), err)
 	if err != nil {
 		return nil, err
 	}
@@ -249,11 +249,20 @@ func (s *Service) BrowserLoginMFA(ctx context.Context, mfaToken, otp string) (*B
 	if u != nil {
 		name = u.Username
 	}
-	s.recordLogin(ctx, name, u, "browser", err)
+	s.recordLogin(ctx, name, u, "browser", pair.browserAMR(), err)
 	if err != nil {
 		return nil, err
 	}
 	return pair.Browser, nil
+}
+
+// browserAMR is the methods of the browser session a login opened, "" for
+// none (a token login, or no login: pair is nil).
+func (pair *TokenPair) browserAMR() string {
+	if pair == nil || pair.Browser == nil {
+		return ""
+	}
+	return pair.Browser.AMR
 }
 
 // openBrowserSession stores sess as a browser session ending SessionTTL

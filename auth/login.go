@@ -63,13 +63,14 @@ func (s *Service) Login(ctx context.Context, username, pw, scope string) (*Token
 // 401 "invalid_otp", and counts towards the user's limit on wrong codes.
 func (s *Service) LoginWithOTP(ctx context.Context, username, pw, scope, otp string) (*TokenPair, error) {
 	pair, u, err := s.login(ctx, gatehouse.SessionToken, username, pw, scope, otp)
-	s.recordLogin(ctx, username, u, "password", err)
+	s.recordLogin(ctx, username, u, "password", "", err)
 	return pair, err
 }
 
-// recordLogin audits and counts the outcome of a login; a malformed
+// recordLogin audits and counts the outcome of a login (a success with
+// the methods amr of its browser session, when it opened one); a malformed
 // request or an overloaded server is not a login attempt.
-func (s *Service) recordLogin(ctx context.Context, username string, u *gatehouse.User, grant string, err error) {
+func (s *Service) recordLogin(ctx context.Context, username string, u *gatehouse.User, grant, amr string, err error) {
 	ev := gatehouse.AuditEvent{Type: gatehouse.EventLogin, Outcome: gatehouse.OutcomeSuccess, Username: username}
 	if u != nil {
 		ev.UserID = u.ID
@@ -79,6 +80,9 @@ func (s *Service) recordLogin(ctx context.Context, username string, u *gatehouse
 	var mfa *MFARequiredError
 	switch {
 	case err == nil:
+		if amr != "" { // the methods a browser session records (RFC 8176): "pwd otp", "hwk user"…
+			ev.Detail = "amr: " + amr
+		}
 		s.met.Login("success")
 		s.met.TokenIssued(grant)
 	case gatehouse.ErrorCode(err) == gatehouse.EINVALID || gatehouse.ErrorCode(err) == gatehouse.EUNAVAILABLE:

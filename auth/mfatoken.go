@@ -53,7 +53,7 @@ func (s *Service) LoginMFA(ctx context.Context, mfaToken, otp string) (*TokenPai
 	if u != nil {
 		name = u.Username
 	}
-	s.recordLogin(ctx, name, u, "mfa", err)
+	s.recordLogin(ctx, name, u, "mfa", "", err)
 	return pair, err
 }
 

@@ -377,7 +377,11 @@ func (s *Service) FinishPasskeyLogin(ctx context.Context, state string, body []b
 	if u != nil {
 		name = u.Username
 	}
-	s.recordLogin(ctx, name, u, "passkey", err)
+	amr := ""
+	if b != nil {
+		amr = b.AMR
+	}
+	s.recordLogin(ctx, name, u, "passkey", amr, err)
 	return b, err
 }
 

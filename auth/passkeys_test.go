@@ -187,8 +187,8 @@ func TestPasskeyRegisterAndSignInWithoutAUsername(t *testing.T) {
 	if len(list) != 1 || list[0].SignCount != 1 || !list[0].LastUsedAt.Equal(f.clock.Now()) {
 		t.Fatalf("after the sign-in: %+v", list[0])
 	}
-	if e := f.audit.last(gatehouse.EventLogin); e == nil || e.Outcome != gatehouse.OutcomeSuccess || e.UserID != alice.ID {
-		t.Fatalf("login audit: %+v", e)
+	if e := f.audit.last(gatehouse.EventLogin); e == nil || e.Outcome != gatehouse.OutcomeSuccess || e.UserID != alice.ID || e.Detail != "amr: hwk user" {
+		t.Fatalf("login audit (with the methods, issue 14 §3): %+v", e)
 	}
 	// The session is one like any other: listed, with its methods.
 	sessions, _ := f.svc.Sessions(ctx, alice.ID)
