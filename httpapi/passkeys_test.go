@@ -148,6 +148,10 @@ func TestPasskeyRegisterThenSignInThroughThePages(t *testing.T) {
 	if p := e.page("GET", "/account", nil, other["gatehouse"]); p.status != 200 || !strings.Contains(p.raw, "with a passkey") {
 		t.Fatalf("the passkey session's account page: %d", p.status)
 	}
+	// …and its cookie passes forward auth, as the portal's app at rd needs.
+	if v := e.page("GET", "/auth/verify?scope=read:items", nil, other["gatehouse"]); v.status != 200 || v.header.Get("X-Auth-Request-User") != "alice" {
+		t.Fatalf("the passkey session's cookie at /auth/verify: %d %s", v.status, v.raw)
+	}
 	// A target outside the allowed origins goes to the account page.
 	if r := e.passkeySignIn(a, jar{}, cred, "https://evil.example/"); r.status != 200 || !strings.Contains(r.raw, `"redirect":"/account"`) {
 		t.Fatalf("sign-in with a foreign rd: %d %s", r.status, r.raw)
