@@ -410,3 +410,42 @@ func BenchmarkJWKSAuthenticateWithRevocations(b *testing.B) {
 		}
 	}
 }
+
+// A stream that redirects to another host never gets the API key: Go's
+// client forwards X-API-Key on a redirect (it drops only Authorization
+// and cookies), so the follower follows redirects on the issuer's own
+// scheme and host only.
+func TestTheFollowerNeverSendsItsKeyToAnotherHost(t *testing.T) {
+	var leaked, reached atomic.Int64
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reached.Add(1)
+		if r.Header.Get("X-API-Key") != "" {
+			leaked.Add(1)
+		}
+		http.Error(w, "no", http.StatusNotFound)
+	}))
+	t.Cleanup(elsewhere.Close)
+	var asked atomic.Int64
+	issuer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked.Add(1)
+		// elsewhere listens on 127.0.0.1 too: "localhost" makes it
+		// another host by name, as an attacker's would be.
+		http.Redirect(w, r, strings.Replace(elsewhere.URL, "127.0.0.1", "localhost", 1)+"/steal", http.StatusFound)
+	}))
+	t.Cleanup(issuer.Close)
+	rv, err := guard.NewRevocations(issuer.URL, guard.RevocationsOptions{APIKey: "ghk_secret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { defer close(done); rv.Run(ctx) }()
+	for asked.Load() < 2 { // it tried, got the redirect, and tried again
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	<-done
+	if leaked.Load() != 0 || reached.Load() != 0 {
+		t.Fatalf("the other host was reached %d times, %d with the key", reached.Load(), leaked.Load())
+	}
+}
