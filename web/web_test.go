@@ -2,7 +2,10 @@ package web
 
 import (
 	"net/url"
+	"strings"
 	"testing"
+
+	"github.com/gatehouse/gatehouse/httpsec"
 )
 
 func TestCookieForm(t *testing.T) {
@@ -32,5 +35,22 @@ func TestDescribeAgent(t *testing.T) {
 		if got := describeAgent(ua); got != want {
 			t.Errorf("describeAgent(%q) = %q, want %q", ua, got, want)
 		}
+	}
+}
+
+// An origin handed to the login page's form-action (an OAuth client's
+// redirect origin) cannot add a directive or a source to the policy.
+func TestCSPFormActionTakesNoInjectedSource(t *testing.T) {
+	pub, _ := url.Parse("https://auth.example.com")
+	red, err := httpsec.NewRedirects(pub, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &Handler{cfg: Config{Redirects: red}}
+	csp := h.cspWith([]string{"https://app.example.com", "https://a.example; script-src *", "https://b.example 'unsafe-inline'",
+		"https://c.example,https://d.example", `https://e.example"`})
+	want := "form-action 'self' https://app.example.com; frame-ancestors"
+	if !strings.Contains(csp, want) || strings.Count(csp, "script-src") != 1 || strings.Contains(csp, "unsafe-inline") {
+		t.Fatalf("policy %q, want its form-action to be %q", csp, want)
 	}
 }
