@@ -37,6 +37,9 @@ const (
 	ClientSecretOverlapMax = 30 * 24 * time.Hour
 )
 
+// ClientGrants are the grants a client may be allowed.
+var ClientGrants = []string{gatehouse.GrantAuthorizationCode, gatehouse.GrantRefreshToken, gatehouse.GrantClientCredentials}
+
 // DefaultClientGrants are the grants of a client registered without a
 // list: the authorization code flow and its refresh tokens.
 var DefaultClientGrants = []string{gatehouse.GrantAuthorizationCode, gatehouse.GrantRefreshToken}
@@ -127,11 +130,9 @@ func CheckClient(c *gatehouse.OAuthClient) error {
 		return gatehouse.Invalid([]string{"body", "grants"}, "A client needs at least one grant", "value_error")
 	}
 	for i, g := range c.Grants {
-		switch g {
-		case gatehouse.GrantAuthorizationCode, gatehouse.GrantRefreshToken, gatehouse.GrantClientCredentials:
-		default:
+		if !slices.Contains(ClientGrants, g) {
 			return gatehouse.Invalid([]string{"body", "grants", strconv.Itoa(i)},
-				fmt.Sprintf("Unknown grant %q; known: authorization_code, refresh_token, client_credentials", g), "value_error")
+				fmt.Sprintf("Unknown grant %q; known: %s", g, strings.Join(ClientGrants, ", ")), "value_error")
 		}
 	}
 	code := slices.Contains(c.Grants, gatehouse.GrantAuthorizationCode)

@@ -207,7 +207,7 @@ func (p *Provider) metadata() map[string]any {
 		"scopes_supported":                               scopes,
 		"response_types_supported":                       []string{"code"},
 		"response_modes_supported":                       []string{"query"},
-		"grant_types_supported":                          []string{gatehouse.GrantAuthorizationCode, gatehouse.GrantRefreshToken, gatehouse.GrantClientCredentials},
+		"grant_types_supported":                          ClientGrants,
 		"subject_types_supported":                        []string{"public"},
 		"id_token_signing_alg_values_supported":          p.cfg.IDTokenAlgs,
 		"token_endpoint_auth_methods_supported":          []string{"client_secret_basic", "client_secret_post", "none"},

@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/gatehouse/gatehouse"
@@ -106,14 +107,8 @@ func fieldError(err error) map[string]string {
 	return map[string]string{field: gatehouse.ErrorMessage(err)}
 }
 
-func (f clientForm) HasGrant(g string) bool {
-	for _, x := range f.Grants {
-		if x == g {
-			return true
-		}
-	}
-	return false
-}
+// HasGrant reports whether the form ticks grant g (the template's check).
+func (f clientForm) HasGrant(g string) bool { return slices.Contains(f.Grants, g) }
 
 func (h *Handler) adminClients(w http.ResponseWriter, r *http.Request, p *gatehouse.Principal) error {
 	d := &clientsData{Create: clientForm{Grants: oauth.DefaultClientGrants}}
@@ -122,7 +117,7 @@ func (h *Handler) adminClients(w http.ResponseWriter, r *http.Request, p *gateho
 
 func (h *Handler) renderClients(w http.ResponseWriter, r *http.Request, p *gatehouse.Principal, d *clientsData, status int, errMsg string) error {
 	d.Available = h.clients != nil
-	d.Grants = []string{gatehouse.GrantAuthorizationCode, gatehouse.GrantRefreshToken, gatehouse.GrantClientCredentials}
+	d.Grants = oauth.ClientGrants
 	d.Scopes = oauth.ClientScopes
 	if d.Available {
 		list, err := h.clients.List(r.Context(), "", clientsPerPage+1)
@@ -252,7 +247,7 @@ func (h *Handler) renderClient(w http.ResponseWriter, r *http.Request, p *gateho
 		return err
 	}
 	d := &clientData{Client: c, Edit: formOf(c), Errors: errs,
-		Grants: []string{gatehouse.GrantAuthorizationCode, gatehouse.GrantRefreshToken, gatehouse.GrantClientCredentials},
+		Grants: oauth.ClientGrants,
 		Scopes: oauth.ClientScopes}
 	if edit != nil {
 		d.Edit = *edit
