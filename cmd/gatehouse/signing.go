@@ -235,7 +235,14 @@ func openTokens(ctx context.Context, store gatehouse.Store, c storeConfig, seal 
 			hmac = hmac[1:]
 		}
 	}
+	// newTokens makes the token manager; with no HMAC key (asymmetric
+	// tokens only), under a random one that nothing ever signs with.
 	newTokens := func(k []token.Key) (*token.Manager, error) {
+		if len(k) == 0 {
+			b := make([]byte, 32)
+			rand.Read(b)
+			k = []token.Key{{ID: "unused", Secret: b}}
+		}
 		m, err := token.NewManager(token.Config{Keys: k, Issuer: issuer, Audience: "gatehouse", Leeway: auth.Leeway})
 		if err != nil {
 			return nil, fmt.Errorf("token manager: %w", err)
@@ -243,18 +250,10 @@ func openTokens(ctx context.Context, store gatehouse.Store, c storeConfig, seal 
 		return m, nil
 	}
 	if seal.sealer == nil {
-		if len(hmac) == 0 {
-			b := make([]byte, 32)
-			rand.Read(b)
-			hmac = []token.Key{{ID: "unused", Secret: b}}
-		}
 		tm, err := newTokens(hmac)
 		return tm, nil, err
 	}
-	algs := []string{token.RS256}
-	if a := c.signing.alg; a != "" && a != token.HS256 && a != token.RS256 {
-		algs = append(algs, a)
-	}
+	algs := idTokenAlgs(c.signing.alg)
 	swap := &keySwap{access: c.signing.alg, hmac: hmac, log: log}
 	km, err := keys.New(keys.Config{Store: store, Sealer: seal.sealer, Algorithms: algs, Rotation: c.signing.rotation,
 		MaxAge: c.signing.maxAge, TokenLifetime: c.accessTTL + auth.Leeway, Logger: log, OnChange: swap.install})
@@ -262,11 +261,6 @@ func openTokens(ctx context.Context, store gatehouse.Store, c storeConfig, seal 
 		return nil, nil, fmt.Errorf("signing keys: %w", err)
 	}
 	if !c.signing.load {
-		if len(hmac) == 0 {
-			b := make([]byte, 32)
-			rand.Read(b)
-			hmac = []token.Key{{ID: "unused", Secret: b}}
-		}
 		tm, err := newTokens(hmac)
 		return tm, km, err
 	}
