@@ -113,7 +113,7 @@ func (s *Server) handleRefresh(w http.ResponseWriter, r *http.Request) error {
 // refresh rotates rt, within the per-client limit on refreshes; the auth
 // service applies the per-session one (contract §12).
 func (s *Server) refresh(w http.ResponseWriter, r *http.Request, rt string) error {
-	if err := s.allow(w, r, "refresh_ip", s.refreshIP, "refresh-ip:"+s.clientKey(r)); err != nil {
+	if err := s.checkRefreshIP(w, r); err != nil {
 		return err
 	}
 	pair, err := s.auth.Refresh(r.Context(), rt)

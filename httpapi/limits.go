@@ -148,6 +148,12 @@ func (s *Server) checkLoginIP(w http.ResponseWriter, r *http.Request) error {
 	return s.allow(w, r, "login_ip", s.loginIP, "login-ip:"+s.clientKey(r))
 }
 
+// checkRefreshIP counts a refresh, first-party or a client's, against the
+// per-address refresh limit (contract §12).
+func (s *Server) checkRefreshIP(w http.ResponseWriter, r *http.Request) error {
+	return s.allow(w, r, "refresh_ip", s.refreshIP, "refresh-ip:"+s.clientKey(r))
+}
+
 // limitRoute lets a request through to h only within the route's limit
 // for its client, answering 429 beyond it (before any authentication).
 func (s *Server) limitRoute(route string, lim *ratelimit.Limiter, h http.Handler) http.Handler {

@@ -51,7 +51,7 @@ func (s *Server) tokenOAuth(w http.ResponseWriter, r *http.Request, form url.Val
 		return false, nil
 	}
 	if form.Get("grant_type") == gatehouse.GrantRefreshToken {
-		if err := s.allow(w, r, "refresh_ip", s.refreshIP, "refresh-ip:"+s.clientKey(r)); err != nil {
+		if err := s.checkRefreshIP(w, r); err != nil {
 			return true, err
 		}
 	}
