@@ -262,8 +262,10 @@ func (db *DB) RedeemAuthCode(ctx context.Context, hash string, now time.Time, se
 		if err != nil {
 			return err
 		}
-		if n, err := res.RowsAffected(); err != nil || n != 1 {
-			return fmt.Errorf("authorization code changed under redemption (rows=%d): %w", n, err)
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n != 1 {
+			return fmt.Errorf("authorization code changed under redemption (rows=%d)", n)
 		}
 		c.RedeemedAt, c.IssuedSession = now.UTC().Truncate(time.Microsecond), sessionID
 		return nil
