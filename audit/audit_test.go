@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/fakeclock"
 )
 
 // fakeStore is an AuditStore that keeps events in memory. Like the real
@@ -66,9 +67,11 @@ func (s *fakeStore) stored() []gatehouse.AuditEvent {
 	return slices.Clone(s.events)
 }
 
+// newRecorder is a recorder on a clock that stands still, so that no
+// test's refusals straddle the turn of a minute (a new window).
 func newRecorder(t *testing.T, s *fakeStore) *Recorder {
 	t.Helper()
-	r := New(s, slog.New(slog.DiscardHandler), nil)
+	r := New(s, slog.New(slog.DiscardHandler), fakeclock.New(time.Date(2026, 5, 1, 12, 0, 30, 0, time.UTC)).Now)
 	t.Cleanup(r.Close)
 	return r
 }
